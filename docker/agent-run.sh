@@ -1,0 +1,14 @@
+#!/bin/bash
+# Runs the agent command inside the tmux session. Its start and exit (with code) go to a status
+# file in the mounted agent config dir, which the host reads without an exec. When the agent
+# exits, a login shell takes its place so the session stays usable.
+status_dir="${CLAUDE_CONFIG_DIR:-$HOME/.claude}/agentdock"
+mkdir -p "$status_dir" 2>/dev/null
+now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+printf 'started %s\n' "$(now)" > "$status_dir/agent" 2>/dev/null
+bash -lc "${AGENT_CMD:-claude}"
+code=$?
+printf 'exited %s %s\n' "$(now)" "$code" > "$status_dir/agent" 2>/dev/null
+echo
+echo "[agentdock] the agent exited with code $code; this shell keeps the session open."
+exec bash -l

@@ -1,0 +1,10 @@
+#!/bin/bash
+# Health check of an agentdock container: workspace mounted and not full, agent CLI runnable.
+set -u
+use=$(df -P /workspace 2>/dev/null | awk 'NR==2 {gsub("%","",$5); print $5}')
+if [ -z "$use" ]; then echo "ERROR: cannot read disk use of /workspace"; exit 1; fi
+if [ "$use" -gt "${AGENTDOCK_DISK_MAX:-90}" ]; then echo "ERROR: /workspace disk use ${use}%"; exit 1; fi
+if [ ! -e /workspace/.git ]; then echo "ERROR: /workspace/.git missing (workspace not mounted?)"; exit 1; fi
+bin=${AGENT_BIN:-claude}
+if ! command -v "$bin" >/dev/null 2>&1; then echo "ERROR: agent CLI '$bin' not executable"; exit 1; fi
+echo "OK: disk ${use}%, workspace mounted, $bin present"

@@ -1,0 +1,224 @@
+//! Projects: host directories (normally git repositories) found under the configured roots
+//! and/or listed in the config, each with a stable, unique id.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::{expand_home, Config, Limits, RefreshPolicy};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Project {
+    /// Stable slug of the name; unique among the projects.
+    pub id: String,
+    pub name: String,
+    pub path: PathBuf,
+    /// False when the directory is gone (its container, if any, is orphaned).
+    pub exists: bool,
+    #[serde(skip)]
+    pub settings: ProjectSettings,
+}
+
+/// The config values in force for one project (global values with its overrides applied).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProjectSettings {
+    pub image: String,
+    pub agent_command: String,
+    pub env_passthrough: Vec<String>,
+    pub limits: Limits,
+    pub refresh: RefreshPolicy,
+}
+
+/// Lower-case slug: letters and digits kept, every other run of characters one `-`.
+pub fn slug(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let trimmed = out.trim_matches('-');
+    if trimmed.is_empty() {
+        "project".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// Short stable hash of a path (FNV-1a), to tell apart projects with the same name.
+fn path_hash(path: &Path) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in path.as_os_str().as_encoded_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{:06x}", h & 0xff_ffff)
+}
+
+struct Found {
+    name: String,
+    path: PathBuf,
+    entry: Option<usize>,
+}
+
+/// Finds the projects of `config`: children of each root that hold `.git`, then the explicit
+/// entries (an entry for a path already found replaces it). Sorted by name, then path.
+pub fn discover(config: &Config, home: &Path) -> Vec<Project> {
+    let mut by_path: BTreeMap<PathBuf, Found> = BTreeMap::new();
+    for root in &config.roots {
+        let root = expand_home(root, home);
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() && path.join(".git").exists() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                by_path.insert(path.clone(), Found { name, path, entry: None });
+            }
+        }
+    }
+    for (i, e) in config.projects.iter().enumerate() {
+        let path = expand_home(&e.path, home);
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
+        let name = e.name.clone().unwrap_or_else(|| {
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "project".into())
+        });
+        by_path.insert(path.clone(), Found { name, path, entry: Some(i) });
+    }
+
+    let mut slug_count: HashMap<String, usize> = HashMap::new();
+    for f in by_path.values() {
+        *slug_count.entry(slug(&f.name)).or_default() += 1;
+    }
+    let mut projects: Vec<Project> = by_path
+        .into_values()
+        .map(|f| {
+            let s = slug(&f.name);
+            // Same-named projects all get a path-derived suffix, so no id depends on the others'
+            // order.
+            let id = if slug_count[&s] > 1 { format!("{s}-{}", path_hash(&f.path)) } else { s };
+            let entry = f.entry.map(|i| &config.projects[i]);
+            Project {
+                id,
+                exists: f.path.is_dir(),
+                settings: settings_for(config, entry),
+                name: f.name,
+                path: f.path,
+            }
+        })
+        .collect();
+    projects.sort_by(|a, b| a.name.cmp(&b.name).then(a.path.cmp(&b.path)));
+    projects
+}
+
+fn settings_for(config: &Config, entry: Option<&crate::config::ProjectEntry>) -> ProjectSettings {
+    let mut s = ProjectSettings {
+        image: config.image.clone(),
+        agent_command: config.agent_command.clone(),
+        env_passthrough: config.env_passthrough.clone(),
+        limits: config.limits.clone(),
+        refresh: config.refresh.clone(),
+    };
+    if let Some(e) = entry {
+        if let Some(i) = &e.image {
+            s.image = i.clone();
+        }
+        if let Some(c) = &e.agent_command {
+            s.agent_command = c.clone();
+        }
+        if let Some(extra) = &e.env_passthrough {
+            s.env_passthrough.extend(extra.iter().cloned());
+        }
+        s.limits = config.limits.patched(&e.limits);
+        s.refresh = config.refresh.patched(&e.refresh);
+    }
+    s
+}
+
+/// A project a container was made for, rebuilt from the container's labels when the project
+/// itself is no longer in the config or on disk (an orphan), so it can still be removed.
+pub fn orphan(id: &str, name: &str, path: &str, config: &Config) -> Project {
+    Project {
+        id: id.to_string(),
+        name: name.to_string(),
+        path: PathBuf::from(path),
+        exists: Path::new(path).is_dir(),
+        settings: settings_for(config, None),
+    }
+}
+
+/// Finds a project by id, name or path.
+pub fn find<'a>(projects: &'a [Project], key: &str) -> Option<&'a Project> {
+    projects
+        .iter()
+        .find(|p| p.id == key)
+        .or_else(|| projects.iter().find(|p| p.name == key))
+        .or_else(|| {
+            let k = Path::new(key);
+            let canon = std::fs::canonicalize(k).unwrap_or_else(|_| k.to_path_buf());
+            projects.iter().find(|p| p.path == canon)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProjectEntry;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slug("My Project!"), "my-project");
+        assert_eq!(slug("__x__y"), "x-y");
+        assert_eq!(slug("***"), "project");
+    }
+
+    #[test]
+    fn discovers_git_children_and_entries_with_unique_ids() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("projects");
+        for d in ["api", "web", "notgit"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::create_dir(root.join("api/.git")).unwrap();
+        std::fs::create_dir(root.join("web/.git")).unwrap();
+        let other = tmp.path().join("elsewhere/api");
+        std::fs::create_dir_all(&other).unwrap();
+
+        let cfg = Config {
+            roots: vec!["~/projects".into()],
+            projects: vec![ProjectEntry {
+                path: other.to_string_lossy().into(),
+                image: Some("img:1".into()),
+                ..Default::default()
+            }],
+            ..Config::default()
+        };
+        let ps = discover(&cfg, tmp.path());
+        let names: Vec<_> = ps.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["api", "api", "web"]);
+        assert_ne!(ps[0].id, ps[1].id);
+        assert!(ps[0].id.starts_with("api-") && ps[1].id.starts_with("api-"));
+        assert_eq!(ps[2].id, "web");
+        // ids are stable: a second discovery gives the same ones
+        let again = discover(&cfg, tmp.path());
+        assert_eq!(ps, again);
+        let explicit = ps.iter().find(|p| p.settings.image == "img:1").unwrap();
+        assert!(explicit.path.ends_with("elsewhere/api"));
+        assert_eq!(find(&ps, "web").unwrap().id, "web");
+    }
+
+    #[test]
+    fn missing_root_is_no_error() {
+        let cfg = Config {
+            roots: vec!["/nonexistent/agentdock".into()],
+            ..Config::default()
+        };
+        assert!(discover(&cfg, Path::new("/")).is_empty());
+    }
+}

@@ -1,0 +1,270 @@
+//! The whole spec of a project's container: what `ensure` creates and `refresh` recreates.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::container::{container_name, labels};
+use super::project::Project;
+use crate::config::Config;
+
+/// Environment variables whose values are secrets: passed into the container, never shown.
+pub const SECRET_ENV: &[&str] = &["GITHUB_TOKEN", "ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"];
+
+/// A value that must not be shown: its Debug and Display print a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(v: impl Into<String>) -> Self {
+        Secret(v.into())
+    }
+    /// The real value, for the engine call only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: Secret,
+    /// Whether the value may be shown (PROJECT_NAME may; a token may not).
+    pub shown: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    pub source: PathBuf,
+    pub target: String,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthSpec {
+    pub test: Vec<String>,
+    pub interval_secs: u64,
+    pub timeout_secs: u64,
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub user: String,
+    pub workdir: String,
+    pub labels: BTreeMap<String, String>,
+    pub env: Vec<EnvVar>,
+    pub mounts: Vec<Mount>,
+    pub memory_bytes: i64,
+    pub nano_cpus: i64,
+    pub pids: i64,
+    pub nofile: (i64, i64),
+    pub read_only_root: bool,
+    pub network_none: bool,
+    pub health: HealthSpec,
+    /// The host's agent config dir for this project (mounted at `~/.claude`).
+    pub agent_dir: PathBuf,
+}
+
+/// Parses "8g", "512m", "1024k", "123" (bytes) into bytes.
+pub fn parse_bytes(s: &str) -> Result<i64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let t = t.strip_suffix('i').unwrap_or(t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (use e.g. 8g, 512m)"))?;
+    if n <= 0.0 {
+        return Err(format!("'{s}' must be above 0"));
+    }
+    Ok((n * mult as f64) as i64)
+}
+
+/// Inputs from the host that the spec depends on, gathered by the caller (so this stays pure).
+#[derive(Debug, Clone, Default)]
+pub struct HostContext {
+    pub home: PathBuf,
+    /// `~/.gitconfig` exists.
+    pub has_gitconfig: bool,
+    /// `~/.ssh` exists.
+    pub has_ssh: bool,
+    /// Values of the environment variables passed through, when set on the host.
+    pub env: BTreeMap<String, String>,
+    pub agent_dir: PathBuf,
+}
+
+impl HostContext {
+    /// Reads the host: home files and the environment variables the spec may pass.
+    pub fn gather(project: &Project, agent_dir: PathBuf) -> HostContext {
+        let home = crate::paths::home_dir();
+        let mut env = BTreeMap::new();
+        for name in SECRET_ENV.iter().copied().chain(project.settings.env_passthrough.iter().map(String::as_str)) {
+            if let Ok(v) = std::env::var(name) {
+                if !v.is_empty() {
+                    env.insert(name.to_string(), v);
+                }
+            }
+        }
+        HostContext {
+            has_gitconfig: home.join(".gitconfig").is_file(),
+            has_ssh: home.join(".ssh").is_dir(),
+            home,
+            env,
+            agent_dir,
+        }
+    }
+}
+
+pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<ContainerSpec, String> {
+    let s = &project.settings;
+    let home = config.container_home.trim_end_matches('/');
+    let mut labels: BTreeMap<String, String> = config.labels.clone();
+    labels.insert(labels::MANAGED.into(), "true".into());
+    labels.insert(labels::PROJECT.into(), project.id.clone());
+    labels.insert(labels::PROJECT_NAME.into(), project.name.clone());
+    labels.insert(labels::PROJECT_PATH.into(), project.path.to_string_lossy().into_owned());
+    labels.insert(labels::ROLE.into(), "main".into());
+    labels.insert(labels::SESSION.into(), config.session_name.clone());
+    labels.insert(labels::AGENT_DIR.into(), host.agent_dir.to_string_lossy().into_owned());
+
+    let shown = |name: &str, value: &str| EnvVar { name: name.into(), value: Secret::new(value), shown: true };
+    let mut env = vec![
+        shown("PROJECT_NAME", &project.name),
+        shown("PROJECT_PATH", "/workspace"),
+        shown("AGENT_CMD", &s.agent_command),
+        shown("AGENT_SESSION", &config.session_name),
+        shown("CLAUDE_CONFIG_DIR", &format!("{home}/.claude")),
+    ];
+    for (name, value) in &host.env {
+        env.push(EnvVar {
+            name: name.clone(),
+            value: Secret::new(value.clone()),
+            shown: false,
+        });
+        if name == "GITHUB_TOKEN" {
+            env.push(shown("GIT_ASKPASS", "/usr/local/bin/git-askpass-helper"));
+        }
+    }
+
+    let mut mounts = vec![
+        Mount { source: project.path.clone(), target: "/workspace".into(), read_only: false },
+        Mount { source: host.agent_dir.clone(), target: format!("{home}/.claude"), read_only: false },
+    ];
+    if host.has_gitconfig {
+        mounts.push(Mount {
+            source: host.home.join(".gitconfig"),
+            target: format!("{home}/.gitconfig"),
+            read_only: true,
+        });
+    }
+    if host.has_ssh {
+        mounts.push(Mount { source: host.home.join(".ssh"), target: format!("{home}/.ssh"), read_only: true });
+    }
+
+    Ok(ContainerSpec {
+        name: container_name(&project.id),
+        image: s.image.clone(),
+        user: config.user.clone(),
+        workdir: "/workspace".into(),
+        labels,
+        env,
+        mounts,
+        memory_bytes: parse_bytes(&s.limits.memory)?,
+        nano_cpus: (s.limits.cpus * 1e9) as i64,
+        pids: s.limits.pids,
+        nofile: (s.limits.nofile_soft, s.limits.nofile_hard),
+        read_only_root: config.security.read_only_root,
+        network_none: config.security.network_none,
+        health: HealthSpec {
+            test: vec!["CMD".into(), "/usr/local/bin/agentdock-healthcheck".into()],
+            interval_secs: config.health.interval_secs.max(1),
+            timeout_secs: config.health.timeout_secs.max(1),
+            retries: config.health.retries.max(1),
+        },
+        agent_dir: host.agent_dir.clone(),
+    })
+}
+
+impl ContainerSpec {
+    /// The spec's project id label.
+    pub fn project_id(&self) -> &str {
+        self.labels.get(labels::PROJECT).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn workspace(&self) -> Option<&Path> {
+        self.mounts.iter().find(|m| m.target == "/workspace").map(|m| m.source.as_path())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::project::ProjectSettings;
+
+    fn project() -> Project {
+        let config = Config::default();
+        Project {
+            id: "api".into(),
+            name: "api".into(),
+            path: "/src/api".into(),
+            exists: true,
+            settings: ProjectSettings {
+                image: config.image.clone(),
+                agent_command: "claude".into(),
+                env_passthrough: vec![],
+                limits: config.limits.clone(),
+                refresh: config.refresh.clone(),
+            },
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("8g").unwrap(), 8 << 30);
+        assert_eq!(parse_bytes("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("1.5g").unwrap(), 3 << 29);
+        assert_eq!(parse_bytes("100").unwrap(), 100);
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("-1g").is_err());
+    }
+
+    #[test]
+    fn spec_has_mounts_limits_labels_and_hidden_secrets() {
+        let mut env = BTreeMap::new();
+        env.insert("GITHUB_TOKEN".to_string(), "ghp_secret".to_string());
+        let host = HostContext {
+            home: "/home/u".into(),
+            has_gitconfig: true,
+            has_ssh: false,
+            env,
+            agent_dir: "/data/agents/api".into(),
+        };
+        let spec = build(&Config::default(), &project(), &host).unwrap();
+        assert_eq!(spec.name, "agentdock-api");
+        assert_eq!(spec.memory_bytes, 8 << 30);
+        assert_eq!(spec.nano_cpus, 4_000_000_000);
+        assert_eq!(spec.labels[labels::PROJECT], "api");
+        assert_eq!(spec.mounts.len(), 3);
+        assert!(spec.mounts[2].read_only && spec.mounts[2].target == "/home/agent/.gitconfig");
+        let token = spec.env.iter().find(|e| e.name == "GITHUB_TOKEN").unwrap();
+        assert!(!token.shown);
+        assert_eq!(token.value.expose(), "ghp_secret");
+        assert!(spec.env.iter().any(|e| e.name == "GIT_ASKPASS"));
+        assert!(!format!("{spec:?}").contains("ghp_secret"));
+    }
+}

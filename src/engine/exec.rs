@@ -1,0 +1,184 @@
+//! Commands in a container: `bash -c CMD` as the container user in /workspace, stdout and
+//! stderr kept apart, streamed as they come or captured into capped buffers.
+
+use std::pin::Pin;
+
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use bollard::container::LogOutput;
+use futures_util::{Stream, StreamExt};
+use serde::Serialize;
+
+use super::{Engine, EngineError};
+use crate::domain::output::ByteRing;
+
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// `uid:gid` or user name; None for the container's user.
+    pub user: Option<String>,
+    pub workdir: String,
+    /// Seconds after which the command is killed (0: never). Exit code 124 then.
+    pub timeout_secs: u64,
+    /// Bytes kept per stream when captured.
+    pub cap_bytes: usize,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions { user: None, workdir: "/workspace".into(), timeout_secs: 0, cap_bytes: 10 * 1024 * 1024 }
+    }
+}
+
+impl ExecOptions {
+    /// For short internal probes: 15 s, 64 KiB.
+    pub fn quick() -> Self {
+        ExecOptions { timeout_secs: 15, cap_bytes: 64 * 1024, ..Default::default() }
+    }
+}
+
+/// One piece of output as it arrives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecChunk {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+}
+
+type RawOutput = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
+
+/// Output as it arrives: of a command, or of a container's log.
+pub struct OutputStream {
+    engine: Engine,
+    output: RawOutput,
+}
+
+impl OutputStream {
+    pub(crate) fn new(engine: Engine, output: RawOutput) -> Self {
+        OutputStream { engine, output }
+    }
+
+    /// The next piece of output; None when the stream has ended.
+    pub async fn next(&mut self) -> Option<Result<ExecChunk, EngineError>> {
+        loop {
+            match self.output.next().await? {
+                Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+                    return Some(Ok(ExecChunk::Stdout(message.to_vec())))
+                }
+                Ok(LogOutput::StdErr { message }) => return Some(Ok(ExecChunk::Stderr(message.to_vec()))),
+                Ok(LogOutput::StdIn { .. }) => continue,
+                Err(e) => return Some(Err(self.engine.err(e))),
+            }
+        }
+    }
+}
+
+/// A running command's output and, at its end, its exit code.
+pub struct ExecStream {
+    pub exec_id: String,
+    pub output: OutputStream,
+}
+
+impl ExecStream {
+    pub async fn next(&mut self) -> Option<Result<ExecChunk, EngineError>> {
+        self.output.next().await
+    }
+
+    /// The exit code, once the output has ended.
+    pub async fn exit_code(&self) -> Result<i64, EngineError> {
+        // The engine may record the code a moment after the stream closes.
+        for _ in 0..50 {
+            let engine = &self.output.engine;
+            let info = engine.docker.inspect_exec(&self.exec_id).await.map_err(|e| engine.err(e))?;
+            if info.running != Some(true) {
+                return Ok(info.exit_code.unwrap_or(-1));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Err(EngineError::Failed("the command's exit code did not come".into()))
+    }
+}
+
+/// A command's captured result.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecOutput {
+    #[serde(serialize_with = "lossy")]
+    pub stdout: Vec<u8>,
+    #[serde(serialize_with = "lossy")]
+    pub stderr: Vec<u8>,
+    pub exit_code: i64,
+    /// Bytes cut from the start of stdout / stderr to stay under the cap.
+    pub stdout_dropped: u64,
+    pub stderr_dropped: u64,
+}
+
+fn lossy<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(b))
+}
+
+/// The argv that runs `cmd` under bash, killed after the timeout when there is one.
+fn argv(cmd: &str, timeout_secs: u64) -> Vec<String> {
+    let mut v = Vec::new();
+    if timeout_secs > 0 {
+        v.extend(["timeout".into(), "-k".into(), "5".into(), format!("{timeout_secs}")]);
+    }
+    v.extend(["bash".into(), "-c".into(), cmd.to_string()]);
+    v
+}
+
+impl Engine {
+    /// Starts `cmd` and returns its output stream.
+    pub async fn exec_stream(&self, container: &str, cmd: &str, opts: &ExecOptions) -> Result<ExecStream, EngineError> {
+        let create = CreateExecOptions::<String> {
+            cmd: Some(argv(cmd, opts.timeout_secs)),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            attach_stdin: Some(false),
+            tty: Some(false),
+            user: opts.user.clone(),
+            working_dir: Some(opts.workdir.clone()),
+            ..Default::default()
+        };
+        let exec = self.docker.create_exec(container, create).await.map_err(|e| self.err(e))?;
+        let started = self
+            .docker
+            .start_exec(&exec.id, Some(StartExecOptions { detach: false, tty: false, output_capacity: None }))
+            .await
+            .map_err(|e| self.err(e))?;
+        match started {
+            StartExecResults::Attached { output, .. } => {
+                Ok(ExecStream { exec_id: exec.id, output: OutputStream::new(self.clone(), output) })
+            }
+            StartExecResults::Detached => Err(EngineError::Failed("exec started detached".into())),
+        }
+    }
+
+    /// Runs `cmd` to its end; each stream keeps its newest `opts.cap_bytes` bytes.
+    pub async fn exec_capture(&self, container: &str, cmd: &str, opts: &ExecOptions) -> Result<ExecOutput, EngineError> {
+        let mut stream = self.exec_stream(container, cmd, opts).await?;
+        let mut out = ByteRing::new(opts.cap_bytes);
+        let mut err = ByteRing::new(opts.cap_bytes);
+        while let Some(chunk) = stream.next().await {
+            match chunk? {
+                ExecChunk::Stdout(b) => out.push(&b),
+                ExecChunk::Stderr(b) => err.push(&b),
+            }
+        }
+        let exit_code = stream.exit_code().await?;
+        Ok(ExecOutput {
+            stdout_dropped: out.dropped(),
+            stderr_dropped: err.dropped(),
+            stdout: out.into_bytes(),
+            stderr: err.into_bytes(),
+            exit_code,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argv_wraps_timeout() {
+        assert_eq!(argv("echo hi", 0), ["bash", "-c", "echo hi"]);
+        assert_eq!(argv("x", 9), ["timeout", "-k", "5", "9", "bash", "-c", "x"]);
+    }
+}

@@ -1,0 +1,303 @@
+//! Create, start, stop, remove and refresh containers from a [`ContainerSpec`].
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::models::{
+    ContainerCreateBody, HealthConfig, HostConfig, Mount, MountType, ResourcesUlimits, RestartPolicy,
+    RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
+    StartContainerOptions, StopContainerOptionsBuilder,
+};
+use serde::Serialize;
+
+use super::{Engine, EngineError, StateInfo};
+use crate::config::BUILD_COMMAND;
+use crate::domain::container::{now_unix, ContainerState, Health};
+use crate::domain::spec::ContainerSpec;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnsureAction {
+    Created,
+    Started,
+    AlreadyRunning,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ensured {
+    pub id: String,
+    pub name: String,
+    pub action: EnsureAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refreshed {
+    pub old_id: Option<String>,
+    pub new_id: String,
+    pub name: String,
+}
+
+fn body(spec: &ContainerSpec) -> ContainerCreateBody {
+    let secs = |s: u64| (s as i64) * 1_000_000_000;
+    let mounts = spec
+        .mounts
+        .iter()
+        .map(|m| Mount {
+            source: Some(m.source.to_string_lossy().into_owned()),
+            target: Some(m.target.clone()),
+            typ: Some(MountType::BIND),
+            read_only: Some(m.read_only),
+            ..Default::default()
+        })
+        .collect();
+    let mut tmpfs = HashMap::new();
+    if spec.read_only_root {
+        tmpfs.insert("/tmp".to_string(), "rw,noexec,nosuid,size=1g".to_string());
+    }
+    let host_config = HostConfig {
+        mounts: Some(mounts),
+        memory: Some(spec.memory_bytes),
+        nano_cpus: Some(spec.nano_cpus),
+        pids_limit: Some(spec.pids),
+        ulimits: Some(vec![ResourcesUlimits {
+            name: Some("nofile".into()),
+            soft: Some(spec.nofile.0),
+            hard: Some(spec.nofile.1),
+        }]),
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges:true".into()]),
+        readonly_rootfs: Some(spec.read_only_root),
+        tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
+        network_mode: spec.network_none.then(|| "none".to_string()),
+        restart_policy: Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+            maximum_retry_count: None,
+        }),
+        ..Default::default()
+    };
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        user: Some(spec.user.clone()),
+        working_dir: Some(spec.workdir.clone()),
+        env: Some(spec.env.iter().map(|e| format!("{}={}", e.name, e.value.expose())).collect()),
+        labels: Some(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        healthcheck: Some(HealthConfig {
+            test: Some(spec.health.test.clone()),
+            interval: Some(secs(spec.health.interval_secs)),
+            timeout: Some(secs(spec.health.timeout_secs)),
+            retries: Some(i64::from(spec.health.retries)),
+            start_period: None,
+            start_interval: None,
+        }),
+        host_config: Some(host_config),
+        ..Default::default()
+    }
+}
+
+impl Engine {
+    async fn require_image(&self, image: &str) -> Result<(), EngineError> {
+        if self.image_exists(image).await? {
+            Ok(())
+        } else {
+            Err(EngineError::ImageMissing { image: image.to_string(), build: BUILD_COMMAND.to_string() })
+        }
+    }
+
+    /// Creates the container of `spec` under `name` and starts it; a container that does not
+    /// start is removed again, so nothing half-made is left.
+    async fn create_and_start(&self, spec: &ContainerSpec, name: &str) -> Result<String, EngineError> {
+        let opts = CreateContainerOptionsBuilder::default().name(name).build();
+        let mut body = body(spec);
+        // The engine refuses more CPUs than the host has: the limit is capped to the host's.
+        if let Ok(info) = self.docker.info().await {
+            if let (Some(hc), Some(ncpu)) = (body.host_config.as_mut(), info.ncpu.filter(|n| *n > 0)) {
+                hc.nano_cpus = hc.nano_cpus.map(|n| n.min(ncpu * 1_000_000_000));
+            }
+        }
+        let created = self.docker.create_container(Some(opts), body).await.map_err(|e| self.err(e))?;
+        if let Err(e) = self.docker.start_container(&created.id, None::<StartContainerOptions>).await {
+            let err = self.err(e);
+            let _ = self.remove(&created.id, true).await;
+            return Err(err);
+        }
+        tracing::info!(container = %name, id = %created.id, "created and started");
+        Ok(created.id)
+    }
+
+    /// Creates the container when missing, starts it when stopped, leaves it when running.
+    pub async fn ensure(&self, spec: &ContainerSpec) -> Result<Ensured, EngineError> {
+        match self.inspect_state(&spec.name).await? {
+            Some(st) if !st.managed => Err(EngineError::Conflict(format!(
+                "a container named {} exists that agentdock does not manage; rename or remove it",
+                spec.name
+            ))),
+            Some(st) if st.state == ContainerState::Running => {
+                Ok(Ensured { id: st.id, name: spec.name.clone(), action: EnsureAction::AlreadyRunning })
+            }
+            Some(st) => {
+                self.start(&st.id).await?;
+                Ok(Ensured { id: st.id, name: spec.name.clone(), action: EnsureAction::Started })
+            }
+            None => {
+                self.require_image(&spec.image).await?;
+                let id = self.create_and_start(spec, &spec.name).await?;
+                Ok(Ensured { id, name: spec.name.clone(), action: EnsureAction::Created })
+            }
+        }
+    }
+
+    pub async fn start(&self, id: &str) -> Result<(), EngineError> {
+        match self.docker.start_container(id, None::<StartContainerOptions>).await {
+            Ok(()) => Ok(()),
+            // 304: already started
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    pub async fn stop(&self, id: &str, timeout_secs: i64) -> Result<(), EngineError> {
+        let opts = StopContainerOptionsBuilder::default().t(timeout_secs as i32).build();
+        match self.docker.stop_container(id, Some(opts)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Removes a container (its anonymous volumes too); `force` kills it first when running.
+    pub async fn remove(&self, id: &str, force: bool) -> Result<(), EngineError> {
+        let opts = RemoveContainerOptionsBuilder::default().force(force).v(true).build();
+        match self.docker.remove_container(id, Some(opts)).await {
+            Ok(()) => Ok(()),
+            Err(e) => match self.err(e) {
+                EngineError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    pub async fn rename(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        let opts = RenameContainerOptionsBuilder::default().name(name).build();
+        self.docker.rename_container(id, opts).await.map_err(|e| self.err(e))
+    }
+
+    /// Stops (with a grace period) and removes.
+    pub async fn stop_and_remove(&self, id: &str, timeout_secs: i64) -> Result<(), EngineError> {
+        self.stop(id, timeout_secs).await?;
+        self.remove(id, true).await
+    }
+
+    /// Waits until the container works: running, and healthy when it has a health check.
+    /// Docker runs the first check only after one interval, so while it says "starting" the
+    /// check itself is run here by exec; its success counts as working.
+    pub async fn wait_ready(&self, id: &str, timeout: Duration) -> Result<StateInfo, EngineError> {
+        let deadline = Instant::now() + timeout;
+        let mut last = String::from("not started");
+        loop {
+            let st = self
+                .inspect_state(id)
+                .await?
+                .ok_or_else(|| EngineError::Failed("the new container vanished".into()))?;
+            match (st.state, st.health) {
+                (ContainerState::Running, Health::Healthy | Health::None) => return Ok(st),
+                (ContainerState::Running, Health::Starting) => {
+                    let probe = self
+                        .exec_capture(id, "/usr/local/bin/agentdock-healthcheck", &super::ExecOptions::quick())
+                        .await;
+                    match probe {
+                        Ok(out) if out.exit_code == 0 => return Ok(st),
+                        Ok(out) => last = String::from_utf8_lossy(&out.stdout).trim().to_string(),
+                        Err(e) => last = e.to_string(),
+                    }
+                }
+                (ContainerState::Running, Health::Unhealthy) => {
+                    return Err(EngineError::Failed(format!(
+                        "the new container is unhealthy: {}",
+                        st.last_health_output.unwrap_or_default()
+                    )))
+                }
+                (ContainerState::Exited | ContainerState::Dead, _) => {
+                    return Err(EngineError::Failed(format!(
+                        "the new container exited with code {}",
+                        st.exit_code.unwrap_or(-1)
+                    )))
+                }
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(EngineError::Failed(format!(
+                    "the new container did not become ready within {}s: {last}",
+                    timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Makes the project's container anew from `spec`, without giving up the old one until the
+    /// new one works: image checked first; old renamed aside and stopped (two agents never share
+    /// a workspace); new created, started, waited for; only then the old one removed. On any
+    /// failure the new one is removed and the old one gets its name back and is started again.
+    /// Workspace and agent config are bind mounts, so they survive every path.
+    pub async fn refresh(
+        &self,
+        spec: &ContainerSpec,
+        stop_timeout_secs: i64,
+        ready_timeout: Duration,
+        progress: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<Refreshed, EngineError> {
+        self.require_image(&spec.image).await?;
+        let old = self.inspect_state(&spec.name).await?;
+        let Some(old) = old else {
+            progress("no container yet: creating one");
+            let id = self.create_and_start(spec, &spec.name).await?;
+            self.wait_ready(&id, ready_timeout).await?;
+            return Ok(Refreshed { old_id: None, new_id: id, name: spec.name.clone() });
+        };
+        if !old.managed {
+            return Err(EngineError::Conflict(format!("{} is not managed by agentdock", spec.name)));
+        }
+        let was_running = old.state == ContainerState::Running;
+        let aside = format!("{}-old-{}", spec.name, now_unix());
+        progress("stopping the old container");
+        self.rename(&old.id, &aside).await?;
+        if let Err(e) = self.stop(&old.id, stop_timeout_secs).await {
+            self.restore(&old.id, &spec.name, was_running).await;
+            return Err(e);
+        }
+        progress("creating the new container");
+        let new_id = match self.create_and_start(spec, &spec.name).await {
+            Ok(id) => id,
+            Err(e) => {
+                self.restore(&old.id, &spec.name, was_running).await;
+                return Err(e);
+            }
+        };
+        progress("waiting for the new container to be ready");
+        if let Err(e) = self.wait_ready(&new_id, ready_timeout).await {
+            let _ = self.remove(&new_id, true).await;
+            self.restore(&old.id, &spec.name, was_running).await;
+            return Err(EngineError::Failed(format!("refresh rolled back: {e}")));
+        }
+        progress("removing the old container");
+        if let Err(e) = self.remove(&old.id, true).await {
+            tracing::warn!(error = %e, "old container could not be removed after refresh");
+        }
+        Ok(Refreshed { old_id: Some(old.id), new_id, name: spec.name.clone() })
+    }
+
+    /// Rollback: the old container gets its name back and runs again (when it ran before).
+    async fn restore(&self, old_id: &str, name: &str, start: bool) {
+        if let Err(e) = self.rename(old_id, name).await {
+            tracing::error!(error = %e, "rollback: could not rename the old container back");
+        }
+        if start {
+            if let Err(e) = self.start(old_id).await {
+                tracing::error!(error = %e, "rollback: could not start the old container");
+            }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The engine adaptor: the only module that imports bollard. It connects (honouring
+//! `DOCKER_HOST`, negotiating the API version) and maps everything to domain types.
+
+mod exec;
+mod lifecycle;
+mod stats;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
+use bollard::Docker;
+
+pub use exec::{ExecChunk, ExecOptions, ExecOutput, ExecStream};
+pub use lifecycle::{Ensured, EnsureAction, Refreshed};
+pub use stats::{ContainerStats, DetailInfo};
+
+use crate::domain::container::{labels, parse_rfc3339, ContainerInfo, ContainerState, Health};
+
+/// What can go wrong talking to the engine; callers branch on the kind.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot reach the Docker engine at {host}: {reason}")]
+    Unreachable { host: String, reason: String },
+    #[error("image {image} is missing; build it with: {build}")]
+    ImageMissing { image: String, build: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl EngineError {
+    pub(crate) fn from_bollard(e: bollard::errors::Error, host: &str) -> EngineError {
+        use bollard::errors::Error as B;
+        match e {
+            B::DockerResponseServerError { status_code: 404, message } => EngineError::NotFound(message),
+            B::DockerResponseServerError { status_code: 409, message } => EngineError::Conflict(message),
+            B::DockerResponseServerError { message, .. } => EngineError::Failed(message),
+            B::JsonDataError { message, .. } => EngineError::Failed(format!("unexpected answer: {message}")),
+            other => EngineError::Unreachable { host: host.to_string(), reason: one_line(&other.to_string()) },
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").trim().to_string()
+}
+
+/// A connected engine. Cheap to clone (the client is shared).
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) docker: Docker,
+    host: String,
+    api_version: String,
+    server_version: String,
+}
+
+/// How long connecting may take before the engine counts as unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
+
+impl Engine {
+    /// Connects through `DOCKER_HOST` (unix:// or tcp://) or the local socket, and settles on
+    /// the newest API version both sides speak (the engine refuses a client that asks for more).
+    pub async fn connect() -> Result<Engine, EngineError> {
+        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let unreachable = |reason: String| EngineError::Unreachable { host: host.clone(), reason };
+        let docker = Docker::connect_with_defaults().map_err(|e| unreachable(one_line(&e.to_string())))?;
+        let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
+            Err(_) => return Err(unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()))),
+            Ok(Err(e)) => return Err(EngineError::from_bollard(e, &host)),
+            Ok(Ok(d)) => d,
+        };
+        let version = tokio::time::timeout(CONNECT_TIMEOUT, docker.version())
+            .await
+            .map_err(|_| unreachable("no answer".into()))?
+            .map_err(|e| EngineError::from_bollard(e, &host))?;
+        let v = docker.client_version();
+        Ok(Engine {
+            docker,
+            host,
+            api_version: format!("{}.{}", v.major_version, v.minor_version),
+            server_version: version.version.unwrap_or_default(),
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The API version in use (negotiated).
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    pub fn server_version(&self) -> &str {
+        &self.server_version
+    }
+
+    /// True when the engine runs on this machine (a unix socket), so host paths are its paths.
+    pub fn is_local(&self) -> bool {
+        self.host.starts_with("unix://")
+    }
+
+    pub(crate) fn err(&self, e: bollard::errors::Error) -> EngineError {
+        EngineError::from_bollard(e, &self.host)
+    }
+
+    pub async fn ping(&self) -> Result<(), EngineError> {
+        self.docker.ping().await.map(|_| ()).map_err(|e| self.err(e))
+    }
+
+    /// Containers, managed ones only unless `all`; stopped ones included.
+    pub async fn list(&self, include_unmanaged: bool) -> Result<Vec<ContainerInfo>, EngineError> {
+        let mut filters = HashMap::new();
+        if !include_unmanaged {
+            filters.insert("label".to_string(), vec![format!("{}=true", labels::MANAGED)]);
+        }
+        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let list = self.docker.list_containers(Some(opts)).await.map_err(|e| self.err(e))?;
+        Ok(list.into_iter().map(map_summary).collect())
+    }
+
+    /// The containers made for one project (main first, then any others).
+    pub async fn project_containers(&self, project_id: &str) -> Result<Vec<ContainerInfo>, EngineError> {
+        let mut filters = HashMap::new();
+        filters.insert("label".to_string(), vec![format!("{}={project_id}", labels::PROJECT)]);
+        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let list = self.docker.list_containers(Some(opts)).await.map_err(|e| self.err(e))?;
+        let mut out: Vec<ContainerInfo> = list.into_iter().map(map_summary).filter(|c| c.managed).collect();
+        let main = crate::domain::container::container_name(project_id);
+        out.sort_by_key(|c| (c.name != main, c.created));
+        Ok(out)
+    }
+
+    pub async fn image_exists(&self, image: &str) -> Result<bool, EngineError> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) => match self.err(e) {
+                EngineError::NotFound(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Image size in bytes, when present.
+    pub async fn image_size(&self, image: &str) -> Result<Option<i64>, EngineError> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(i.size),
+            Err(e) => match self.err(e) {
+                EngineError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// State of a container by name or id, None when there is none.
+    pub async fn inspect_state(&self, name: &str) -> Result<Option<StateInfo>, EngineError> {
+        match self.docker.inspect_container(name, None::<InspectContainerOptions>).await {
+            Ok(i) => Ok(Some(map_inspect(&i))),
+            Err(e) => match self.err(e) {
+                EngineError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+}
+
+/// What `inspect` tells of a container's life.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StateInfo {
+    pub id: String,
+    pub name: String,
+    pub state: ContainerState,
+    pub health: Health,
+    pub managed: bool,
+    pub project_id: Option<String>,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+    pub created: Option<i64>,
+    pub started_at: Option<i64>,
+    /// Output of the newest health check, trimmed.
+    pub last_health_output: Option<String>,
+    pub failing_streak: i64,
+    pub restart_count: i64,
+}
+
+fn map_summary(c: bollard::models::ContainerSummary) -> ContainerInfo {
+    let labels_map = c.labels.unwrap_or_default();
+    let status = c.status.unwrap_or_default();
+    let managed = labels_map.get(labels::MANAGED).map(|v| v == "true").unwrap_or(false);
+    ContainerInfo {
+        id: c.id.unwrap_or_default(),
+        name: c
+            .names
+            .and_then(|n| n.into_iter().next())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .unwrap_or_default(),
+        image: c.image.unwrap_or_default(),
+        state: c.state.map(|s| ContainerState::parse(s.as_ref())).unwrap_or(ContainerState::Unknown),
+        health: Health::from_status_text(&status),
+        status,
+        created: c.created.unwrap_or(0),
+        project_id: managed.then(|| labels_map.get(labels::PROJECT).cloned()).flatten(),
+        project_name: managed.then(|| labels_map.get(labels::PROJECT_NAME).cloned()).flatten(),
+        project_path: managed.then(|| labels_map.get(labels::PROJECT_PATH).cloned()).flatten(),
+        managed,
+    }
+}
+
+pub(crate) fn map_inspect(i: &bollard::models::ContainerInspectResponse) -> StateInfo {
+    let st = i.state.clone().unwrap_or_default();
+    let labels_map = i.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+    let health = st.health.clone().unwrap_or_default();
+    StateInfo {
+        id: i.id.clone().unwrap_or_default(),
+        name: i.name.clone().unwrap_or_default().trim_start_matches('/').to_string(),
+        state: st.status.map(|s| ContainerState::parse(s.as_ref())).unwrap_or(ContainerState::Unknown),
+        health: health.status.map(|h| Health::parse(h.as_ref())).unwrap_or(Health::None),
+        managed: labels_map.get(labels::MANAGED).map(|v| v == "true").unwrap_or(false),
+        project_id: labels_map.get(labels::PROJECT).cloned(),
+        exit_code: st.exit_code,
+        oom_killed: st.oom_killed.unwrap_or(false),
+        created: i.created.as_deref().and_then(parse_rfc3339),
+        started_at: st.started_at.as_deref().and_then(parse_rfc3339),
+        last_health_output: health
+            .log
+            .as_ref()
+            .and_then(|l| l.last())
+            .and_then(|r| r.output.as_ref())
+            .map(|o| o.trim().to_string()),
+        failing_streak: health.failing_streak.unwrap_or(0),
+        restart_count: i.restart_count.unwrap_or(0),
+    }
+}

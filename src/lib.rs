@@ -1,0 +1,15 @@
+//! agentdock: long-running Docker containers for projects, where coding agents work while a
+//! developer watches and steers them from the keyboard.
+#![forbid(unsafe_code)]
+
+pub mod agent_config;
+pub mod cli;
+pub mod config;
+pub mod dashboard;
+pub mod domain;
+pub mod engine;
+pub mod history;
+pub mod lock;
+pub mod ops;
+pub mod logging;
+pub mod paths;

@@ -1,0 +1,40 @@
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+
+use agentdock::cli::{self, exit, Cli};
+
+fn main() {
+    // clap prints usage errors itself and exits 2 (our usage code).
+    let args = Cli::parse();
+    agentdock::logging::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("agentdock: cannot start the runtime: {e}");
+            std::process::exit(exit::FAILED);
+        }
+    };
+    let code = runtime.block_on(async move {
+        match args.command {
+            Some(cmd) => match cli::run(cmd, args.config).await {
+                Ok(code) => code,
+                Err(f) => {
+                    tracing::warn!(code = f.code, "{}", f.message);
+                    eprintln!("agentdock: {}", f.message);
+                    f.code
+                }
+            },
+            None => match agentdock::dashboard::run(args.config).await {
+                Ok(()) => exit::OK,
+                Err(f) => {
+                    eprintln!("agentdock: {}", f.message);
+                    f.code
+                }
+            },
+        }
+    });
+    // Streams still open (a followed log) must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    std::process::exit(code);
+}

@@ -1,0 +1,61 @@
+//! CLI faults that need no engine: bad config, unreachable engine, usage.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+#[test]
+fn malformed_config_names_file_line_and_column_and_runs_nothing() {
+    let env = TestEnv::new("");
+    std::fs::write(env.config_path(), "image = \"x\"\n[limits]\ncpus = \"four\"\n").unwrap();
+    let out = env.run(&["ls"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    let want = format!("{}:3:8:", env.config_path().display());
+    assert!(err.contains(&want), "wanted {want} in: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn unknown_key_in_config_is_refused() {
+    let env = TestEnv::new("");
+    std::fs::write(env.config_path(), "[limits]\nmemroy = \"1g\"\n").unwrap();
+    let out = env.run(&["doctor"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown field `memroy`"), "{}", stderr(&out));
+}
+
+#[test]
+fn unreachable_engine_is_one_line_its_own_code_and_quick() {
+    let env = TestEnv::new("");
+    for args in [&["ls"][..], &["stats", "--json"], &["up", "x"]] {
+        let started = Instant::now();
+        let out = env.cmd(args).env("DOCKER_HOST", "unix:///nonexistent.sock").output().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("cannot reach the Docker engine at unix:///nonexistent.sock"), "{err}");
+        assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    }
+}
+
+#[test]
+fn doctor_reports_unreachable_engine() {
+    let env = TestEnv::new("");
+    let out = env.cmd(&["doctor"]).env("DOCKER_HOST", "unix:///nonexistent.sock").output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let text = stdout(&out);
+    assert!(text.lines().any(|l| l.starts_with("engine") && l.contains("FAIL")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("config") && l.contains("ok")), "{text}");
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let env = TestEnv::new("");
+    let out = env.run(&["exec", "p"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = env.run(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}

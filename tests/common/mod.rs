@@ -1,0 +1,160 @@
+//! Shared test harness: an isolated home, config and data dir per test, the real binary, and
+//! cleanup of everything the test created (by its label), even when the test fails.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_agentdock");
+pub const TEST_LABEL: &str = "dev.agentdock.test";
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub run_id: String,
+    pub extra_env: Vec<(String, String)>,
+}
+
+fn unique() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{}{:x}{}", std::process::id(), nanos & 0xffff, N.fetch_add(1, Ordering::SeqCst))
+}
+
+impl TestEnv {
+    /// A fresh environment; `config_extra` is appended to the test config.
+    pub fn new(config_extra: &str) -> TestEnv {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run_id = unique();
+        let env = TestEnv { dir, run_id, extra_env: Vec::new() };
+        std::fs::create_dir_all(env.home().join("projects")).unwrap();
+        std::fs::write(env.home().join(".gitconfig"), "[user]\n\tname = Test\n").unwrap();
+        env.write_config(config_extra);
+        env
+    }
+
+    pub fn write_config(&self, extra: &str) {
+        let text = format!(
+            "{extra}\n\n[labels]\n\"{TEST_LABEL}\" = \"{}\"\n\n[health]\ninterval_secs = 2\ntimeout_secs = 5\n",
+            self.run_id
+        );
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A git project under ~/projects named `<base>-<run id>`, owned by the container user.
+    pub fn project(&self, base: &str) -> String {
+        let name = format!("{base}-{}", self.run_id);
+        let path = self.home().join("projects").join(&name);
+        std::fs::create_dir_all(path.join(".git")).unwrap();
+        std::fs::write(path.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+        chown_r(&path);
+        name
+    }
+
+    pub fn project_path(&self, name: &str) -> PathBuf {
+        self.home().join("projects").join(name)
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("HOME", self.home())
+            .env("AGENTDOCK_CONFIG", self.config_path())
+            .env("AGENTDOCK_DATA_DIR", self.data_dir())
+            .env("AGENTDOCK_CONFIG_DIR", self.dir.path().join("cfgdir"))
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("ANTHROPIC_API_KEY")
+            .env_remove("CLAUDE_CODE_OAUTH_TOKEN")
+            .stdin(std::process::Stdio::null());
+        for (k, v) in &self.extra_env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run agentdock")
+    }
+
+    /// Runs and insists on success.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "agentdock {args:?} failed ({:?}): {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Ids of the containers this test created.
+    pub fn containers(&self) -> Vec<String> {
+        let out = docker(&["ps", "-aq", "--no-trunc", "--filter", &format!("label={TEST_LABEL}={}", self.run_id)]);
+        out.lines().map(str::to_string).collect()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("agentdock.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let ids = self.containers();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = Command::new("docker").args(&args).output();
+        }
+    }
+}
+
+pub fn chown_r(path: &Path) {
+    let _ = Command::new("chown").args(["-R", "1000:1000"]).arg(path).status();
+}
+
+/// The docker CLI, for checking what agentdock made (the product itself never uses it).
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("docker cli");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn inspect(id: &str) -> serde_json::Value {
+    let text = docker(&["inspect", id]);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    v.get(0).cloned().unwrap_or(serde_json::Value::Null)
+}
+
+/// Polls `f` every 200 ms until it gives Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

@@ -1,0 +1,283 @@
+//! The container core against the real engine and the image built from docker/.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn main_container_id(env: &TestEnv, project: &str) -> String {
+    let ls = json(&env.ok(&["ls", "--json"]));
+    ls.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == project)
+        .and_then(|r| r["containers"][0]["id"].as_str())
+        .unwrap_or_else(|| panic!("no container for {project} in {ls}"))
+        .to_string()
+}
+
+fn wait_healthy(id: &str) -> bool {
+    wait_for(Duration::from_secs(40), || {
+        (inspect(id)["State"]["Health"]["Status"] == "healthy").then_some(())
+    })
+    .is_some()
+}
+
+#[test]
+fn up_makes_a_hardened_container_that_becomes_healthy_and_up_is_idempotent() {
+    let env = TestEnv::new("[limits]\nmemory = \"512m\"\ncpus = 1.0\npids = 300\n");
+    let p = env.project("up");
+    let out = env.ok(&["up", &p]);
+    assert!(out.contains("created and started"), "{out}");
+    let id = main_container_id(&env, &p);
+    let i = inspect(&id);
+
+    let labels = &i["Config"]["Labels"];
+    assert_eq!(labels["dev.agentdock.managed"], "true");
+    assert_eq!(labels["dev.agentdock.project"], p.as_str());
+    let mounts = i["Mounts"].as_array().unwrap();
+    let mount = |dest: &str| mounts.iter().find(|m| m["Destination"] == dest).cloned().unwrap_or_else(|| panic!("no mount {dest}: {mounts:?}"));
+    assert_eq!(mount("/workspace")["RW"], true);
+    assert_eq!(mount("/workspace")["Source"], env.project_path(&p).to_str().unwrap());
+    assert_eq!(mount("/home/agent/.claude")["RW"], true);
+    assert!(mount("/home/agent/.claude")["Source"].as_str().unwrap().starts_with(env.data_dir().to_str().unwrap()));
+    assert_eq!(mount("/home/agent/.gitconfig")["RW"], false);
+
+    assert_eq!(i["Config"]["User"], "1000:1000");
+    let hc = &i["HostConfig"];
+    assert_eq!(hc["CapDrop"], serde_json::json!(["ALL"]));
+    assert!(hc["SecurityOpt"].as_array().unwrap().iter().any(|s| s.as_str().unwrap().starts_with("no-new-privileges")));
+    assert_eq!(hc["Memory"], 512 * 1024 * 1024);
+    assert_eq!(hc["NanoCpus"], 1_000_000_000);
+    assert_eq!(hc["PidsLimit"], 300);
+    assert_eq!(hc["RestartPolicy"]["Name"], "unless-stopped");
+    assert_eq!(hc["Ulimits"][0]["Name"], "nofile");
+    assert_eq!(i["Config"]["Healthcheck"]["Test"][1], "/usr/local/bin/agentdock-healthcheck");
+    assert!(wait_healthy(&id), "never healthy: {}", i["State"]);
+
+    // up again changes nothing
+    let again = env.ok(&["up", &p]);
+    assert!(again.contains("already running"), "{again}");
+    assert_eq!(main_container_id(&env, &p), id);
+    // after a stop, up starts the same container
+    docker(&["stop", "-t", "1", &id]);
+    assert_eq!(inspect(&id)["State"]["Status"], "exited");
+    let started = env.ok(&["up", &p]);
+    assert!(started.contains("started"), "{started}");
+    assert_eq!(main_container_id(&env, &p), id);
+    assert_eq!(inspect(&id)["State"]["Status"], "running");
+}
+
+#[test]
+fn exec_keeps_streams_apart_gives_the_exit_code_and_streams_as_it_comes() {
+    let env = TestEnv::new("");
+    let p = env.project("exec");
+    env.ok(&["up", &p]);
+
+    let out = env.run(&["exec", &p, "--", "echo to-out; echo to-err >&2; pwd; id -u; exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(stdout(&out), "to-out\n/workspace\n1000\n");
+    assert_eq!(stderr(&out), "to-err\n");
+
+    let j = json(&env.ok(&["exec", &p, "--json", "--", "echo a; echo b >&2"]));
+    assert_eq!(j["stdout"], "a\n");
+    assert_eq!(j["stderr"], "b\n");
+    assert_eq!(j["exit_code"], 0);
+
+    // The first line arrives while the command still runs.
+    let mut child = env
+        .cmd(&["exec", &p, "--", "echo first; sleep 4; echo second"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let t = Instant::now();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "first\n");
+    assert!(child.try_wait().unwrap().is_none(), "the command had already ended");
+    assert!(t.elapsed() < Duration::from_secs(4));
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "second\n");
+    assert!(child.wait().unwrap().success());
+
+    // A timeout kills the command.
+    let out = env.run(&["exec", &p, "--timeout", "1", "--", "sleep 30"]);
+    assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
+    assert!(stderr(&out).contains("killed after 1s"));
+}
+
+#[test]
+fn refresh_gives_a_new_container_and_keeps_workspace_and_agent_config() {
+    let env = TestEnv::new("");
+    let p = env.project("refresh");
+    env.ok(&["up", &p]);
+    let old = main_container_id(&env, &p);
+    env.ok(&["exec", &p, "--", "echo work > /workspace/work.txt && echo cfg > ~/.claude/kept.txt && echo '{\"x\":1}' > ~/.claude.json"]);
+
+    let out = env.ok(&["refresh", &p]);
+    assert!(out.contains("refreshed"), "{out}");
+    let new = main_container_id(&env, &p);
+    assert_ne!(old, new);
+    assert!(inspect(&old).is_null(), "old container still there");
+    let files = env.ok(&["exec", &p, "--", "cat /workspace/work.txt ~/.claude/kept.txt ~/.claude.json"]);
+    assert_eq!(files, "work\ncfg\n{\"x\":1}\n");
+    let version = env.ok(&["exec", &p, "--", "claude --version"]);
+    assert!(version.contains("Claude Code"), "{version}");
+    // the refresh is in the history
+    let hist = json(&env.ok(&["history", "--json"]));
+    assert_eq!(hist[0]["result"], "ok");
+    assert_eq!(hist[0]["new_id"], new.as_str());
+}
+
+#[test]
+fn rm_removes_that_projects_container_and_nothing_else() {
+    let env = TestEnv::new("");
+    let a = env.project("rma");
+    let b = env.project("rmb");
+    env.ok(&["up", &a]);
+    env.ok(&["up", &b]);
+    let b_id = main_container_id(&env, &b);
+    let out = env.ok(&["rm", &a, "--yes"]);
+    assert!(out.contains(&format!("removed agentdock-{a}")), "{out}");
+    assert_eq!(env.containers(), vec![b_id.clone()]);
+    assert_eq!(inspect(&b_id)["State"]["Status"], "running");
+    // the agent config stays unless purged
+    let agent_dir = env.data_dir().join("agents").join(&a);
+    assert!(agent_dir.is_dir());
+    env.ok(&["rm", &a, "--yes", "--purge"]);
+    assert!(!agent_dir.exists());
+}
+
+#[test]
+fn missing_image_is_one_line_naming_the_build_and_leaves_nothing() {
+    let env = TestEnv::new("image = \"agentdock/does-not-exist:nope\"\n");
+    let p = env.project("noimg");
+    let out = env.run(&["up", &p]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("agentdock/does-not-exist:nope") && err.contains("docker/build-image.sh"), "{err}");
+    assert!(env.containers().is_empty());
+}
+
+#[test]
+fn unknown_project_names_the_closest() {
+    let env = TestEnv::new("");
+    let p = env.project("closeby");
+    let typo = p.replacen("closeby", "closeb", 1);
+    let out = env.run(&["up", &typo]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("unknown project") && err.contains(&p), "{err}");
+    assert_eq!(err.trim().lines().count(), 1);
+}
+
+#[test]
+fn deleted_project_dir_shows_orphaned_and_rm_still_works() {
+    let env = TestEnv::new("");
+    let p = env.project("orphan");
+    env.ok(&["up", &p]);
+    std::fs::remove_dir_all(env.project_path(&p)).unwrap();
+    let ls = json(&env.ok(&["ls", "--json"]));
+    let row = ls.as_array().unwrap().iter().find(|r| r["name"] == p.as_str()).unwrap().clone();
+    assert_eq!(row["orphaned"], true, "{row}");
+    let text = env.ok(&["ls"]);
+    assert!(text.lines().any(|l| l.contains(&p) && l.contains("orphaned")), "{text}");
+    env.ok(&["rm", &p, "--yes"]);
+    assert!(env.containers().is_empty());
+}
+
+/// Peak resident memory of a process, read from /proc while it runs.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn fifty_mib_of_output_is_capped_with_the_cut_stated_and_memory_bounded() {
+    let env = TestEnv::new("");
+    let p = env.project("flood");
+    env.ok(&["up", &p]);
+    let mut child = env
+        .cmd(&["exec", &p, "--json", "--", "head -c 52428800 /dev/zero | tr '\\0' a"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut peak = 0;
+    let mut out_pipe = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut out_pipe, &mut v).unwrap();
+        v
+    });
+    while child.try_wait().unwrap().is_none() {
+        if let Some(k) = peak_rss_kib(pid) {
+            peak = peak.max(k);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = reader.join().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let j = json(&String::from_utf8(out).unwrap());
+    assert_eq!(j["stdout"].as_str().unwrap().len(), 10 * 1024 * 1024);
+    assert_eq!(j["stdout_dropped"], 40 * 1024 * 1024);
+    assert!(err.contains("stdout cut: kept the last 10.0MiB of 50.0MiB"), "{err}");
+    // The kept 10 MiB, its JSON copy and the runtime: far below the 50 MiB printed.
+    assert!(peak > 0 && peak < 48 * 1024, "peak RSS {peak} KiB");
+}
+
+#[test]
+fn secrets_reach_the_container_but_no_json_doctor_or_log() {
+    let mut env = TestEnv::new("");
+    let secrets = [
+        ("GITHUB_TOKEN", "ghp_TESTSECRET_gh_4242"),
+        ("ANTHROPIC_API_KEY", "sk-ant-TESTSECRET-4242"),
+        ("CLAUDE_CODE_OAUTH_TOKEN", "oauth-TESTSECRET-4242"),
+    ];
+    for (k, v) in secrets {
+        env.extra_env.push((k.into(), v.into()));
+    }
+    let p = env.project("secret");
+    env.ok(&["up", &p]);
+    let inside = env.ok(&["exec", &p, "--", "printenv GITHUB_TOKEN ANTHROPIC_API_KEY CLAUDE_CODE_OAUTH_TOKEN; echo $GIT_ASKPASS"]);
+    assert_eq!(inside, "ghp_TESTSECRET_gh_4242\nsk-ant-TESTSECRET-4242\noauth-TESTSECRET-4242\n/usr/local/bin/git-askpass-helper\n");
+    let mut shown = String::new();
+    for args in [&["ls", "--json"][..], &["stats", "--json"], &["up", &p, "--json"], &["doctor"], &["doctor", "--json"]] {
+        let out = env.run(args);
+        shown.push_str(&stdout(&out));
+        shown.push_str(&stderr(&out));
+    }
+    env.ok(&["refresh", &p, "--json"]);
+    shown.push_str(&env.log_text());
+    assert!(shown.contains("GITHUB_TOKEN set"), "doctor should say the token is set");
+    assert!(!shown.contains("TESTSECRET"), "a secret leaked: {shown}");
+}
+
+#[test]
+fn stats_json_reports_usage_and_logs_follow() {
+    let env = TestEnv::new("");
+    let p = env.project("stats");
+    env.ok(&["up", &p]);
+    let s = json(&env.ok(&["stats", &p, "--json"]));
+    let row = &s[0];
+    assert_eq!(row["state"], "running");
+    assert!(row["sample"]["mem_used"].as_u64().unwrap() > 0, "{row}");
+    assert_eq!(row["sample"]["mem_limit"], 8u64 * 1024 * 1024 * 1024);
+    assert!(row["sample"]["pids"].as_u64().unwrap() >= 1);
+    let disk = row["disk_percent"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&disk));
+    assert!(row["needs_refresh"].as_array().unwrap().is_empty());
+
+    let logs = env.ok(&["logs", &p]);
+    assert!(logs.contains("ready; tmux session 'claude'"), "{logs}");
+}
