@@ -1,10 +1,105 @@
-//! The dashboard entry point (the terminal UI lives in `app`, `ui`, `tui`).
+//! The dashboard loop: terminal events, engine events and a clock go into the app; the app's
+//! commands go to the engine worker; the screen is drawn when something changed.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::cli::Failure;
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures_util::StreamExt;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use crate::app::{App, Command};
+use crate::cli::{exit, Failure};
+use crate::ops::Context;
+use crate::{tui, ui, worker};
+
+/// Frames are drawn at most this often.
+const FRAME: Duration = Duration::from_millis(16);
 
 pub async fn run(config: Option<PathBuf>) -> Result<(), Failure> {
-    let _ = config;
-    Err(Failure { code: crate::cli::exit::FAILED, message: "the dashboard is not built yet; use the subcommands (--help)".into() })
+    let ctx = Context::load(config)?;
+    let app = App::new(ctx.config().clone(), ctx.projects.clone()).map_err(|e| Failure::usage(format!("config error: {e}")))?;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(Failure::usage("the dashboard needs a terminal; for scripts use the subcommands (agentdock --help)"));
+    }
+    let mut term = tui::enter().map_err(|e| Failure::failed(format!("cannot take the terminal: {e}")))?;
+    let result = run_loop(&mut term, app, ctx).await;
+    tui::restore();
+    result.map_err(|e| Failure { code: exit::FAILED, message: e.to_string() })
+}
+
+async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::Result<()> {
+    let size = term.size()?;
+    app.on_resize(size.width, size.height);
+    term.draw(|f| ui::draw(f, &app))?;
+    app.dirty = false;
+    tracing::info!("dashboard started");
+
+    let (events_tx, mut events) = mpsc::channel(1024);
+    let worker = worker::spawn(Arc::new(ctx), events_tx);
+    let mut input = EventStream::new();
+    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut last_draw = Instant::now();
+
+    loop {
+        let draw_due = tokio::time::Instant::from_std(last_draw + FRAME);
+        tokio::select! {
+            biased;
+            ev = input.next() => match ev {
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => app.on_key(k),
+                Some(Ok(Event::Mouse(m))) => app.on_mouse(m),
+                Some(Ok(Event::Resize(w, h))) => app.on_resize(w, h),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => app.quit = true,
+            },
+            _ = sigterm.recv() => app.quit = true,
+            _ = sighup.recv() => app.quit = true,
+            ev = events.recv() => match ev {
+                Some(e) => {
+                    app.on_engine(e);
+                    // take what else is waiting, a bounded amount, so keys stay responsive
+                    for _ in 0..256 {
+                        match events.try_recv() {
+                            Ok(e) => app.on_engine(e),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                None => app.quit = true,
+            },
+            _ = clock.tick() => app.on_tick(),
+            _ = tokio::time::sleep_until(draw_due), if app.dirty => {}
+        }
+        for cmd in app.take_commands() {
+            match cmd {
+                Command::Bell => {
+                    let _ = std::io::stdout().write_all(b"\x07");
+                }
+                Command::Attach { container, project } | Command::Shell { container, project } => {
+                    let _ = (container, project);
+                    app.message = Some("attach comes in a later version".into());
+                }
+                other => {
+                    let _ = worker.commands.send(other);
+                }
+            }
+        }
+        if app.quit {
+            break;
+        }
+        if app.dirty && last_draw.elapsed() >= FRAME {
+            term.draw(|f| ui::draw(f, &app))?;
+            app.dirty = false;
+            last_draw = Instant::now();
+        }
+    }
+    worker.task.abort();
+    tracing::info!("dashboard closed");
+    Ok(())
 }

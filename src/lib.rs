@@ -3,13 +3,18 @@
 #![forbid(unsafe_code)]
 
 pub mod agent_config;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod domain;
 pub mod engine;
 pub mod history;
+pub mod keymap;
 pub mod lock;
 pub mod ops;
 pub mod logging;
 pub mod paths;
+pub mod tui;
+pub mod ui;
+pub mod worker;

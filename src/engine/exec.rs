@@ -81,18 +81,22 @@ impl ExecStream {
         self.output.next().await
     }
 
-    /// The exit code, once the output has ended.
-    pub async fn exit_code(&self) -> Result<i64, EngineError> {
-        // The engine may record the code a moment after the stream closes.
-        for _ in 0..50 {
-            let engine = &self.output.engine;
-            let info = engine.docker.inspect_exec(&self.exec_id).await.map_err(|e| engine.err(e))?;
-            if info.running != Some(true) {
-                return Ok(info.exit_code.unwrap_or(-1));
+    /// The exit code, once the output has ended. (The future owns what it needs, so it can
+    /// be awaited in a spawned task while the stream is still borrowed.)
+    pub fn exit_code(&self) -> impl std::future::Future<Output = Result<i64, EngineError>> + Send + 'static {
+        let engine = self.output.engine.clone();
+        let exec_id = self.exec_id.clone();
+        async move {
+            // The engine may record the code a moment after the stream closes.
+            for _ in 0..50 {
+                let info = engine.docker.inspect_exec(&exec_id).await.map_err(|e| engine.err(e))?;
+                if info.running != Some(true) {
+                    return Ok(info.exit_code.unwrap_or(-1));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Err(EngineError::Failed("the command's exit code did not come".into()))
         }
-        Err(EngineError::Failed("the command's exit code did not come".into()))
     }
 }
 

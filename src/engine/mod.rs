@@ -1,9 +1,10 @@
 //! The engine adaptor: the only module that imports bollard. It connects (honouring
 //! `DOCKER_HOST`, negotiating the API version) and maps everything to domain types.
 
+pub mod cgroup;
 mod exec;
 mod lifecycle;
-mod stats;
+pub mod stats;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use bollard::Docker;
 
-pub use exec::{ExecChunk, ExecOptions, ExecOutput, ExecStream};
+pub use exec::{ExecChunk, ExecOptions, ExecOutput, ExecStream, OutputStream};
 pub use lifecycle::{Ensured, EnsureAction, Refreshed};
 pub use stats::{ContainerStats, DetailInfo};
 
@@ -165,6 +166,41 @@ impl Engine {
                 other => Err(other),
             },
         }
+    }
+}
+
+/// A container event from the engine: which container, and what happened ("start", "die",
+/// "health_status: healthy", "oom", "destroy"...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerEvent {
+    pub id: String,
+    pub action: String,
+}
+
+impl Engine {
+    /// The engine's container events as they happen.
+    pub fn container_events(&self) -> impl futures_util::Stream<Item = Result<ContainerEvent, EngineError>> + Send + 'static {
+        use futures_util::StreamExt;
+        let mut filters = HashMap::new();
+        filters.insert("type".to_string(), vec!["container".to_string()]);
+        let opts = bollard::query_parameters::EventsOptionsBuilder::default().filters(&filters).build();
+        let host = self.host.clone();
+        self.docker.events(Some(opts)).map(move |r| match r {
+            Ok(m) => Ok(ContainerEvent {
+                id: m.actor.and_then(|a| a.id).unwrap_or_default(),
+                action: m.action.unwrap_or_default(),
+            }),
+            Err(e) => Err(EngineError::from_bollard(e, &host)),
+        })
+    }
+
+    /// One container as listed, None when it is gone.
+    pub async fn list_one(&self, id: &str) -> Result<Option<ContainerInfo>, EngineError> {
+        let mut filters = HashMap::new();
+        filters.insert("id".to_string(), vec![id.to_string()]);
+        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let list = self.docker.list_containers(Some(opts)).await.map_err(|e| self.err(e))?;
+        Ok(list.into_iter().map(map_summary).find(|c| c.id == id))
     }
 }
 

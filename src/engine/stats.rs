@@ -32,7 +32,7 @@ pub struct ContainerStats {
 }
 
 /// The static facts of a container, for the detail view.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DetailInfo {
     pub image: String,
     pub mounts: Vec<String>,

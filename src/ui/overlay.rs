@@ -1,0 +1,110 @@
+//! Prompts and pop-ups: command line, filter, search, help, history, confirmation.
+
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Row, Table, Wrap};
+use ratatui::Frame;
+
+use super::{panel, popup, theme};
+use crate::app::{App, Confirm, Mode};
+
+pub fn draw_prompt(f: &mut Frame, app: &App, area: Rect) {
+    let (title, text): (String, Option<String>) = match app.mode {
+        Mode::CommandLine => {
+            let name = app.selected_container().map(|c| c.info.name.clone()).unwrap_or_default();
+            (format!(" run in {name} · Enter runs · ↑↓ history · Esc closes · Ctrl-C cancels "), None)
+        }
+        Mode::Command => (" : command (refresh, rm, up NAME, logs, attach, q) ".into(), None),
+        Mode::Filter => (" / filter · Enter keeps · Esc clears ".into(), Some(app.filter.clone())),
+        Mode::Search => (" search the output · Enter finds · n/N next/prev ".into(), Some(app.output.search.clone())),
+        _ => return,
+    };
+    let block = panel(Line::from(Span::styled(title, theme::header())), true);
+    match text {
+        Some(t) => f.render_widget(Paragraph::new(format!("{t}▏")).block(block), area),
+        None => {
+            let mut ta = app.prompt.clone();
+            ta.set_block(block);
+            ta.set_cursor_line_style(Style::new());
+            f.render_widget(&ta, area);
+        }
+    }
+}
+
+pub fn draw_help(f: &mut Frame, app: &App) {
+    let bindings = app.keymap.bindings();
+    let rows: Vec<Row> = bindings
+        .iter()
+        .map(|(a, keys)| Row::new(vec![keys.join(" "), a.describe().to_string()]))
+        .collect();
+    let h = rows.len() as u16 + 4;
+    let area = popup(f, f.area(), 76, h);
+    let t = Table::new(rows, [Constraint::Length(22), Constraint::Fill(1)])
+        .header(Row::new(vec!["keys", "action"]).style(theme::header()))
+        .block(panel(Line::from(Span::styled(" keys (remap in [keys] of the config) · Esc closes ", theme::header())), true));
+    f.render_widget(t, area);
+}
+
+pub fn draw_history(f: &mut Frame, app: &App) {
+    let area = popup(f, f.area(), 150, 20);
+    let short = |s: &Option<String>| s.as_deref().map(|x| x[..12.min(x.len())].to_string()).unwrap_or("-".into());
+    let rows: Vec<Row> = app
+        .refresh_history
+        .iter()
+        .rev()
+        .take(area.height.saturating_sub(3) as usize)
+        .map(|r| {
+            let style = if r.result == "ok" { Style::new() } else { Style::new().fg(theme::BAD) };
+            Row::new(vec![
+                crate::domain::stats::human_age(app.now - r.at) + " ago",
+                r.container.clone(),
+                r.reason.clone(),
+                format!("{} -> {}", short(&r.old_id), short(&r.new_id)),
+                format!("{:.1}s", r.seconds),
+                r.result.clone(),
+            ])
+            .style(style)
+        })
+        .collect();
+    let empty = rows.is_empty();
+    let t = Table::new(
+        rows,
+        [
+            Constraint::Length(10),
+            Constraint::Length(24),
+            Constraint::Length(22),
+            Constraint::Length(28),
+            Constraint::Length(7),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(Row::new(vec!["when", "container", "why", "old -> new", "took", "result"]).style(theme::header()))
+    .block(panel(Line::from(Span::styled(" refresh history · Esc closes ", theme::header())), true));
+    f.render_widget(t, area);
+    if empty {
+        let inner = Rect::new(area.x + 2, area.y + 2, area.width.saturating_sub(4), 1);
+        f.render_widget(Paragraph::new("no refreshes yet").style(Style::new().fg(theme::DIM)), inner);
+    }
+}
+
+pub fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm) {
+    let Confirm::Remove { project } = c;
+    let names: Vec<String> = app.project_containers(project).iter().map(|c| c.info.name.clone()).collect();
+    let area = popup(f, f.area(), 64, 7);
+    let text = vec![
+        Line::from(format!("Remove {} ?", names.join(", "))),
+        Line::from(Span::styled("The workspace and the agent config stay.", Style::new().fg(theme::DIM))),
+        Line::from(""),
+        Line::from(vec![
+            Span::styled("y", theme::header()),
+            Span::raw(" remove   "),
+            Span::styled("any other key", theme::header()),
+            Span::raw(" keep"),
+        ]),
+    ];
+    let p = Paragraph::new(text)
+        .wrap(Wrap { trim: true })
+        .block(panel(Line::from(Span::styled(" confirm ", Style::new().fg(theme::BAD))), true));
+    f.render_widget(p, area);
+}
