@@ -374,18 +374,27 @@ impl App {
         }
     }
 
-    fn sort_value(&self, c: Option<&ContainerView>) -> (i64, String) {
-        let Some(c) = c else { return (i64::MIN, String::new()) };
-        let s = c.stats;
-        match self.sort {
-            SortKey::Name => (0, c.info.name.clone()),
-            SortKey::State => (c.info.state as i64, String::new()),
-            SortKey::Health => (c.info.health as i64, String::new()),
-            SortKey::Cpu => ((s.map(|s| s.sample.cpu_percent).unwrap_or(-1.0) * 100.0) as i64, String::new()),
-            SortKey::Mem => (s.map(|s| s.sample.mem_used as i64).unwrap_or(-1), String::new()),
-            SortKey::Disk => ((s.and_then(|s| s.disk_percent).unwrap_or(-1.0) * 100.0) as i64, String::new()),
-            SortKey::Age => (-c.info.created, String::new()),
+    /// Sort key of a row: containerless rows after the others (except by name).
+    fn sort_value(&self, row: &Row) -> (bool, i64, String) {
+        let name = match row {
+            Row::Project { project, .. } => self.projects[*project].name.clone(),
+            other => self.row_container(other).map(|c| c.info.name.clone()).unwrap_or_default(),
+        };
+        if self.sort == SortKey::Name {
+            return (false, 0, name);
         }
+        let Some(c) = self.row_container(row) else { return (true, 0, name) };
+        let s = c.stats;
+        let v = match self.sort {
+            SortKey::Name => 0,
+            SortKey::State => c.info.state as i64,
+            SortKey::Health => c.info.health as i64,
+            SortKey::Cpu => (s.map(|s| s.sample.cpu_percent).unwrap_or(-1.0) * 100.0) as i64,
+            SortKey::Mem => s.map(|s| s.sample.mem_used as i64).unwrap_or(-1),
+            SortKey::Disk => (s.and_then(|s| s.disk_percent).unwrap_or(-1.0) * 100.0) as i64,
+            SortKey::Age => -c.info.created,
+        };
+        (false, v, name)
     }
 
     fn matches_filter(&self, text: &str) -> bool {
@@ -414,18 +423,11 @@ impl App {
                 groups.push((Row::Extra { container: c.info.id.clone(), orphan: true }, Vec::new()));
             }
         }
-        let sort_of = |row: &Row| self.sort_value(self.row_container(row));
-        let name_of = |row: &Row| match row {
-            Row::Project { project, .. } => self.projects[*project].name.clone(),
-            other => self.row_container(other).map(|c| c.info.name.clone()).unwrap_or_default(),
-        };
         groups.sort_by(|a, b| {
-            let o = sort_of(&a.0).cmp(&sort_of(&b.0)).then_with(|| name_of(&a.0).cmp(&name_of(&b.0)));
-            if self.sort_desc {
-                o.reverse()
-            } else {
-                o
-            }
+            let (ka, kb) = (self.sort_value(&a.0), self.sort_value(&b.0));
+            // containerless rows stay last whichever the direction
+            let o = (ka.1, &ka.2).cmp(&(kb.1, &kb.2));
+            ka.0.cmp(&kb.0).then(if self.sort_desc { o.reverse() } else { o })
         });
         let mut rows: Vec<Row> = Vec::new();
         for (head, extras) in groups {

@@ -1,0 +1,488 @@
+//! App-level tests: feed engine events and keys, check the commands and the screen
+//! (TestBackend + insta snapshots; colours checked on the buffer).
+
+use super::*;
+use crate::domain::project::ProjectSettings;
+use crossterm::event::{KeyEventKind, KeyEventState};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+const NOW: i64 = 1_800_000_000;
+
+fn project(name: &str) -> Project {
+    let c = Config::default();
+    Project {
+        id: name.into(),
+        name: name.into(),
+        path: format!("/src/{name}").into(),
+        exists: true,
+        settings: ProjectSettings {
+            image: c.image.clone(),
+            agent_command: "claude".into(),
+            env_passthrough: vec![],
+            limits: c.limits.clone(),
+            refresh: c.refresh.clone(),
+        },
+    }
+}
+
+fn container(project: &str, state: ContainerState, health: Health, age: i64) -> ContainerInfo {
+    ContainerInfo {
+        id: format!("{project}000000000000000000"),
+        name: format!("agentdock-{project}"),
+        image: "agentdock/agent:latest".into(),
+        state,
+        status: "Up".into(),
+        health,
+        created: NOW - age,
+        project_id: Some(project.into()),
+        project_name: Some(project.into()),
+        project_path: Some(format!("/src/{project}")),
+        managed: true,
+    }
+}
+
+fn app_with(projects: &[&str]) -> App {
+    let mut app = App::new(Config::default(), projects.iter().map(|p| project(p)).collect()).unwrap();
+    app.now = NOW;
+    app
+}
+
+fn connected(app: &mut App) {
+    app.on_engine(EngineEvent::Connected { host: "unix:///var/run/docker.sock".into(), version: "20.10.24".into(), api: "1.41".into() });
+}
+
+fn sample(cpu: f64, used: u64, limit: u64) -> LiveStats {
+    LiveStats {
+        sample: StatsSample {
+            cpu_percent: cpu,
+            mem_used: used,
+            mem_limit: limit,
+            mem_percent: used as f64 / limit as f64 * 100.0,
+            ..Default::default()
+        },
+        disk_percent: Some(42.0),
+    }
+}
+
+/// A populated dashboard: three projects, one unhealthy and old, one without a container.
+fn busy_app() -> App {
+    let mut app = app_with(&["api", "web", "docs"]);
+    connected(&mut app);
+    app.on_engine(EngineEvent::Containers(vec![
+        container("api", ContainerState::Running, Health::Healthy, 3600),
+        container("web", ContainerState::Running, Health::Unhealthy, 80 * 3600),
+        ContainerInfo { managed: false, project_id: None, project_name: None, project_path: None, name: "postgres".into(), id: "pg".into(), ..container("x", ContainerState::Running, Health::None, 60) },
+    ]));
+    app.on_engine(EngineEvent::Stats(vec![
+        ("api000000000000000000".into(), sample(12.5, 512 << 20, 8 << 30)),
+        ("web000000000000000000".into(), sample(150.0, 7 << 30, 8 << 30)),
+    ]));
+    app.take_commands();
+    app
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent { code: KeyCode::Char(c), modifiers: KeyModifiers::NONE, kind: KeyEventKind::Press, state: KeyEventState::NONE }
+}
+
+fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+fn render(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+    app.on_resize(w, h);
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| crate::ui::draw(f, app)).unwrap();
+    t
+}
+
+fn screen(app: &mut App, w: u16, h: u16) -> String {
+    render(app, w, h).backend().to_string()
+}
+
+fn type_text(app: &mut App, s: &str) {
+    for c in s.chars() {
+        app.on_key(key(c));
+    }
+}
+
+#[test]
+fn normal_screen() {
+    let mut app = busy_app();
+    insta::assert_snapshot!(screen(&mut app, 160, 48));
+}
+
+#[test]
+fn narrow_screen() {
+    let mut app = busy_app();
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+}
+
+#[test]
+fn empty_no_projects() {
+    let mut app = app_with(&[]);
+    connected(&mut app);
+    app.on_engine(EngineEvent::Containers(vec![]));
+    insta::assert_snapshot!(screen(&mut app, 100, 16));
+}
+
+#[test]
+fn no_engine_says_reconnecting() {
+    let mut app = app_with(&[]);
+    app.on_engine(EngineEvent::Disconnected { reason: "cannot reach the Docker engine at unix:///x.sock".into(), retry_in_ms: 2000 });
+    let s = screen(&mut app, 100, 16);
+    assert!(s.contains("reconnecting (retry in 2.0s)"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn error_in_status_line_is_red() {
+    let mut app = busy_app();
+    app.on_engine(EngineEvent::OpDone { project: "api".into(), result: Err("refresh of api: image missing".into()) });
+    let t = render(&mut app, 120, 20);
+    let buf = t.backend().buffer();
+    let row = buf.area.height - 1;
+    let line: String = (0..buf.area.width).map(|x| buf[(x, row)].symbol().to_string()).collect();
+    let col = line.find("error: refresh of api").expect("error shown") as u16;
+    assert_eq!(buf[(col, row)].fg, ratatui::style::Color::Red);
+    insta::assert_snapshot!(t.backend().to_string());
+}
+
+#[test]
+fn health_and_refresh_marks_have_colours() {
+    let mut app = busy_app();
+    let t = render(&mut app, 160, 30);
+    let buf = t.backend().buffer();
+    let find = |text: &str| -> (u16, u16) {
+        for y in 0..buf.area.height {
+            let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
+            if let Some(i) = line.find(text) {
+                return (line[..i].chars().count() as u16, y);
+            }
+        }
+        panic!("{text} not on screen");
+    };
+    let (x, y) = find("unhealthy ");
+    assert_eq!(buf[(x, y)].fg, ratatui::style::Color::Red);
+    let (x, y) = find("⟳ age 80h > 72h");
+    assert_eq!(buf[(x, y)].fg, ratatui::style::Color::Yellow);
+    let (x, y) = find("healthy     12.5");
+    assert_eq!(buf[(x, y)].fg, ratatui::style::Color::Green);
+}
+
+#[test]
+fn detail_with_history_plots() {
+    let mut app = busy_app();
+    for i in 0..30 {
+        app.now = NOW + i * 2;
+        app.on_engine(EngineEvent::Stats(vec![("api000000000000000000".into(), sample((i % 7) as f64 * 10.0, (200 + i as u64 * 10) << 20, 1 << 30))]));
+    }
+    app.on_key(code(KeyCode::Enter));
+    assert_eq!(app.take_commands(), vec![Command::Detail("api000000000000000000".into())]);
+    app.on_engine(EngineEvent::Detail {
+        id: "api000000000000000000".into(),
+        state: StateInfo {
+            id: "api000000000000000000".into(),
+            name: "agentdock-api".into(),
+            state: ContainerState::Running,
+            health: Health::Healthy,
+            managed: true,
+            project_id: Some("api".into()),
+            exit_code: Some(0),
+            oom_killed: false,
+            created: Some(NOW - 3600),
+            started_at: Some(NOW - 3600),
+            last_health_output: Some("OK".into()),
+            failing_streak: 0,
+            restart_count: 0,
+        },
+        detail: DetailInfo {
+            image: "agentdock/agent:latest".into(),
+            mounts: vec!["/src/api -> /workspace".into()],
+            ports: vec![],
+            memory_limit: Some(1 << 30),
+            nano_cpus: Some(2_000_000_000),
+            pids_limit: Some(1000),
+            health_log: vec!["[0] OK: disk 18%".into()],
+        },
+    });
+    insta::assert_snapshot!(screen(&mut app, 160, 48));
+}
+
+#[test]
+fn keys_move_selection_and_unmapped_keys_do_nothing() {
+    let mut app = busy_app();
+    assert_eq!(app.selected, 0);
+    app.on_key(key('j'));
+    app.on_key(code(KeyCode::Down));
+    assert_eq!(app.selected, 2);
+    app.on_key(key('j'));
+    assert_eq!(app.selected, 2, "stays on the last row");
+    app.on_key(key('g'));
+    assert_eq!(app.selected, 0);
+    app.on_key(key('G'));
+    assert_eq!(app.selected, app.rows.len() - 1);
+    let before = (app.selected, app.mode.clone(), app.rows.clone(), app.detail_open);
+    app.on_key(key('z'));
+    app.on_key(code(KeyCode::F(9)));
+    assert_eq!((app.selected, app.mode.clone(), app.rows.clone(), app.detail_open), before);
+    assert!(app.take_commands().is_empty());
+    assert!(!app.quit);
+}
+
+#[test]
+fn create_refresh_and_remove_emit_commands() {
+    let mut app = busy_app();
+    // rows sorted by name: api, docs, web
+    assert!(matches!(app.rows[1], Row::Project { container: None, .. }), "{:?}", app.rows);
+    app.on_key(key('j'));
+    app.on_key(key('c'));
+    assert_eq!(app.take_commands(), vec![Command::Up(project("docs"))]);
+    assert_eq!(app.ops.get("docs").map(String::as_str), Some("creating"));
+    // a second c while it runs is refused with a message
+    app.on_key(key('c'));
+    assert!(app.take_commands().is_empty());
+    assert!(app.message.as_deref().unwrap().contains("busy"));
+
+    app.on_key(key('j'));
+    app.on_key(key('r'));
+    let cmds = app.take_commands();
+    assert_eq!(cmds.len(), 1);
+    match &cmds[0] {
+        Command::Refresh { project, reason } => {
+            assert_eq!(project.id, "web");
+            assert!(reason.contains("unhealthy") && reason.contains("age"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // two refresh keys: the second is refused
+    app.on_key(key('r'));
+    assert!(app.take_commands().is_empty());
+
+    app.on_key(key('g'));
+    app.on_key(key('d'));
+    assert_eq!(app.mode, Mode::Confirm(Confirm::Remove { project: "api".into() }));
+    let s = screen(&mut app, 120, 30);
+    assert!(s.contains("Remove agentdock-api ?"), "{s}");
+    app.on_key(key('n'));
+    assert!(app.take_commands().is_empty());
+    app.on_key(key('d'));
+    app.on_key(key('y'));
+    assert_eq!(app.take_commands(), vec![Command::Remove(project("api"))]);
+}
+
+#[test]
+fn refresh_all_runs_one_at_a_time_and_a_failure_does_not_stop_the_rest() {
+    let mut app = app_with(&["a", "b", "c"]);
+    connected(&mut app);
+    app.on_engine(EngineEvent::Containers(vec![
+        container("a", ContainerState::Running, Health::Unhealthy, 60),
+        container("b", ContainerState::Running, Health::Healthy, 60),
+        container("c", ContainerState::Running, Health::Unhealthy, 60),
+    ]));
+    app.on_key(key('R'));
+    let cmds = app.take_commands();
+    assert!(matches!(&cmds[..], [Command::Refresh { project, .. }] if project.id == "a"), "{cmds:?}");
+    app.on_engine(EngineEvent::OpDone { project: "a".into(), result: Err("rolled back".into()) });
+    let cmds = app.take_commands();
+    assert!(matches!(&cmds[..], [Command::Refresh { project, .. }] if project.id == "c"), "{cmds:?}");
+    assert_eq!(app.last_error.as_deref(), Some("rolled back"));
+    app.on_engine(EngineEvent::OpDone { project: "c".into(), result: Ok("done".into()) });
+    assert!(app.take_commands().is_empty());
+    assert!(app.refresh_queue.is_empty());
+}
+
+#[test]
+fn command_line_runs_streams_and_keeps_history() {
+    let mut app = busy_app();
+    app.on_key(key('e'));
+    assert_eq!(app.mode, Mode::CommandLine);
+    // an empty command line does nothing
+    app.on_key(code(KeyCode::Enter));
+    assert!(app.take_commands().is_empty());
+    type_text(&mut app, "echo one; sleep 1; echo two");
+    app.on_key(code(KeyCode::Enter));
+    let cmds = app.take_commands();
+    assert_eq!(
+        cmds,
+        vec![Command::Exec { stream: 1, container: "api000000000000000000".into(), cmd: "echo one; sleep 1; echo two".into() }]
+    );
+    app.on_engine(EngineEvent::Output { stream: 1, data: b"one\n".to_vec() });
+    let s = screen(&mut app, 120, 30);
+    assert!(s.contains("│one"), "{s}");
+    assert!(s.contains("running"), "{s}");
+    app.on_engine(EngineEvent::Output { stream: 1, data: b"two\n".to_vec() });
+    app.on_engine(EngineEvent::OutputEnd { stream: 1, exit_code: Some(0), error: None });
+    let s = screen(&mut app, 120, 30);
+    assert!(s.contains("[exit 0]"), "{s}");
+    // output of an older stream is ignored
+    app.on_engine(EngineEvent::Output { stream: 99, data: b"stale\n".to_vec() });
+    assert!(!screen(&mut app, 120, 30).contains("stale"));
+    // history: up brings the last command back
+    app.on_key(code(KeyCode::Up));
+    assert_eq!(app.prompt.lines()[0], "echo one; sleep 1; echo two");
+    app.on_key(code(KeyCode::Esc));
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn ctrl_c_cancels_a_running_command() {
+    let mut app = busy_app();
+    app.on_key(key('e'));
+    type_text(&mut app, "sleep 100");
+    app.on_key(code(KeyCode::Enter));
+    app.take_commands();
+    app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert_eq!(app.take_commands(), vec![Command::StopStream(1)]);
+    assert_eq!(app.output.status.as_deref(), Some("cancelled"));
+}
+
+#[test]
+fn filter_narrows_and_says_when_nothing_matches() {
+    let mut app = busy_app();
+    app.on_key(key('/'));
+    type_text(&mut app, "we");
+    assert_eq!(app.rows.len(), 1);
+    app.on_key(code(KeyCode::Enter));
+    type_text(&mut app, "");
+    app.on_key(key('/'));
+    type_text(&mut app, "zzz");
+    assert!(app.rows.is_empty());
+    let s = screen(&mut app, 120, 20);
+    assert!(s.contains("no project or container matches 'wezzz'"), "{s}");
+    app.on_key(code(KeyCode::Esc));
+    assert_eq!(app.rows.len(), 3);
+}
+
+#[test]
+fn unmanaged_containers_show_on_toggle_and_cannot_be_changed() {
+    let mut app = busy_app();
+    assert!(!screen(&mut app, 160, 30).contains("postgres"));
+    app.on_key(key('u'));
+    assert!(screen(&mut app, 160, 30).contains("· postgres"));
+    app.on_key(key('G'));
+    app.on_key(key('s'));
+    app.on_key(key('r'));
+    app.on_key(key('d'));
+    assert!(app.take_commands().is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn sort_by_cpu_descending() {
+    let mut app = busy_app();
+    app.on_key(key('>'));
+    app.on_key(key('>'));
+    app.on_key(key('>'));
+    assert_eq!(app.sort, SortKey::Cpu);
+    app.on_key(key('<'));
+    let first = match &app.rows[0] {
+        Row::Project { project, .. } => app.projects[*project].name.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(first, "web");
+}
+
+#[test]
+fn output_flood_is_bounded_and_scroll_search_work() {
+    let mut app = busy_app();
+    app.on_key(key('l'));
+    assert_eq!(app.take_commands(), vec![Command::Logs { stream: 1, container: "api000000000000000000".into() }]);
+    let mut data = Vec::new();
+    for i in 0..20_000 {
+        data.extend_from_slice(format!("line {i} \x1b[32mgreen\x1b[0m\n").as_bytes());
+    }
+    app.on_engine(EngineEvent::Output { stream: 1, data });
+    assert_eq!(app.output.lines.len(), 10_000);
+    assert_eq!(app.output.lines.dropped(), 10_000);
+    let s = screen(&mut app, 120, 30);
+    assert!(s.contains("line 19999 green"), "{s}");
+    app.on_key(code(KeyCode::Tab));
+    app.on_key(key('/'));
+    type_text(&mut app, "line 15000 ");
+    app.on_key(code(KeyCode::Enter));
+    assert_eq!(app.output.search_hit, Some(5000));
+    let s = screen(&mut app, 120, 30);
+    assert!(s.contains("line 15000 green"), "{s}");
+    assert!(!app.output.follow);
+    app.on_key(key('G'));
+    assert!(app.output.follow);
+}
+
+#[test]
+fn colon_commands() {
+    let mut app = busy_app();
+    app.on_key(key(':'));
+    type_text(&mut app, "refresh web");
+    app.on_key(code(KeyCode::Enter));
+    assert!(matches!(&app.take_commands()[..], [Command::Refresh { project, .. }] if project.id == "web"));
+    app.on_key(key(':'));
+    type_text(&mut app, "up nosuch");
+    app.on_key(code(KeyCode::Enter));
+    assert_eq!(app.message.as_deref(), Some("unknown project 'nosuch'"));
+    app.on_key(key(':'));
+    type_text(&mut app, "q");
+    app.on_key(code(KeyCode::Enter));
+    assert!(app.quit);
+}
+
+#[test]
+fn help_lists_the_live_keymap() {
+    let mut cfg = Config::default();
+    cfg.keys.insert("x".into(), "refresh".into());
+    let mut app = App::new(cfg, vec![project("api")]).unwrap();
+    app.now = NOW;
+    app.on_key(key('?'));
+    let s = screen(&mut app, 120, 50);
+    assert!(s.contains("r x"), "remapped key shown: {s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn mouse_click_selects_and_wheel_scrolls() {
+    let mut app = busy_app();
+    app.on_resize(160, 48);
+    let a = app.areas();
+    let click = MouseEvent { kind: MouseEventKind::Down(MouseButton::Left), column: 5, row: a.list.y + 2 + 2, modifiers: KeyModifiers::NONE };
+    app.on_mouse(click);
+    assert_eq!(app.selected, 2);
+    let wheel = MouseEvent { kind: MouseEventKind::ScrollUp, column: 5, row: a.list.y + 3, modifiers: KeyModifiers::NONE };
+    app.on_mouse(wheel);
+    assert_eq!(app.selected, 1);
+}
+
+#[test]
+fn exited_container_shows_code_and_oom() {
+    let mut app = app_with(&["api"]);
+    connected(&mut app);
+    app.on_engine(EngineEvent::Containers(vec![container("api", ContainerState::Exited, Health::None, 60)]));
+    app.on_engine(EngineEvent::State(StateInfo {
+        id: "api000000000000000000".into(),
+        name: "agentdock-api".into(),
+        state: ContainerState::Exited,
+        health: Health::None,
+        managed: true,
+        project_id: Some("api".into()),
+        exit_code: Some(137),
+        oom_killed: true,
+        created: Some(NOW - 60),
+        started_at: None,
+        last_health_output: None,
+        failing_streak: 0,
+        restart_count: 0,
+    }));
+    let s = screen(&mut app, 160, 20);
+    assert!(s.contains("exited (137) OOM"), "{s}");
+}
+
+#[test]
+fn notifications_ring_when_a_container_turns_unhealthy() {
+    let mut cfg = Config::default();
+    cfg.ui.notifications = true;
+    let mut app = App::new(cfg, vec![project("api")]).unwrap();
+    app.on_engine(EngineEvent::Containers(vec![container("api", ContainerState::Running, Health::Healthy, 60)]));
+    app.on_engine(EngineEvent::Container(container("api", ContainerState::Running, Health::Unhealthy, 60)));
+    assert_eq!(app.take_commands(), vec![Command::Bell]);
+    assert!(app.message.as_deref().unwrap().contains("unhealthy"));
+}

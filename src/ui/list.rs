@@ -40,6 +40,13 @@ fn health_style(h: Health) -> Style {
 struct Cols {
     agent: bool,
     disk: bool,
+    /// Narrow screens: short memory figures.
+    compact: bool,
+}
+
+/// "512MiB" -> "512M" for narrow screens.
+fn short_bytes(b: u64) -> String {
+    human_bytes(b).replace("iB", "")
 }
 
 fn container_cells(app: &App, c: &ContainerView, name: Line<'static>, busy: Option<&str>, cols: &Cols) -> Vec<Cell<'static>> {
@@ -57,7 +64,13 @@ fn container_cells(app: &App, c: &ContainerView, name: Line<'static>, busy: Opti
     let s = c.stats.filter(|_| running);
     let cpu = s.map(|s| format!("{:.1}", s.sample.cpu_percent)).unwrap_or_else(|| "-".into());
     let mem = s
-        .map(|s| format!("{} / {}", human_bytes(s.sample.mem_used), human_bytes(s.sample.mem_limit)))
+        .map(|s| {
+            if cols.compact {
+                format!("{}/{}", short_bytes(s.sample.mem_used), short_bytes(s.sample.mem_limit))
+            } else {
+                format!("{} / {}", human_bytes(s.sample.mem_used), human_bytes(s.sample.mem_limit))
+            }
+        })
         .unwrap_or_else(|| "-".into());
     let disk = s.and_then(|s| s.disk_percent).map(|d| format!("{d:.0}%")).unwrap_or_else(|| "-".into());
     let created = c.state.as_ref().and_then(|s| s.created).unwrap_or(c.info.created);
@@ -89,7 +102,7 @@ fn container_cells(app: &App, c: &ContainerView, name: Line<'static>, busy: Opti
 }
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
-    let cols = Cols { agent: area.width >= 110, disk: area.width >= 90 };
+    let cols = Cols { agent: area.width >= 130, disk: area.width >= 100, compact: area.width < 100 };
     let (running, unhealthy, refresh) = app.counts();
     let sort_dir = if app.sort_desc { "↓" } else { "↑" };
     let mut title = vec![
@@ -152,7 +165,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
                 match container.as_ref().and_then(|id| app.containers.get(id)) {
                     Some(c) => container_cells(app, c, Line::from(name), busy, &cols),
                     None => {
-                        let hint = busy.map(|b| format!("{b}…")).unwrap_or_else(|| "no container".into());
+                        let none = if cols.compact { "none" } else { "no container" };
+                        let hint = busy.map(|b| format!("{b}…")).unwrap_or_else(|| none.into());
                         vec![
                             Cell::from(Line::from(name)),
                             Cell::from(Span::styled(hint, Style::new().fg(theme::DIM))),
@@ -194,13 +208,13 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
         })
         .max()
         .unwrap_or(16)
-        .clamp(12, 40) as u16;
+        .clamp(12, if cols.compact { 20 } else { 40 }) as u16;
     let mut widths = vec![
         Constraint::Length(name_w),
-        Constraint::Length(14),
+        Constraint::Length(if cols.compact { 10 } else { 16 }),
         Constraint::Length(9),
         Constraint::Length(6),
-        Constraint::Length(19),
+        Constraint::Length(if cols.compact { 11 } else { 19 }),
     ];
     if cols.disk {
         widths.push(Constraint::Length(5));

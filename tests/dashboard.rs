@@ -1,0 +1,215 @@
+//! End to end: the real binary in tmux (160x48) against the real engine, driven by keys.
+
+mod common;
+use common::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A tmux server of our own (its own socket), killed when the test ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(env: &TestEnv) -> Tmux {
+        let t = Tmux { socket: format!("agentdock-test-{}", env.run_id) };
+        let mut envs = vec![
+            format!("HOME={}", env.home().display()),
+            format!("AGENTDOCK_CONFIG={}", env.config_path().display()),
+            format!("AGENTDOCK_DATA_DIR={}", env.data_dir().display()),
+            format!("AGENTDOCK_CONFIG_DIR={}", env.dir.path().join("cfgdir").display()),
+            "PS1=READY$ ".to_string(),
+            "TERM=xterm-256color".to_string(),
+        ];
+        for (k, v) in &env.extra_env {
+            envs.push(format!("{k}={v}"));
+        }
+        let status = Command::new("tmux")
+            .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "48", "env"])
+            .args(&envs)
+            .args(["bash", "--norc", "--noprofile"])
+            .status()
+            .expect("tmux");
+        assert!(status.success());
+        t.wait_for("READY$", Duration::from_secs(5));
+        t
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux").args(["-L", &self.socket, "send-keys", "-t", "0"]).args(keys).status().unwrap();
+        assert!(status.success());
+    }
+
+    fn literal(&self, text: &str) {
+        Command::new("tmux").args(["-L", &self.socket, "send-keys", "-t", "0", "-l", text]).status().unwrap();
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn display(&self, fmt: &str) -> String {
+        let out = Command::new("tmux").args(["-L", &self.socket, "display", "-p", "-t", "0", fmt]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn wait_until(&self, timeout: Duration, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            let s = self.screen();
+            if f(&s) {
+                return s;
+            }
+            if Instant::now() > end {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for(&self, text: &str, timeout: Duration) -> String {
+        self.wait_until(timeout, text, |s| s.contains(text))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+    }
+}
+
+fn row_of<'a>(screen: &'a str, name: &str) -> &'a str {
+    screen.lines().find(|l| l.contains(name)).unwrap_or("")
+}
+
+#[test]
+fn dashboard_creates_runs_refreshes_removes_and_quits_cleanly() {
+    let env = TestEnv::new("");
+    let p = env.project("dash");
+    let t = Tmux::start(&env);
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    let s = t.wait_for(&p, Duration::from_secs(10));
+    assert!(row_of(&s, &p).contains("no container"), "{s}");
+    t.wait_for("API 1.41", Duration::from_secs(5));
+    assert_eq!(t.display("#{alternate_on}"), "1");
+
+    // other tests' containers may be listed too: filter down to ours
+    t.keys(&["/"]);
+    t.literal(&p);
+    t.keys(&["Enter"]);
+    // an unmapped key does nothing
+    t.keys(&["z"]);
+    // c: the container appears, running, then healthy
+    t.keys(&["c"]);
+    t.wait_until(Duration::from_secs(30), "running", |s| row_of(s, &p).contains("running"));
+    t.wait_until(Duration::from_secs(40), "healthy", |s| row_of(s, &p).contains(" healthy"));
+    let first_id = env.containers();
+    assert_eq!(first_id.len(), 1);
+
+    // e: a command streams into the output pane, "one" before the command ends
+    t.keys(&["e"]);
+    t.wait_for("Enter runs", Duration::from_secs(5));
+    // an empty command line does nothing
+    t.keys(&["Enter"]);
+    t.literal("echo one; sleep 2; echo two");
+    t.keys(&["Enter"]);
+    let s = t.wait_until(Duration::from_secs(10), "one", |s| s.lines().any(|l| l.starts_with("│one")));
+    assert!(!s.lines().any(|l| l.starts_with("│two")), "two came with one:\n{s}");
+    assert!(!s.contains("[exit 0]"), "the command had ended:\n{s}");
+    let s = t.wait_for("[exit 0]", Duration::from_secs(10));
+    let lines: Vec<&str> = s.lines().collect();
+    let one = lines.iter().position(|l| l.starts_with("│one")).unwrap();
+    let two = lines.iter().position(|l| l.starts_with("│two")).unwrap();
+    assert!(one < two);
+    t.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // r: refresh gives a new container; the workspace file survives
+    std::fs::write(env.project_path(&p).join("kept.txt"), "still here").unwrap();
+    t.keys(&["r"]);
+    let s = t.wait_for("refreshed:", Duration::from_secs(60));
+    let second_id = env.containers();
+    assert_eq!(second_id.len(), 1, "{s}");
+    assert_ne!(first_id, second_id);
+    assert!(s.contains(&second_id[0][..12]), "new id shown:\n{s}");
+    assert_eq!(std::fs::read_to_string(env.project_path(&p).join("kept.txt")).unwrap(), "still here");
+
+    // d, y: gone
+    t.keys(&["d"]);
+    t.wait_for("Remove agentdock-", Duration::from_secs(5));
+    t.keys(&["y"]);
+    t.wait_until(Duration::from_secs(30), "removed", |s| row_of(s, &p).contains("no container"));
+    assert!(env.containers().is_empty());
+
+    // q: the shell prompt is back and the alternate screen is left
+    t.keys(&["q"]);
+    t.wait_for("READY$", Duration::from_secs(5));
+    assert_eq!(t.display("#{alternate_on}"), "0");
+    t.literal("stty -a | grep -o ' echo ' ; echo done-$?");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("done-", Duration::from_secs(5));
+    assert!(s.contains(" echo "), "echo is back on:\n{s}");
+}
+
+#[test]
+fn keys_stay_responsive_while_output_floods() {
+    let env = TestEnv::new("");
+    let p = env.project("flood");
+    env.ok(&["up", &p]);
+    let t = Tmux::start(&env);
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    t.wait_until(Duration::from_secs(15), "running", |s| row_of(s, &p).contains("running"));
+    // other tests' containers may be listed too: filter down to ours
+    t.keys(&["/"]);
+    t.literal(&p);
+    t.keys(&["Enter"]);
+    t.keys(&["e"]);
+    t.wait_for("Enter runs", Duration::from_secs(5));
+    // about 10 MiB of output, over several seconds
+    t.literal("for i in $(seq 1 40); do head -c 262144 /dev/urandom | base64 -w 120; sleep 0.1; done");
+    t.keys(&["Enter"]);
+    t.wait_for("running", Duration::from_secs(10));
+    t.keys(&["Escape"]);
+    // an escape followed at once by a key reads as alt-key: leave a gap
+    std::thread::sleep(Duration::from_millis(300));
+    let pressed = Instant::now();
+    t.keys(&["?"]);
+    let s = t.wait_for("keys (remap", Duration::from_secs(5));
+    let latency = pressed.elapsed();
+    println!("key to screen while flooding: {latency:?}");
+    assert!(s.contains("running"), "the flood had already ended, so this proves nothing:\n{s}");
+    t.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["q"]);
+    t.wait_for("READY$", Duration::from_secs(10));
+}
+
+#[test]
+fn filter_with_no_match_says_so_and_config_error_keeps_the_terminal() {
+    let env = TestEnv::new("");
+    let p = env.project("filt");
+    let t = Tmux::start(&env);
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    t.wait_for(&p, Duration::from_secs(10));
+    t.keys(&["/"]);
+    t.literal("nomatchatall");
+    t.wait_for("no project or container matches 'nomatchatall'", Duration::from_secs(5));
+    t.keys(&["Escape"]);
+    t.wait_for(&p, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["q"]);
+    t.wait_for("READY$", Duration::from_secs(5));
+
+    // a broken config: one line, the terminal untouched
+    std::fs::write(env.config_path(), "[ui]\nstats_interval_ms = \"fast\"\n").unwrap();
+    t.keys(&["C-l"]);
+    t.literal(&format!("{BIN}; echo code=$?"));
+    t.keys(&["Enter"]);
+    let s = t.wait_for("code=2", Duration::from_secs(5));
+    assert!(s.contains("config.toml:2:21"), "{s}");
+    assert_eq!(t.display("#{alternate_on}"), "0");
+}
