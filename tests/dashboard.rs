@@ -80,7 +80,8 @@ impl Drop for Tmux {
 }
 
 fn row_of<'a>(screen: &'a str, name: &str) -> &'a str {
-    screen.lines().find(|l| l.contains(name)).unwrap_or("")
+    let start = format!("┃{name}");
+    screen.lines().find(|l| l.starts_with(&start)).unwrap_or("")
 }
 
 #[test]
