@@ -487,11 +487,17 @@ impl App {
         self.dirty = true;
     }
 
+    /// The clock: redraws only when something on screen moves with it (spinners, ages under
+    /// a minute, the minute turning), so an idle dashboard costs next to nothing.
     pub fn on_tick(&mut self) {
         self.tick += 1;
+        let before = self.now;
         self.now = now_unix();
-        // ages and spinners move
-        self.dirty = true;
+        let animating = !self.ops.is_empty() || self.output.running;
+        let young = self.containers.values().any(|c| c.info.created > 0 && self.now - c.info.created < 120);
+        if animating || young || before / 60 != self.now / 60 {
+            self.dirty = true;
+        }
     }
 
     pub fn on_key(&mut self, key: KeyEvent) {

@@ -95,6 +95,10 @@ pub enum Command {
         #[arg(short, long)]
         yes: bool,
     },
+    /// Attach to the agent's tmux session in the project's container (detach: ctrl-] or tmux's own)
+    Attach { project: String },
+    /// Open a login shell in the project's container
+    Shell { project: String },
     /// Check the engine, the image, the config and the projects
     Doctor {
         #[arg(long)]
@@ -165,6 +169,8 @@ pub async fn run(cmd: Command, config_path: Option<PathBuf>) -> Result<i32, Fail
         Command::Stats { project, json } => stats(&ctx, project.as_deref(), json).await,
         Command::Refresh { project, json } => refresh(&ctx, &project, json).await,
         Command::Rm { project, purge, yes } => rm(&ctx, &project, purge, yes).await,
+        Command::Attach { project } => attach(&ctx, &project, false).await,
+        Command::Shell { project } => attach(&ctx, &project, true).await,
         Command::Doctor { json } => doctor(&ctx, json).await,
         Command::History { json } => history(json),
     }
@@ -476,6 +482,64 @@ async fn rm(ctx: &Context, key: &str, purge: bool, yes: bool) -> Result<i32, Fai
         println!("purged the agent config of {}", p.name);
     }
     Ok(exit::OK)
+}
+
+/// Raw mode for the length of an attach, off again on every path (panics included).
+struct RawMode;
+
+impl RawMode {
+    fn on() -> Result<RawMode, Failure> {
+        crossterm::terminal::enable_raw_mode().map_err(|e| Failure::failed(format!("cannot set the terminal up: {e}")))?;
+        let original = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = crossterm::terminal::disable_raw_mode();
+            original(info);
+        }));
+        Ok(RawMode)
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
+async fn attach(ctx: &Context, key: &str, shell: bool) -> Result<i32, Failure> {
+    let verb = if shell { "shell" } else { "attach" };
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        return Err(Failure::usage(format!("{verb} needs a terminal: stdin or stdout is not a TTY")));
+    }
+    let (engine, p, containers) = project_and_containers(ctx, key).await?;
+    let c = main_container(&p, &containers)?;
+    if c.state != crate::domain::container::ContainerState::Running {
+        return Err(Failure::failed(format!(
+            "the container of {} is {}; start it with `agentdock up {}`, then {verb}",
+            p.name,
+            c.state.as_str(),
+            p.id
+        )));
+    }
+    let cfg = ctx.config();
+    let detach_key = &cfg.ui.detach_key;
+    let detach = crate::attach::detach_byte(detach_key)
+        .ok_or_else(|| Failure::usage(format!("ui.detach_key '{detach_key}' is not a control key like ctrl-]")))?;
+    let target = if shell {
+        crate::attach::Target::Shell
+    } else {
+        crate::attach::Target::Agent { session: cfg.session_name.clone() }
+    };
+    eprintln!("agentdock: {verb} {}; leave with {detach_key}{}", c.name, if shell { "" } else { " (or the tmux prefix, then d)" });
+    let raw = RawMode::on()?;
+    let result = crate::attach::run(&engine, &c.id, &target, Some(cfg.user.clone()), detach).await;
+    drop(raw);
+    match result? {
+        crate::attach::Ended::Detached => {
+            eprintln!("\nagentdock: left {}; its session keeps running", c.name);
+            Ok(exit::OK)
+        }
+        crate::attach::Ended::ContainerStopped(why) => Err(Failure::failed(why)),
+    }
 }
 
 #[derive(Serialize)]

@@ -6,13 +6,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event, EventStream, KeyEventKind};
-use futures_util::StreamExt;
+use crossterm::event::{Event, KeyEventKind};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use crate::app::{App, Command};
+use crate::attach::{self, Ended, Target};
 use crate::cli::{exit, Failure};
+use crate::engine::Engine;
+use crate::input::Input;
 use crate::ops::Context;
 use crate::{tui, ui, worker};
 
@@ -38,9 +40,13 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
     app.dirty = false;
     tracing::info!("dashboard started");
 
+    let user = ctx.config().user.clone();
+    let session = ctx.config().session_name.clone();
+    let detach = attach::detach_byte(&ctx.config().ui.detach_key).unwrap_or(0x1d);
     let (events_tx, mut events) = mpsc::channel(1024);
     let worker = worker::spawn(Arc::new(ctx), events_tx);
-    let mut input = EventStream::new();
+    let mut input = Input::start();
+    let mut attach_engine: Option<Engine> = None;
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -51,7 +57,7 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
         let draw_due = tokio::time::Instant::from_std(last_draw + FRAME);
         tokio::select! {
             biased;
-            ev = input.next() => match ev {
+            ev = input.events.recv() => match ev {
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => app.on_key(k),
                 Some(Ok(Event::Mouse(m))) => app.on_mouse(m),
                 Some(Ok(Event::Resize(w, h))) => app.on_resize(w, h),
@@ -81,9 +87,16 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
                 Command::Bell => {
                     let _ = std::io::stdout().write_all(b"\x07");
                 }
-                Command::Attach { container, project } | Command::Shell { container, project } => {
-                    let _ = (container, project);
-                    app.message = Some("attach comes in a later version".into());
+                Command::Attach { container, project } => {
+                    let target = Target::Agent { session: session.clone() };
+                    let msg = lend_terminal(term, &input, &mut attach_engine, &container, &target, &user, detach).await;
+                    app.message = Some(format!("{project}: {msg}"));
+                    app.dirty = true;
+                }
+                Command::Shell { container, project } => {
+                    let msg = lend_terminal(term, &input, &mut attach_engine, &container, &Target::Shell, &user, detach).await;
+                    app.message = Some(format!("{project}: {msg}"));
+                    app.dirty = true;
                 }
                 other => {
                     let _ = worker.commands.send(other);
@@ -102,4 +115,36 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
     worker.task.abort();
     tracing::info!("dashboard closed");
     Ok(())
+}
+
+/// Gives the terminal to an attach session and takes it back, redrawing where it was.
+async fn lend_terminal(
+    term: &mut tui::Term,
+    input: &Input,
+    engine: &mut Option<Engine>,
+    container: &str,
+    target: &Target,
+    user: &str,
+    detach: u8,
+) -> String {
+    if engine.is_none() {
+        match Engine::connect().await {
+            Ok(e) => *engine = Some(e),
+            Err(e) => return e.to_string(),
+        }
+    }
+    let Some(engine) = engine.as_ref() else { return "no engine".into() };
+    input.pause();
+    tui::lend();
+    let result = attach::run(engine, container, target, Some(user.to_string()), detach).await;
+    let back = tui::resume(term);
+    input.resume();
+    if let Err(e) = back {
+        return format!("cannot take the terminal back: {e}");
+    }
+    match result {
+        Ok(Ended::Detached) => "detached; the session keeps running".into(),
+        Ok(Ended::ContainerStopped(why)) => why,
+        Err(e) => e.to_string(),
+    }
 }

@@ -4,12 +4,14 @@
 
 pub mod agent_config;
 pub mod app;
+pub mod attach;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod domain;
 pub mod engine;
 pub mod history;
+pub mod input;
 pub mod keymap;
 pub mod lock;
 pub mod ops;

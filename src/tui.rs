@@ -33,11 +33,15 @@ pub fn restore() {
     let _ = out.flush();
 }
 
-/// Lends the terminal to something else (attach, shell), then takes it back.
-pub fn suspend() {
-    restore();
+/// Lends the terminal to an attach session: the main screen, the cursor and no mouse, but raw
+/// mode stays on so every key goes through as it is typed.
+pub fn lend() {
+    let mut out = stdout();
+    let _ = execute!(out, DisableMouseCapture, LeaveAlternateScreen, cursor::Show);
+    let _ = out.flush();
 }
 
+/// Takes the terminal back after [`lend`] and forces a full redraw.
 pub fn resume(term: &mut Term) -> std::io::Result<()> {
     take()?;
     term.clear()

@@ -100,6 +100,13 @@ impl ExecStream {
     }
 }
 
+/// An interactive TTY session in a container (attach, shell).
+pub struct TtySession {
+    pub exec_id: String,
+    pub output: OutputStream,
+    pub input: Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+}
+
 /// A command's captured result.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExecOutput {
@@ -152,6 +159,46 @@ impl Engine {
             }
             StartExecResults::Detached => Err(EngineError::Failed("exec started detached".into())),
         }
+    }
+
+    /// Starts `argv` with a TTY, stdin attached, as `user` in `workdir`.
+    pub async fn exec_tty(
+        &self,
+        container: &str,
+        argv: Vec<String>,
+        user: Option<String>,
+        workdir: &str,
+        env: Vec<String>,
+    ) -> Result<TtySession, EngineError> {
+        let create = CreateExecOptions::<String> {
+            cmd: Some(argv),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            attach_stdin: Some(true),
+            tty: Some(true),
+            env: Some(env),
+            user,
+            working_dir: Some(workdir.to_string()),
+            ..Default::default()
+        };
+        let exec = self.docker.create_exec(container, create).await.map_err(|e| self.err(e))?;
+        let started = self
+            .docker
+            .start_exec(&exec.id, Some(StartExecOptions { detach: false, tty: true, output_capacity: None }))
+            .await
+            .map_err(|e| self.err(e))?;
+        match started {
+            StartExecResults::Attached { output, input } => {
+                Ok(TtySession { exec_id: exec.id, output: OutputStream::new(self.clone(), output), input })
+            }
+            StartExecResults::Detached => Err(EngineError::Failed("exec started detached".into())),
+        }
+    }
+
+    /// Tells a TTY session its window size.
+    pub async fn resize_exec(&self, exec_id: &str, width: u16, height: u16) -> Result<(), EngineError> {
+        let opts = bollard::query_parameters::ResizeExecOptions { w: i32::from(width), h: i32::from(height) };
+        self.docker.resize_exec(exec_id, opts).await.map_err(|e| self.err(e))
     }
 
     /// Runs `cmd` to its end; each stream keeps its newest `opts.cap_bytes` bytes.

@@ -1,0 +1,75 @@
+//! Terminal input on a thread of its own, which can be paused: while attached to a container,
+//! stdin belongs to the attach pump and must not be read here. (crossterm's async stream
+//! cannot be paused without losing a key, so this polls with a short timeout instead.)
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::Event;
+use tokio::sync::mpsc;
+
+pub struct Input {
+    pub events: mpsc::UnboundedReceiver<std::io::Result<Event>>,
+    paused: Arc<AtomicBool>,
+    idle: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Input {
+    pub fn start() -> Input {
+        let (tx, events) = mpsc::unbounded_channel();
+        let paused = Arc::new(AtomicBool::new(false));
+        let idle = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, i, s) = (paused.clone(), idle.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("input".into())
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    if p.load(Ordering::Acquire) {
+                        i.store(true, Ordering::Release);
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    }
+                    i.store(false, Ordering::Release);
+                    match crossterm::event::poll(Duration::from_millis(100)) {
+                        Ok(true) => {
+                            if tx.send(crossterm::event::read()).is_err() {
+                                break;
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            break;
+                        }
+                    }
+                }
+            })
+            .expect("input thread");
+        Input { events, paused, idle, stop }
+    }
+
+    /// Stops reading the terminal; returns once the thread no longer reads.
+    pub fn pause(&self) {
+        self.idle.store(false, Ordering::Release);
+        self.paused.store(true, Ordering::Release);
+        for _ in 0..100 {
+            if self.idle.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn resume(&self) {
+        self.paused.store(false, Ordering::Release);
+    }
+}
+
+impl Drop for Input {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
