@@ -2,6 +2,9 @@
 # Runs the agent command inside the tmux session. Its start and exit (with code) go to a status
 # file in the mounted agent config dir, which the host reads without an exec. When the agent
 # exits, a login shell takes its place so the session stays usable.
+# Job control: the agent runs in its own process group in the foreground of the pane, so tmux
+# reports it as the pane's current command.
+set -m
 status_dir="${CLAUDE_CONFIG_DIR:-$HOME/.claude}/agentdock"
 mkdir -p "$status_dir" 2>/dev/null
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }

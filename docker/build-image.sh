@@ -9,7 +9,8 @@
 # --ca-bundle FILE PEM bundle added to the image's trusted CAs, for TLS proxies (company proxies,
 #                  this build machine). Default: $AGENTDOCK_CA_BUNDLE, else $SSL_CERT_FILE when set.
 # --no-ca          add no CA bundle.
-# --if-missing     do nothing when TAG already exists.
+# --if-missing     do nothing when TAG exists and was built from these same files (an image
+#                  built from older files is rebuilt; the layer cache keeps that quick).
 # --mirror URL     Debian mirror for debootstrap (default http://deb.debian.org/debian).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,9 +33,15 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-if [ "$if_missing" = 1 ] && docker image inspect "$tag" >/dev/null 2>&1; then
-  echo "image $tag present; not rebuilding"
-  exit 0
+# what the image is built from: a change to any of these files means a rebuild
+hash=$(cd "$here" && cat Dockerfile $(ls *.sh | grep -v -e build-image.sh -e ensure-engine.sh | sort) | sha256sum | cut -c1-16)
+if [ "$if_missing" = 1 ]; then
+  have=$(docker image inspect -f '{{index .Config.Labels "dev.agentdock.image-hash"}}' "$tag" 2>/dev/null || true)
+  if [ "$have" = "$hash" ]; then
+    echo "image $tag is up to date ($hash); not rebuilding"
+    exit 0
+  fi
+  [ -n "$have" ] && echo "image $tag was built from other files ($have); rebuilding"
 fi
 
 if ! docker image inspect "$base" >/dev/null 2>&1; then
@@ -65,4 +72,4 @@ else
   : > "$ctx/extra-ca.crt"
 fi
 echo "building $tag on $base"
-DOCKER_BUILDKIT=0 docker build --build-arg BASE="$base" -t "$tag" "$ctx"
+DOCKER_BUILDKIT=0 docker build --build-arg BASE="$base" --label "dev.agentdock.image-hash=$hash" -t "$tag" "$ctx"

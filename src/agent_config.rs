@@ -39,7 +39,22 @@ pub fn prepare(dir: &Path, host_home: &Path) -> Result<()> {
         copy_claude_json(&host_home.join(".claude.json"), &dir.join(".claude.json"))?;
     }
     std::fs::create_dir_all(dir.join("agentdock"))?;
+    install_status_hooks(&dir.join("settings.json"))?;
     chown_for_container(dir)?;
+    Ok(())
+}
+
+/// Adds the agent status hooks to the agent's settings (keeping the user's own).
+fn install_status_hooks(settings: &Path) -> Result<()> {
+    let mut value: serde_json::Value = match std::fs::read_to_string(settings) {
+        Ok(t) => serde_json::from_str(&t).with_context(|| format!("{} is not valid JSON", settings.display()))?,
+        Err(_) => serde_json::json!({}),
+    };
+    let before = value.clone();
+    crate::agent_status::install_hooks(&mut value);
+    if value != before {
+        std::fs::write(settings, serde_json::to_vec_pretty(&value)?)?;
+    }
     Ok(())
 }
 
@@ -121,9 +136,17 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(dir.join(".claude.json")).unwrap()).unwrap();
         assert!(json.get("oauthAccount").is_some() && json.get("projects").is_none());
 
+        // the status hooks are in the settings
+        let settings: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("settings.json")).unwrap()).unwrap();
+        assert!(settings["hooks"]["Stop"].is_array());
         // a second prepare keeps what the agent changed
         std::fs::write(dir.join("settings.json"), "{\"changed\":true}").unwrap();
+        std::fs::write(dir.join("CLAUDE.md"), "mine").unwrap();
         prepare(&dir, &home).unwrap();
-        assert_eq!(std::fs::read_to_string(dir.join("settings.json")).unwrap(), "{\"changed\":true}");
+        let settings: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("settings.json")).unwrap()).unwrap();
+        assert_eq!(settings["changed"], true);
+        assert_eq!(std::fs::read_to_string(dir.join("CLAUDE.md")).unwrap(), "mine");
     }
 }

@@ -50,29 +50,36 @@ pub enum EngineEvent {
     OpProgress { project: String, text: String },
     OpDone { project: String, result: Result<String, String> },
     Agent { container: String, status: AgentStatus },
+    /// A container's main process ended (it may be restarted by its policy).
+    Died { id: String, name: String, exit_code: Option<i64>, oom_killed: bool },
     Error(String),
 }
 
 /// What the agent in a container is doing.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AgentStatus {
+    /// Started, no hook heard yet.
+    Started { since: i64 },
     Working { since: i64 },
     Waiting { since: i64 },
     Idle { since: i64 },
-    NotRunning { exit_code: Option<i64> },
-    Unknown,
+    /// The agent exited (the session then holds a shell).
+    NotRunning { exit_code: Option<i64>, at: i64 },
+    /// From the fallback: the pane's last output.
+    Quiet { last_output: i64 },
 }
 
 impl AgentStatus {
     pub fn label(&self, now: i64) -> String {
         let ago = |t: i64| crate::domain::stats::human_age(now - t);
         match self {
+            AgentStatus::Started { .. } => "started".into(),
             AgentStatus::Working { .. } => "working".into(),
             AgentStatus::Waiting { since } => format!("waiting {}", ago(*since)),
             AgentStatus::Idle { since } => format!("idle {}", ago(*since)),
-            AgentStatus::NotRunning { exit_code: Some(c) } => format!("exited {c}"),
-            AgentStatus::NotRunning { exit_code: None } => "not running".into(),
-            AgentStatus::Unknown => "-".into(),
+            AgentStatus::NotRunning { exit_code: Some(c), .. } => format!("exited {c}"),
+            AgentStatus::NotRunning { exit_code: None, .. } => "not running".into(),
+            AgentStatus::Quiet { last_output } => format!("output {} ago", ago(*last_output)),
         }
     }
 }
@@ -103,6 +110,8 @@ pub struct ContainerView {
     pub state: Option<StateInfo>,
     pub detail: Option<DetailInfo>,
     pub agent: Option<AgentStatus>,
+    /// The last time its process died: (unix seconds, exit code, OOM-killed).
+    pub last_exit: Option<(i64, Option<i64>, bool)>,
 }
 
 impl Default for ContainerInfo {
@@ -118,6 +127,7 @@ impl Default for ContainerInfo {
             project_id: None,
             project_name: None,
             project_path: None,
+            agent_dir: None,
             managed: false,
         }
     }
@@ -1138,6 +1148,21 @@ impl App {
                     if notify && known && waiting && !was_waiting {
                         self.emit(Command::Bell);
                         self.message = Some(format!("the agent in {name} is waiting for you"));
+                    }
+                }
+            }
+            EngineEvent::Died { id, name, exit_code, oom_killed } => {
+                let now = self.now;
+                if let Some(v) = self.containers.get_mut(&id) {
+                    v.last_exit = Some((now, exit_code, oom_killed));
+                }
+                let code = exit_code.map(|c| format!(" with code {c}")).unwrap_or_default();
+                let oom = if oom_killed { " (OOM-killed)" } else { "" };
+                let managed = self.containers.get(&id).map(|c| c.info.managed).unwrap_or(false);
+                if managed {
+                    self.message = Some(format!("{name} exited{code}{oom}"));
+                    if self.config.ui.notifications {
+                        self.emit(Command::Bell);
                     }
                 }
             }

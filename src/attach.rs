@@ -123,6 +123,7 @@ pub async fn run(
     user: Option<String>,
     detach: u8,
 ) -> Result<Ended, EngineError> {
+    let started_at = engine.inspect_state(container).await?.and_then(|s| s.started_at);
     let term = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".into());
     let env = vec![format!("TERM={term}"), "LANG=en_US.UTF-8".into()];
     let mut session = engine.exec_tty(container, target.argv(), user, "/workspace", env).await?;
@@ -164,7 +165,7 @@ pub async fn run(
             _ = health.tick() => {
                 // a dead container does not always close the exec stream at once
                 if let Ok(Some(st)) = engine.inspect_state(container).await {
-                    if st.state != ContainerState::Running {
+                    if st.state != ContainerState::Running || st.started_at != started_at {
                         break Ended::Detached;
                     }
                 }
@@ -180,15 +181,18 @@ pub async fn run(
         b"\x1b[r\x1b[?1049l\x1b[?25h\x1b[0m\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[?1l\x1b>\r\n",
     );
     let _ = stdout.flush();
-    // why did it end: a container that stopped says how
+    // why did it end: a container that stopped (or died and was restarted by its restart
+    // policy) says how
     if let Ok(Some(st)) = engine.inspect_state(container).await {
+        let oom = if st.oom_killed { ", OOM-killed" } else { "" };
+        let code = st.exit_code.unwrap_or(-1);
         if st.state != ContainerState::Running {
-            let oom = if st.oom_killed { ", OOM-killed" } else { "" };
+            return Ok(Ended::ContainerStopped(format!("the container {} {} (exit code {code}{oom})", st.name, st.state.as_str())));
+        }
+        if st.started_at != started_at {
             return Ok(Ended::ContainerStopped(format!(
-                "the container {} {} (exit code {}{oom})",
-                st.name,
-                st.state.as_str(),
-                st.exit_code.unwrap_or(-1)
+                "the container {} died (exit code {code}{oom}) and was restarted by its restart policy",
+                st.name
             )));
         }
     }

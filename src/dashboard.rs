@@ -107,6 +107,11 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
             break;
         }
         if app.dirty && last_draw.elapsed() >= FRAME {
+            // a resize while the terminal was lent (attach) sent no event here
+            let size = term.size()?;
+            if size.width != app.size.width || size.height != app.size.height {
+                app.on_resize(size.width, size.height);
+            }
             term.draw(|f| ui::draw(f, &app))?;
             app.dirty = false;
             last_draw = Instant::now();

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent_config;
+pub mod agent_status;
 pub mod app;
 pub mod attach;
 pub mod cli;

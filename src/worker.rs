@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::app::{Command, EngineEvent, LiveStats};
+use crate::app::{AgentStatus, Command, EngineEvent, LiveStats};
 use crate::domain::container::{ContainerInfo, ContainerState};
 use crate::engine::cgroup::CgroupReader;
 use crate::engine::{stats::host_disk_percent, Engine, ExecChunk, ExecOptions, OutputStream};
@@ -40,7 +40,14 @@ struct Worker {
     containers: HashMap<String, ContainerInfo>,
     cgroups: CgroupReader,
     stats_interval: Duration,
+    /// The agent status last sent, per container.
+    agents: HashMap<String, AgentStatus>,
+    /// When the pane of an agent without hooks was last sampled (at most every 5 s).
+    sampled: HashMap<String, std::time::Instant>,
 }
+
+/// The fallback samples an agent's tmux pane no more often than this.
+const PANE_SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
 async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands: mpsc::UnboundedReceiver<Command>) {
     let stats_interval = Duration::from_millis(ctx.config().ui.stats_interval_ms.max(250));
@@ -51,6 +58,8 @@ async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands:
         containers: HashMap::new(),
         cgroups: CgroupReader::default(),
         stats_interval,
+        agents: HashMap::new(),
+        sampled: HashMap::new(),
     };
     let mut backoff = Duration::from_millis(500);
     loop {
@@ -127,6 +136,8 @@ impl Worker {
         let mut tick = tokio::time::interval(self.stats_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut stats_task: Option<JoinHandle<CgroupReader>> = None;
+        let mut agent_tick = tokio::time::interval(Duration::from_secs(1));
+        agent_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
                 cmd = commands.recv() => match cmd {
@@ -138,6 +149,7 @@ impl Worker {
                     Some(Err(e)) => return Some(e.to_string()),
                     None => return Some("the engine closed its event stream".into()),
                 },
+                _ = agent_tick.tick() => self.agent_statuses(engine).await,
                 _ = tick.tick() => {
                     // one collection at a time; a slow one is skipped over, not queued
                     if let Some(t) = &stats_task {
@@ -175,7 +187,14 @@ impl Worker {
                 self.containers.insert(id.to_string(), info.clone());
                 self.send(EngineEvent::Container(info)).await;
                 if action == "die" || action == "oom" || action == "start" {
-                    self.send_state(engine, id).await;
+                    if let Ok(Some(st)) = engine.inspect_state(id).await {
+                        if action == "die" {
+                            let name = st.name.clone();
+                            let (exit_code, oom_killed) = (st.exit_code, st.oom_killed);
+                            self.send(EngineEvent::Died { id: id.to_string(), name, exit_code, oom_killed }).await;
+                        }
+                        self.send(EngineEvent::State(st)).await;
+                    }
                 }
             }
             Ok(None) => {
@@ -183,6 +202,43 @@ impl Worker {
                 self.send(EngineEvent::ContainerGone(id.to_string())).await;
             }
             Err(e) => self.send(EngineEvent::Error(e.to_string())).await,
+        }
+    }
+
+    /// Reads each running managed container's agent status files (host files, no exec) and
+    /// sends what changed. An agent that never reports through hooks gets its tmux pane's
+    /// last activity sampled instead, by exec, at most every 5 s.
+    async fn agent_statuses(&mut self, engine: &Engine) {
+        let session = self.ctx.config().session_name.clone();
+        let running: Vec<(String, Option<String>)> = self
+            .containers
+            .values()
+            .filter(|c| c.managed && c.state == ContainerState::Running)
+            .map(|c| (c.id.clone(), c.agent_dir.clone()))
+            .collect();
+        self.agents.retain(|id, _| running.iter().any(|(r, _)| r == id));
+        for (id, dir) in running {
+            let Some(mut status) = dir.as_deref().and_then(|d| crate::agent_status::read(Path::new(d))) else { continue };
+            if matches!(status, AgentStatus::Started { .. }) {
+                // no hook has spoken: fall back to the pane's activity
+                let due = self.sampled.get(&id).map(|t| t.elapsed() >= PANE_SAMPLE_EVERY).unwrap_or(true);
+                if due {
+                    self.sampled.insert(id.clone(), std::time::Instant::now());
+                    let cmd = format!("tmux display-message -p -t {session} '#{{window_activity}}'");
+                    if let Ok(out) = engine.exec_capture(&id, &cmd, &ExecOptions::quick()).await {
+                        if let Ok(at) = String::from_utf8_lossy(&out.stdout).trim().parse::<i64>() {
+                            let now = crate::domain::container::now_unix();
+                            status = if now - at < 5 { AgentStatus::Working { since: at } } else { AgentStatus::Quiet { last_output: at } };
+                        }
+                    }
+                } else if let Some(prev) = self.agents.get(&id) {
+                    status = prev.clone();
+                }
+            }
+            if self.agents.get(&id) != Some(&status) {
+                self.agents.insert(id.clone(), status.clone());
+                self.send(EngineEvent::Agent { container: id, status }).await;
+            }
         }
     }
 

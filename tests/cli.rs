@@ -59,3 +59,15 @@ fn bad_usage_exits_2() {
     let out = env.run(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn attach_without_a_tty_says_so_in_one_line() {
+    let env = TestEnv::new("");
+    for verb in ["attach", "shell"] {
+        let out = env.run(&[verb, "whatever"]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("needs a terminal"), "{err}");
+    }
+}

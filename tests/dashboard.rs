@@ -214,3 +214,156 @@ fn filter_with_no_match_says_so_and_config_error_keeps_the_terminal() {
     assert!(s.contains("config.toml:2:21"), "{s}");
     assert_eq!(t.display("#{alternate_on}"), "0");
 }
+
+fn start_dashboard(t: &Tmux, p: &str) {
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    t.wait_until(Duration::from_secs(15), "running", |s| row_of(s, p).contains("running"));
+    t.keys(&["/"]);
+    t.literal(p);
+    t.keys(&["Enter"]);
+}
+
+#[test]
+fn attach_detach_reattach_and_resize() {
+    let env = TestEnv::new("agent_command = \"bash\"\n");
+    let p = env.project("att");
+    env.ok(&["up", &p]);
+    let t = Tmux::start(&env);
+    start_dashboard(&t, &p);
+    t.keys(&["Enter"]); // detail open: it names the selected container
+    t.wait_for(&format!("name     agentdock-{p}"), Duration::from_secs(5));
+
+    t.keys(&["a"]);
+    t.wait_until(Duration::from_secs(10), "the session", |s| s.contains("[claude]"));
+    assert_eq!(t.display("#{alternate_on}"), "1", "tmux inside runs on the alternate screen");
+    t.literal("echo hello-from-agent");
+    t.keys(&["Enter"]);
+    t.wait_for("\nhello-from-agent", Duration::from_secs(5));
+    // resize the window: the session follows
+    Command::new("tmux").args(["-L", &t.socket, "resize-window", "-t", "0", "-x", "120", "-y", "40"]).status().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    t.literal("tput cols");
+    t.keys(&["Enter"]);
+    t.wait_for("\n120\n", Duration::from_secs(5));
+
+    // detach: the dashboard is back where it was
+    t.keys(&["C-]"]);
+    let s = t.wait_for("detached; the session keeps running", Duration::from_secs(5));
+    assert!(s.contains(&format!("name     agentdock-{p}")), "same selection and detail:\n{s}");
+
+    // attach again: the earlier line lived through the detach
+    t.keys(&["a"]);
+    t.wait_for("\nhello-from-agent", Duration::from_secs(10));
+    t.keys(&["C-]"]);
+    t.wait_for("detached", Duration::from_secs(5));
+    t.keys(&["q"]);
+    t.wait_for("READY$", Duration::from_secs(5));
+    assert_eq!(t.display("#{alternate_on}"), "0");
+}
+
+#[test]
+fn container_dying_while_attached_brings_the_dashboard_back_with_the_reason() {
+    let env = TestEnv::new("agent_command = \"bash\"\n");
+    let p = env.project("die");
+    env.ok(&["up", &p]);
+    let id = env.containers().remove(0);
+    let t = Tmux::start(&env);
+    start_dashboard(&t, &p);
+    t.keys(&["a"]);
+    t.wait_until(Duration::from_secs(10), "the session", |s| s.contains("[claude]"));
+    docker(&["kill", &id]);
+    let killed = Instant::now();
+    // its restart policy brings it back at once: the dashboard says it died, and how
+    let s = t.wait_for("exit code 137", Duration::from_secs(5));
+    assert!(killed.elapsed() < Duration::from_secs(2), "took {:?}", killed.elapsed());
+    assert!(s.contains(&format!("agentdock-{p}")), "the reason names the container:\n{s}");
+    t.wait_until(Duration::from_secs(5), "restarted", |s| row_of(s, &p).contains("restarted 137"));
+    t.keys(&["q"]);
+    t.wait_for("READY$", Duration::from_secs(5));
+    assert_eq!(t.display("#{alternate_on}"), "0");
+    assert_eq!(t.display("#{cursor_flag}"), "1", "cursor visible");
+    t.literal("stty -a | grep -o ' echo ' ; echo done-$?");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("done-", Duration::from_secs(5));
+    assert!(s.contains(" echo "), "echo is back on:\n{s}");
+}
+
+#[test]
+fn attach_to_a_stopped_container_says_how_to_start_it() {
+    let env = TestEnv::new("agent_command = \"bash\"\n");
+    let p = env.project("stopped");
+    env.ok(&["up", &p]);
+    let id = env.containers().remove(0);
+    docker(&["stop", "-t", "1", &id]);
+    let t = Tmux::start(&env);
+    t.literal(&format!("{BIN} attach {p}; echo code=$?"));
+    t.keys(&["Enter"]);
+    let s = t.wait_for("code=1", Duration::from_secs(10));
+    assert!(s.contains(&format!("start it with `agentdock up {p}`")), "{s}");
+    // in the dashboard, a says what to do
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    t.wait_until(Duration::from_secs(10), "exited", |s| row_of(s, &p).contains("exited"));
+    t.keys(&["/"]);
+    t.literal(&p);
+    t.keys(&["Enter"]);
+    t.keys(&["a"]);
+    t.wait_for("press s to start it", Duration::from_secs(5));
+    t.keys(&["q"]);
+}
+
+#[test]
+fn the_real_claude_cli_runs_in_the_session_and_its_exit_is_an_agent_state() {
+    let env = TestEnv::new("");
+    let p = env.project("claude");
+    env.ok(&["up", &p]);
+    let t = Tmux::start(&env);
+    start_dashboard(&t, &p);
+    // without network or login the CLI shows its welcome screen, then exits 1
+    t.wait_until(Duration::from_secs(60), "agent exited", |s| row_of(s, &p).contains("exited 1"));
+    t.keys(&["a"]);
+    let s = t.wait_for("Unable to connect to Anthropic services", Duration::from_secs(10));
+    assert!(s.contains("Welcome to Claude Code"), "{s}");
+    // the session stays usable
+    t.literal("echo still-usable");
+    t.keys(&["Enter"]);
+    t.wait_for("\nstill-usable", Duration::from_secs(5));
+    t.keys(&["C-]"]);
+    t.wait_for("detached", Duration::from_secs(5));
+    t.keys(&["q"]);
+}
+
+#[test]
+fn the_pane_runs_claude_when_it_starts() {
+    let env = TestEnv::new("");
+    let p = env.project("pane");
+    env.ok(&["up", &p]);
+    // the pane's current command is the Claude Code CLI while it runs (it exits without network)
+    let seen = wait_for(Duration::from_secs(20), || {
+        let out = env.run(&["exec", &p, "--", "tmux display-message -p -t claude '#{pane_current_command}'"]);
+        let cmd = stdout(&out).trim().to_string();
+        (cmd == "claude").then_some(cmd)
+    });
+    assert_eq!(seen.as_deref(), Some("claude"));
+}
+
+#[test]
+fn agent_status_follows_the_hooks_through_working_waiting_idle() {
+    let env = TestEnv::new("agent_command = \"bash\"\n");
+    let p = env.project("hooks");
+    env.ok(&["up", &p]);
+    // the hooks are installed in the agent's settings
+    let settings = std::fs::read_to_string(env.data_dir().join("agents").join(&p).join("settings.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&settings).unwrap();
+    let t = Tmux::start(&env);
+    start_dashboard(&t, &p);
+    for (event, shown) in [("UserPromptSubmit", "working"), ("Notification", "waiting"), ("Stop", "idle")] {
+        let cmd = v["hooks"][event][0]["hooks"][0]["command"].as_str().unwrap().to_string();
+        env.ok(&["exec", &p, "--", &cmd]);
+        let done = Instant::now();
+        t.wait_until(Duration::from_secs(5), shown, |s| row_of(s, &p).contains(shown));
+        assert!(done.elapsed() < Duration::from_secs(2), "{shown} took {:?}", done.elapsed());
+    }
+    t.keys(&["q"]);
+}

@@ -38,6 +38,7 @@ fn container(project: &str, state: ContainerState, health: Health, age: i64) -> 
         project_id: Some(project.into()),
         project_name: Some(project.into()),
         project_path: Some(format!("/src/{project}")),
+        agent_dir: None,
         managed: true,
     }
 }

@@ -113,6 +113,8 @@ pub struct ContainerInfo {
     pub project_id: Option<String>,
     pub project_name: Option<String>,
     pub project_path: Option<String>,
+    /// The host's agent config dir mounted into it (managed containers).
+    pub agent_dir: Option<String>,
     pub managed: bool,
 }
 

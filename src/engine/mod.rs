@@ -242,6 +242,7 @@ fn map_summary(c: bollard::models::ContainerSummary) -> ContainerInfo {
         project_id: managed.then(|| labels_map.get(labels::PROJECT).cloned()).flatten(),
         project_name: managed.then(|| labels_map.get(labels::PROJECT_NAME).cloned()).flatten(),
         project_path: managed.then(|| labels_map.get(labels::PROJECT_PATH).cloned()).flatten(),
+        agent_dir: managed.then(|| labels_map.get(labels::AGENT_DIR).cloned()).flatten(),
         managed,
     }
 }

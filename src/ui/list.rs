@@ -58,6 +58,13 @@ fn container_cells(app: &App, c: &ContainerView, name: Line<'static>, busy: Opti
             let oom = if st.map(|s| s.oom_killed).unwrap_or(false) { " OOM" } else { "" };
             Cell::from(Span::styled(format!("exited{code}{oom}"), state_style(c.info.state)))
         }
+        (None, ContainerState::Running) if c.last_exit.map(|(at, _, _)| app.now - at < 300).unwrap_or(false) => {
+            // it died a moment ago and its restart policy brought it back
+            let (_, code, oom) = c.last_exit.unwrap_or_default();
+            let code = code.map(|c| format!(" {c}")).unwrap_or_default();
+            let oom = if oom { " OOM" } else { "" };
+            Cell::from(Span::styled(format!("restarted{code}{oom}"), Style::new().fg(theme::WARN)))
+        }
         (None, s) => Cell::from(Span::styled(s.as_str(), state_style(s))),
     };
     let running = c.info.state == ContainerState::Running;

@@ -1,0 +1,140 @@
+//! What the agent is doing, read on the host with no exec: Claude Code hooks installed into the
+//! per-project agent config write one line to `agentdock/status` in that mounted dir, and the
+//! image's agent runner writes `agentdock/agent` when the agent starts and exits.
+
+use std::path::Path;
+
+use crate::app::AgentStatus;
+use crate::domain::container::parse_rfc3339;
+
+/// The file the hooks write, relative to the agent config dir.
+pub const STATUS_FILE: &str = "agentdock/status";
+/// The file the agent runner writes.
+pub const AGENT_FILE: &str = "agentdock/agent";
+
+/// The hook command that records `state` ("working", "waiting", "idle") with the time.
+pub fn hook_command(state: &str) -> String {
+    format!(
+        "sh -c 'd=\"${{CLAUDE_CONFIG_DIR:-$HOME/.claude}}/agentdock\"; mkdir -p \"$d\"; echo \"{state} $(date +%s)\" > \"$d/status\"' # {MARKER}"
+    )
+}
+
+/// Marks the hooks agentdock installed, so they are added once.
+const MARKER: &str = "agentdock-status";
+
+/// Hook events and the state each one means.
+pub const HOOKS: &[(&str, &str)] =
+    &[("UserPromptSubmit", "working"), ("PreToolUse", "working"), ("Notification", "waiting"), ("Stop", "idle")];
+
+/// Adds agentdock's hooks to a Claude Code settings object, keeping every other hook.
+pub fn install_hooks(settings: &mut serde_json::Value) {
+    if !settings.is_object() {
+        *settings = serde_json::json!({});
+    }
+    let hooks = settings
+        .as_object_mut()
+        .expect("object")
+        .entry("hooks")
+        .or_insert_with(|| serde_json::json!({}));
+    if !hooks.is_object() {
+        *hooks = serde_json::json!({});
+    }
+    let hooks = hooks.as_object_mut().expect("object");
+    for (event, state) in HOOKS {
+        let list = hooks.entry(*event).or_insert_with(|| serde_json::json!([]));
+        if !list.is_array() {
+            *list = serde_json::json!([]);
+        }
+        let list = list.as_array_mut().expect("array");
+        let ours = list.iter().any(|entry| entry.to_string().contains(MARKER));
+        if !ours {
+            let mut entry = serde_json::json!({ "hooks": [{ "type": "command", "command": hook_command(state) }] });
+            if *event == "PreToolUse" {
+                entry["matcher"] = serde_json::json!("*");
+            }
+            list.push(entry);
+        }
+    }
+}
+
+fn parse_status(line: &str) -> Option<AgentStatus> {
+    let mut it = line.split_whitespace();
+    let state = it.next()?;
+    let since: i64 = it.next()?.parse().ok()?;
+    Some(match state {
+        "working" => AgentStatus::Working { since },
+        "waiting" => AgentStatus::Waiting { since },
+        "idle" => AgentStatus::Idle { since },
+        _ => return None,
+    })
+}
+
+fn since_of(s: &AgentStatus) -> i64 {
+    match s {
+        AgentStatus::Working { since } | AgentStatus::Waiting { since } | AgentStatus::Idle { since } => *since,
+        AgentStatus::Started { since } => *since,
+        _ => 0,
+    }
+}
+
+/// The agent's status from the files in `agent_dir`; None when neither file says anything.
+pub fn read(agent_dir: &Path) -> Option<AgentStatus> {
+    let hook = std::fs::read_to_string(agent_dir.join(STATUS_FILE)).ok().and_then(|t| parse_status(t.trim()));
+    let runner = std::fs::read_to_string(agent_dir.join(AGENT_FILE)).ok().and_then(|t| {
+        let mut it = t.split_whitespace();
+        match (it.next()?, it.next().and_then(parse_rfc3339)) {
+            ("started", Some(at)) => Some(AgentStatus::Started { since: at }),
+            ("exited", Some(at)) => {
+                let code = it.next().and_then(|c| c.parse().ok());
+                Some(AgentStatus::NotRunning { exit_code: code, at })
+            }
+            _ => None,
+        }
+    });
+    match (hook, runner) {
+        // the runner's word is newer: the agent (re)started or exited after the last hook
+        (Some(h), Some(r)) => {
+            let r_at = match &r {
+                AgentStatus::NotRunning { at, .. } => *at,
+                other => since_of(other),
+            };
+            if r_at > since_of(&h) {
+                Some(r)
+            } else {
+                Some(h)
+            }
+        }
+        (Some(h), None) => Some(h),
+        (None, r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hooks_merge_and_stay_single() {
+        let mut v = serde_json::json!({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "mine"}]}]}, "model": "x"});
+        install_hooks(&mut v);
+        install_hooks(&mut v);
+        assert_eq!(v["model"], "x");
+        assert_eq!(v["hooks"]["Stop"].as_array().unwrap().len(), 2, "{v}");
+        assert_eq!(v["hooks"]["PreToolUse"][0]["matcher"], "*");
+        assert!(v["hooks"]["Notification"][0]["hooks"][0]["command"].as_str().unwrap().contains("waiting"));
+    }
+
+    #[test]
+    fn reads_the_newest_word() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        assert_eq!(read(d), None);
+        std::fs::create_dir_all(d.join("agentdock")).unwrap();
+        std::fs::write(d.join(AGENT_FILE), "started 2026-01-01T00:00:00Z\n").unwrap();
+        assert!(matches!(read(d), Some(AgentStatus::Started { .. })));
+        std::fs::write(d.join(STATUS_FILE), "waiting 1767225700\n").unwrap();
+        assert_eq!(read(d), Some(AgentStatus::Waiting { since: 1767225700 }));
+        std::fs::write(d.join(AGENT_FILE), "exited 2026-01-01T00:05:00Z 1\n").unwrap();
+        assert!(matches!(read(d), Some(AgentStatus::NotRunning { exit_code: Some(1), .. })));
+    }
+}
