@@ -50,6 +50,8 @@ pub enum EngineEvent {
     OpProgress { project: String, text: String },
     OpDone { project: String, result: Result<String, String> },
     Agent { container: String, status: AgentStatus },
+    /// The kernel killed a process of the container for going over its memory limit.
+    Oom { id: String, name: String },
     /// A container's main process ended (it may be restarted by its policy).
     Died { id: String, name: String, exit_code: Option<i64>, oom_killed: bool },
     Error(String),
@@ -112,6 +114,8 @@ pub struct ContainerView {
     pub agent: Option<AgentStatus>,
     /// The last time its process died: (unix seconds, exit code, OOM-killed).
     pub last_exit: Option<(i64, Option<i64>, bool)>,
+    /// The last time a process in it was killed for memory (unix seconds).
+    pub oom_at: Option<i64>,
 }
 
 impl Default for ContainerInfo {
@@ -245,6 +249,8 @@ pub struct App {
     /// Projects queued for "refresh all", one at a time.
     pub refresh_queue: VecDeque<String>,
     pub refresh_history: Vec<crate::history::RefreshRecord>,
+    /// Automatic refresh tries per project: (tries, unix seconds of the last one).
+    pub auto_tries: BTreeMap<String, (u32, i64)>,
     pub size: Rect,
     pub tick: u64,
     pub now: i64,
@@ -294,6 +300,7 @@ impl App {
             ops: BTreeMap::new(),
             refresh_queue: VecDeque::new(),
             refresh_history: Vec::new(),
+            auto_tries: BTreeMap::new(),
             size: Rect::new(0, 0, 160, 48),
             tick: 0,
             now: now_unix(),
@@ -703,6 +710,44 @@ impl App {
         self.next_queued_refresh();
     }
 
+    /// Opt-in automatic refresh: a project whose container needs it is queued, at most
+    /// `max_tries` times, `cooldown_minutes` apart; then it stops and says so. A project whose
+    /// container no longer needs a refresh starts again from zero tries.
+    pub fn auto_refresh(&mut self) {
+        let mut queue = Vec::new();
+        for p in &self.projects {
+            let policy = &p.settings.refresh;
+            if !policy.auto {
+                continue;
+            }
+            let needs = self.project_containers(&p.id).first().map(|c| !self.reasons(c).is_empty()).unwrap_or(false);
+            if !needs {
+                self.auto_tries.remove(&p.id);
+                continue;
+            }
+            if self.ops.contains_key(&p.id) || self.refresh_queue.contains(&p.id) {
+                continue;
+            }
+            let (tries, last) = self.auto_tries.get(&p.id).copied().unwrap_or((0, 0));
+            if tries >= policy.max_tries {
+                if tries == policy.max_tries {
+                    self.last_error = Some(format!("auto refresh of {} stopped after {tries} tries; r tries again", p.name));
+                    self.auto_tries.insert(p.id.clone(), (tries + 1, last));
+                }
+                continue;
+            }
+            if tries > 0 && self.now - last < policy.cooldown_minutes as i64 * 60 {
+                continue;
+            }
+            self.auto_tries.insert(p.id.clone(), (tries + 1, self.now));
+            queue.push(p.id.clone());
+        }
+        if !queue.is_empty() {
+            self.refresh_queue.extend(queue);
+            self.next_queued_refresh();
+        }
+    }
+
     /// Starts the next queued refresh when none of the queue runs.
     fn next_queued_refresh(&mut self) {
         if self.refresh_queue.iter().any(|id| self.ops.contains_key(id)) {
@@ -1094,6 +1139,7 @@ impl App {
                 if matches!(self.sort, SortKey::Cpu | SortKey::Mem | SortKey::Disk) {
                     self.rebuild_rows();
                 }
+                self.auto_refresh();
             }
             EngineEvent::Detail { id, state, detail } => {
                 if let Some(v) = self.containers.get_mut(&id) {
@@ -1148,6 +1194,17 @@ impl App {
                     if notify && known && waiting && !was_waiting {
                         self.emit(Command::Bell);
                         self.message = Some(format!("the agent in {name} is waiting for you"));
+                    }
+                }
+            }
+            EngineEvent::Oom { id, name } => {
+                let now = self.now;
+                if let Some(v) = self.containers.get_mut(&id) {
+                    v.oom_at = Some(now);
+                    let limit = v.stats.map(|s| crate::domain::stats::human_bytes(s.sample.mem_limit)).unwrap_or_default();
+                    self.message = Some(format!("{name}: out of memory, a process was OOM-killed (limit {limit})"));
+                    if self.config.ui.notifications {
+                        self.emit(Command::Bell);
                     }
                 }
             }

@@ -85,7 +85,13 @@ pub async fn up(engine: &Engine, ctx: &Context, p: &Project) -> Result<Ensured, 
             p.path.display()
         )));
     }
+    // a refresh of this project may be under way (here or in another process)
+    let _lock = crate::lock::try_lock(&p.id).map_err(|e| OpError::Refused(e.to_string()))?;
     let spec = ctx.prepare_spec(p)?;
+    let ready = Duration::from_secs(p.settings.refresh.ready_timeout_secs);
+    if let Some(done) = engine.repair(&spec, ready).await? {
+        tracing::info!(project = %p.id, "{done}");
+    }
     Ok(engine.ensure(&spec).await?)
 }
 
@@ -129,6 +135,7 @@ pub async fn refresh(
 
 /// Stops and removes every container of the project; `purge` also deletes its agent config.
 pub async fn remove(engine: &Engine, p: &Project, purge: bool, stop_timeout: i64) -> Result<Vec<String>, OpError> {
+    let _lock = crate::lock::try_lock(&p.id).map_err(|e| OpError::Refused(e.to_string()))?;
     let containers = engine.project_containers(&p.id).await?;
     let mut removed = Vec::new();
     for c in containers {

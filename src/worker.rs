@@ -184,8 +184,12 @@ impl Worker {
         }
         match engine.list_one(id).await {
             Ok(Some(info)) => {
+                let name = info.name.clone();
                 self.containers.insert(id.to_string(), info.clone());
                 self.send(EngineEvent::Container(info)).await;
+                if action == "oom" {
+                    self.send(EngineEvent::Oom { id: id.to_string(), name }).await;
+                }
                 if action == "die" || action == "oom" || action == "start" {
                     if let Ok(Some(st)) = engine.inspect_state(id).await {
                         if action == "die" {

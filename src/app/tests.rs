@@ -487,3 +487,36 @@ fn notifications_ring_when_a_container_turns_unhealthy() {
     assert_eq!(app.take_commands(), vec![Command::Bell]);
     assert!(app.message.as_deref().unwrap().contains("unhealthy"));
 }
+
+#[test]
+fn auto_refresh_is_opt_in_with_cooldown_and_at_most_max_tries() {
+    let mut off = busy_app();
+    off.on_engine(EngineEvent::Stats(vec![]));
+    assert!(off.take_commands().is_empty(), "off by default");
+
+    let mut cfg = Config::default();
+    cfg.refresh.auto = true;
+    cfg.refresh.max_tries = 2;
+    cfg.refresh.cooldown_minutes = 10;
+    let mut p = project("web");
+    p.settings.refresh = cfg.refresh.clone();
+    let mut app = App::new(cfg, vec![p]).unwrap();
+    app.now = NOW;
+    app.on_engine(EngineEvent::Containers(vec![container("web", ContainerState::Running, Health::Unhealthy, 60)]));
+    app.on_engine(EngineEvent::Stats(vec![]));
+    assert!(matches!(&app.take_commands()[..], [Command::Refresh { project, .. }] if project.id == "web"));
+    app.on_engine(EngineEvent::OpDone { project: "web".into(), result: Err("rolled back".into()) });
+    // within the cooldown: nothing
+    app.now = NOW + 60;
+    app.on_engine(EngineEvent::Stats(vec![]));
+    assert!(app.take_commands().is_empty());
+    // after it: the second and last try
+    app.now = NOW + 11 * 60;
+    app.on_engine(EngineEvent::Stats(vec![]));
+    assert_eq!(app.take_commands().len(), 1);
+    app.on_engine(EngineEvent::OpDone { project: "web".into(), result: Err("rolled back".into()) });
+    app.now = NOW + 30 * 60;
+    app.on_engine(EngineEvent::Stats(vec![]));
+    assert!(app.take_commands().is_empty());
+    assert!(app.last_error.as_deref().unwrap().contains("auto refresh of web stopped after 2 tries"));
+}

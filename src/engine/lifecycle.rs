@@ -108,23 +108,14 @@ impl Engine {
 
     /// Creates the container of `spec` under `name` and starts it; a container that does not
     /// start is removed again, so nothing half-made is left.
-    async fn create_and_start(&self, spec: &ContainerSpec, name: &str) -> Result<String, EngineError> {
-        let opts = CreateContainerOptionsBuilder::default().name(name).build();
-        let mut body = body(spec);
-        // The engine refuses more CPUs than the host has: the limit is capped to the host's.
-        if let Ok(info) = self.docker.info().await {
-            if let (Some(hc), Some(ncpu)) = (body.host_config.as_mut(), info.ncpu.filter(|n| *n > 0)) {
-                hc.nano_cpus = hc.nano_cpus.map(|n| n.min(ncpu * 1_000_000_000));
-            }
+    async fn create_and_start(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
+        let id = self.create_named(spec, None).await?;
+        if let Err(e) = self.start(&id).await {
+            let _ = self.remove(&id, true).await;
+            return Err(e);
         }
-        let created = self.docker.create_container(Some(opts), body).await.map_err(|e| self.err(e))?;
-        if let Err(e) = self.docker.start_container(&created.id, None::<StartContainerOptions>).await {
-            let err = self.err(e);
-            let _ = self.remove(&created.id, true).await;
-            return Err(err);
-        }
-        tracing::info!(container = %name, id = %created.id, "created and started");
-        Ok(created.id)
+        tracing::info!(container = %spec.name, id = %id, "created and started");
+        Ok(id)
     }
 
     /// Creates the container when missing, starts it when stopped, leaves it when running.
@@ -143,7 +134,7 @@ impl Engine {
             }
             None => {
                 self.require_image(&spec.image).await?;
-                let id = self.create_and_start(spec, &spec.name).await?;
+                let id = self.create_and_start(spec).await?;
                 Ok(Ensured { id, name: spec.name.clone(), action: EnsureAction::Created })
             }
         }
@@ -242,6 +233,10 @@ impl Engine {
     /// a workspace); new created, started, waited for; only then the old one removed. On any
     /// failure the new one is removed and the old one gets its name back and is started again.
     /// Workspace and agent config are bind mounts, so they survive every path.
+    ///
+    /// Every step may meet a lost engine: it is retried until the engine answers again (within
+    /// [`ENGINE_LOSS_BUDGET`]), and each step first checks what the engine already did, so a
+    /// step whose answer was lost is never done twice.
     pub async fn refresh(
         &self,
         spec: &ContainerSpec,
@@ -249,12 +244,15 @@ impl Engine {
         ready_timeout: Duration,
         progress: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<Refreshed, EngineError> {
-        self.require_image(&spec.image).await?;
-        let old = self.inspect_state(&spec.name).await?;
+        let deadline = Instant::now() + ENGINE_LOSS_BUDGET + ready_timeout;
+        self.resilient(deadline, || self.require_image(&spec.image)).await?;
+        self.resilient(deadline, || self.repair(spec, ready_timeout)).await?;
+        let old = self.resilient(deadline, || self.inspect_state(&spec.name)).await?;
         let Some(old) = old else {
             progress("no container yet: creating one");
-            let id = self.create_and_start(spec, &spec.name).await?;
-            self.wait_ready(&id, ready_timeout).await?;
+            let id = self.resilient(deadline, || self.create_named(spec, None)).await?;
+            self.resilient(deadline, || self.start(&id)).await?;
+            self.resilient(deadline, || self.wait_ready(&id, ready_timeout)).await?;
             return Ok(Refreshed { old_id: None, new_id: id, name: spec.name.clone() });
         };
         if !old.managed {
@@ -263,41 +261,138 @@ impl Engine {
         let was_running = old.state == ContainerState::Running;
         let aside = format!("{}-old-{}", spec.name, now_unix());
         progress("stopping the old container");
-        self.rename(&old.id, &aside).await?;
-        if let Err(e) = self.stop(&old.id, stop_timeout_secs).await {
-            self.restore(&old.id, &spec.name, was_running).await;
+        self.resilient(deadline, || self.ensure_named(&old.id, &aside)).await?;
+        if let Err(e) = self.resilient(deadline, || self.stop(&old.id, stop_timeout_secs)).await {
+            self.rollback(None, &old.id, &spec.name, was_running, deadline).await;
             return Err(e);
         }
         progress("creating the new container");
-        let new_id = match self.create_and_start(spec, &spec.name).await {
+        let created = self.resilient(deadline, || self.create_named(spec, Some(&old.id))).await;
+        let new_id = match created {
             Ok(id) => id,
             Err(e) => {
-                self.restore(&old.id, &spec.name, was_running).await;
+                self.rollback(None, &old.id, &spec.name, was_running, deadline).await;
                 return Err(e);
             }
         };
         progress("waiting for the new container to be ready");
-        if let Err(e) = self.wait_ready(&new_id, ready_timeout).await {
-            let _ = self.remove(&new_id, true).await;
-            self.restore(&old.id, &spec.name, was_running).await;
+        let ready = async {
+            self.resilient(deadline, || self.start(&new_id)).await?;
+            self.resilient(deadline, || self.wait_ready(&new_id, ready_timeout)).await
+        };
+        if let Err(e) = ready.await {
+            self.rollback(Some(&new_id), &old.id, &spec.name, was_running, deadline).await;
             return Err(EngineError::Failed(format!("refresh rolled back: {e}")));
         }
         progress("removing the old container");
-        if let Err(e) = self.remove(&old.id, true).await {
+        if let Err(e) = self.resilient(deadline, || self.remove(&old.id, true)).await {
             tracing::warn!(error = %e, "old container could not be removed after refresh");
         }
         Ok(Refreshed { old_id: Some(old.id), new_id, name: spec.name.clone() })
     }
 
-    /// Rollback: the old container gets its name back and runs again (when it ran before).
-    async fn restore(&self, old_id: &str, name: &str, start: bool) {
-        if let Err(e) = self.rename(old_id, name).await {
+    /// Runs `step` again while the engine is unreachable, until `deadline`.
+    async fn resilient<T, F, Fut>(&self, deadline: Instant, mut step: F) -> Result<T, EngineError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, EngineError>>,
+    {
+        let mut wait = Duration::from_millis(250);
+        loop {
+            match step().await {
+                Err(EngineError::Unreachable { reason, .. }) if Instant::now() + wait < deadline => {
+                    tracing::warn!(%reason, "engine lost during a refresh; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Gives container `id` the name `name`, unless it has it already.
+    async fn ensure_named(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        match self.inspect_state(id).await? {
+            Some(st) if st.name == name => Ok(()),
+            Some(_) => self.rename(id, name).await,
+            None => Err(EngineError::NotFound(format!("container {id} is gone"))),
+        }
+    }
+
+    /// Creates the container of `spec` under its name, or finds the one a lost answer created
+    /// (same name, same project, not `old_id`).
+    async fn create_named(&self, spec: &ContainerSpec, old_id: Option<&str>) -> Result<String, EngineError> {
+        if let Some(st) = self.inspect_state(&spec.name).await? {
+            if st.managed && st.project_id.as_deref() == Some(spec.project_id()) && Some(st.id.as_str()) != old_id {
+                return Ok(st.id);
+            }
+            return Err(EngineError::Conflict(format!("{} already exists", spec.name)));
+        }
+        let opts = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        let mut body = body(spec);
+        // The engine refuses more CPUs than the host has: the limit is capped to the host's.
+        if let Ok(info) = self.docker.info().await {
+            if let (Some(hc), Some(ncpu)) = (body.host_config.as_mut(), info.ncpu.filter(|n| *n > 0)) {
+                hc.nano_cpus = hc.nano_cpus.map(|n| n.min(ncpu * 1_000_000_000));
+            }
+        }
+        let created = self.docker.create_container(Some(opts), body).await.map_err(|e| self.err(e))?;
+        Ok(created.id)
+    }
+
+    /// Rollback: the new container (if any) goes, the old one gets its name back and runs again
+    /// when it ran before. Each step survives a lost engine like the refresh itself.
+    async fn rollback(&self, new_id: Option<&str>, old_id: &str, name: &str, start: bool, deadline: Instant) {
+        let deadline = deadline.max(Instant::now() + ENGINE_LOSS_BUDGET);
+        if let Some(new_id) = new_id {
+            if let Err(e) = self.resilient(deadline, || self.remove(new_id, true)).await {
+                tracing::error!(error = %e, "rollback: could not remove the new container");
+            }
+        }
+        if let Err(e) = self.resilient(deadline, || self.ensure_named(old_id, name)).await {
             tracing::error!(error = %e, "rollback: could not rename the old container back");
         }
         if start {
-            if let Err(e) = self.start(old_id).await {
+            if let Err(e) = self.resilient(deadline, || self.start(old_id)).await {
                 tracing::error!(error = %e, "rollback: could not start the old container");
             }
         }
     }
+
+    /// Finishes what an interrupted refresh left (its process killed, the engine gone too
+    /// long): old containers renamed aside. When the project's container works, they go;
+    /// otherwise the half-made one goes and the newest old one comes back. Returns what it did.
+    pub async fn repair(&self, spec: &ContainerSpec, ready_timeout: Duration) -> Result<Option<String>, EngineError> {
+        let all = self.project_containers(spec.project_id()).await?;
+        let prefix = format!("{}-old-", spec.name);
+        let mut aside: Vec<_> = all.iter().filter(|c| c.name.starts_with(&prefix)).collect();
+        if aside.is_empty() {
+            return Ok(None);
+        }
+        aside.sort_by_key(|c| std::cmp::Reverse(c.name.clone()));
+        let main = all.iter().find(|c| c.name == spec.name);
+        let main_works = match main {
+            Some(m) => self.wait_ready(&m.id, ready_timeout).await.is_ok(),
+            None => false,
+        };
+        if main_works {
+            for c in &aside {
+                self.remove(&c.id, true).await?;
+            }
+            return Ok(Some(format!("removed {} left over by an interrupted refresh", aside.len())));
+        }
+        if let Some(m) = main {
+            self.remove(&m.id, true).await?;
+        }
+        let newest = aside[0];
+        self.rename(&newest.id, &spec.name).await?;
+        self.start(&newest.id).await?;
+        for c in &aside[1..] {
+            self.remove(&c.id, true).await?;
+        }
+        Ok(Some(format!("restored {} after an interrupted refresh", spec.name)))
+    }
 }
+
+/// How long a refresh keeps retrying while the engine is unreachable.
+pub const ENGINE_LOSS_BUDGET: Duration = Duration::from_secs(120);

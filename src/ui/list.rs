@@ -65,6 +65,9 @@ fn container_cells(app: &App, c: &ContainerView, name: Line<'static>, busy: Opti
             let oom = if oom { " OOM" } else { "" };
             Cell::from(Span::styled(format!("restarted{code}{oom}"), Style::new().fg(theme::WARN)))
         }
+        (None, ContainerState::Running) if c.oom_at.map(|at| app.now - at < 300).unwrap_or(false) => {
+            Cell::from(Span::styled("running OOM", Style::new().fg(theme::BAD).add_modifier(Modifier::BOLD)))
+        }
         (None, s) => Cell::from(Span::styled(s.as_str(), state_style(s))),
     };
     let running = c.info.state == ContainerState::Running;

@@ -1,0 +1,275 @@
+//! Safe refresh and the health policy against the real engine, with faults: a deleted image,
+//! a new container that fails its health check, a lost engine connection (a unix-socket proxy
+//! of the test's own that drops every connection; the shared dockerd is never touched), two
+//! refreshes at once, a container killed from outside or out of memory.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A unix-socket proxy to the engine that can drop every connection and refuse new ones.
+struct Proxy {
+    path: std::path::PathBuf,
+    up: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<UnixStream>>>,
+}
+
+fn pipe(mut from: UnixStream, mut to: UnixStream) {
+    let mut buf = [0u8; 16384];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+impl Proxy {
+    fn start(dir: &std::path::Path) -> Proxy {
+        let path = dir.join("engine-proxy.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let p = Proxy {
+            path,
+            up: Arc::new(AtomicBool::new(true)),
+            stop: Arc::new(AtomicBool::new(false)),
+            conns: Arc::new(Mutex::new(Vec::new())),
+        };
+        let (up, stop, conns) = (p.up.clone(), p.stop.clone(), p.conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                if !up.load(Ordering::SeqCst) {
+                    drop(client); // refused: closed at once
+                    continue;
+                }
+                let Ok(engine) = UnixStream::connect("/var/run/docker.sock") else { continue };
+                {
+                    let mut c = conns.lock().unwrap();
+                    c.push(client.try_clone().unwrap());
+                    c.push(engine.try_clone().unwrap());
+                }
+                let (c2, e2) = (client.try_clone().unwrap(), engine.try_clone().unwrap());
+                std::thread::spawn(move || pipe(client, engine));
+                std::thread::spawn(move || pipe(e2, c2));
+            }
+        });
+        p
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.path.display())
+    }
+
+    /// Drops every connection and refuses new ones.
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for s in self.conns.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.cut();
+        let _ = UnixStream::connect(&self.path);
+    }
+}
+
+fn container_id(env: &TestEnv) -> String {
+    let ids = env.containers();
+    assert_eq!(ids.len(), 1, "expected one container, found {ids:?}");
+    ids[0].clone()
+}
+
+fn state(id: &str) -> String {
+    inspect(id)["State"]["Status"].as_str().unwrap_or("gone").to_string()
+}
+
+#[test]
+fn refresh_with_the_image_deleted_keeps_the_old_container_running() {
+    let env = TestEnv::new(&format!("image = \"agentdock/test-img:{}\"\n", "RUN"));
+    let tag = format!("agentdock/test-img:{}", env.run_id);
+    env.write_config(&format!("image = \"{tag}\"\n"));
+    docker(&["tag", "agentdock/agent:latest", &tag]);
+    let p = env.project("noimg");
+    env.ok(&["up", &p]);
+    let id = container_id(&env);
+    docker(&["rmi", &tag]);
+    let out = env.run(&["refresh", &p]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("docker/build-image.sh"));
+    assert_eq!(container_id(&env), id);
+    assert_eq!(state(&id), "running");
+    assert_eq!(inspect(&id)["Name"], format!("/agentdock-{p}"));
+}
+
+#[test]
+fn a_new_container_failing_its_health_check_is_rolled_back() {
+    let env = TestEnv::new("[refresh]\nready_timeout_secs = 8\n");
+    let p = env.project("unhealthy");
+    env.ok(&["up", &p]);
+    let id = container_id(&env);
+    // without .git the health check fails: the new container never becomes ready
+    let git = env.project_path(&p).join(".git");
+    let moved = env.project_path(&p).join("git-away");
+    std::fs::rename(&git, &moved).unwrap();
+    let out = env.run(&["refresh", &p]);
+    std::fs::rename(&moved, &git).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("rolled back"), "{}", stderr(&out));
+    assert_eq!(container_id(&env), id, "the old container is the only one");
+    assert_eq!(state(&id), "running");
+    assert_eq!(inspect(&id)["Name"], format!("/agentdock-{p}"));
+    let hist = env.ok(&["history", "--json"]);
+    assert!(hist.contains("failed: refresh rolled back"), "{hist}");
+}
+
+#[test]
+fn two_refreshes_at_once_one_is_refused() {
+    let env = TestEnv::new("");
+    let p = env.project("twice");
+    env.ok(&["up", &p]);
+    // another process holds the project's refresh lock (as a running refresh does)
+    let lock = env.data_dir().join("locks").join(format!("{p}.lock"));
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let mut holder = Command::new("flock").arg("--no-fork").arg(&lock).args(["sleep", "30"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let id = container_id(&env);
+    for args in [&["refresh", &p][..], &["rm", &p, "--yes"], &["up", &p]] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("already running"), "{}", stderr(&out));
+    }
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(container_id(&env), id);
+    // once the other is done, refresh runs
+    env.ok(&["refresh", &p]);
+    assert_ne!(container_id(&env), id);
+}
+
+#[test]
+fn engine_lost_mid_refresh_loses_no_container_and_acts_once() {
+    let env = TestEnv::new("");
+    let p = env.project("cut");
+    env.ok(&["up", &p]);
+    let proxy = Proxy::start(env.dir.path());
+    for cut_after_ms in [50u64, 250, 500, 800] {
+        let before = container_id(&env);
+        let child = env
+            .cmd(&["refresh", &p])
+            .env("DOCKER_HOST", proxy.host())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(cut_after_ms));
+        proxy.cut();
+        std::thread::sleep(Duration::from_secs(2));
+        proxy.restore();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "cut after {cut_after_ms} ms: {}{}", stdout(&out), stderr(&out));
+        // exactly one container for the project, running, under its name
+        let after = container_id(&env);
+        assert_eq!(state(&after), "running");
+        assert_eq!(inspect(&after)["Name"], format!("/agentdock-{p}"));
+        let names = docker(&["ps", "-a", "--format", "{{.Names}}", "--filter", &format!("label=dev.agentdock.project={p}")]);
+        assert_eq!(names.trim(), format!("agentdock-{p}"), "cut after {cut_after_ms} ms");
+        println!("cut after {cut_after_ms} ms: {before:.12} -> {after:.12}");
+    }
+}
+
+#[test]
+fn dashboard_survives_the_engine_going_away_and_coming_back() {
+    let env = TestEnv::new("");
+    let p = env.project("reconn");
+    env.ok(&["up", &p]);
+    let proxy = Proxy::start(env.dir.path());
+    let mut env = env;
+    env.extra_env.push(("DOCKER_HOST".into(), proxy.host()));
+    let socket = format!("agentdock-test-{}", env.run_id);
+    let status = Command::new("tmux")
+        .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "48", "env"])
+        .arg(format!("HOME={}", env.home().display()))
+        .arg(format!("AGENTDOCK_CONFIG={}", env.config_path().display()))
+        .arg(format!("AGENTDOCK_DATA_DIR={}", env.data_dir().display()))
+        .arg(format!("DOCKER_HOST={}", proxy.host()))
+        .arg(BIN)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let screen = || {
+        let o = Command::new("tmux").args(["-L", &socket, "capture-pane", "-p"]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let wait = |what: &str| {
+        wait_for(Duration::from_secs(20), || screen().contains(what).then_some(()))
+            .unwrap_or_else(|| panic!("no {what}:\n{}", screen()))
+    };
+    wait("● Docker");
+    wait(&p);
+    proxy.cut();
+    wait("reconnecting");
+    proxy.restore();
+    wait("● Docker");
+    let s = screen();
+    assert!(s.lines().any(|l| l.contains(&p) && l.contains("running")), "{s}");
+    let _ = Command::new("tmux").args(["-L", &socket, "kill-server"]).status();
+}
+
+#[test]
+fn killed_and_oom_containers_are_shown_with_the_reason() {
+    let env = TestEnv::new("agent_command = \"bash\"\n[limits]\nmemory = \"96m\"\n");
+    let p = env.project("oom");
+    env.ok(&["up", &p]);
+    let id = container_id(&env);
+    let socket = format!("agentdock-test-{}", env.run_id);
+    Command::new("tmux")
+        .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "48", "env"])
+        .arg(format!("HOME={}", env.home().display()))
+        .arg(format!("AGENTDOCK_CONFIG={}", env.config_path().display()))
+        .arg(format!("AGENTDOCK_DATA_DIR={}", env.data_dir().display()))
+        .arg(BIN)
+        .status()
+        .unwrap();
+    let screen = || {
+        let o = Command::new("tmux").args(["-L", &socket, "capture-pane", "-p"]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let wait = |what: &str, secs: u64| {
+        wait_for(Duration::from_secs(secs), || screen().contains(what).then_some(()))
+            .unwrap_or_else(|| panic!("no {what}:\n{}", screen()))
+    };
+    wait(&p, 10);
+    // over the memory limit: the kernel kills the process, the dashboard says so
+    let out = env.run(&["exec", &p, "--", "python3 -c 'x = bytearray(400 << 20)'"]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    wait("out of memory, a process was OOM-killed", 5);
+    wait("running OOM", 5);
+    // killed from outside: shown within 2 s with its exit code
+    docker(&["kill", &id]);
+    let killed = Instant::now();
+    wait("exited with code 137", 5);
+    assert!(killed.elapsed() < Duration::from_secs(2), "took {:?}", killed.elapsed());
+    let _ = Command::new("tmux").args(["-L", &socket, "kill-server"]).status();
+}
