@@ -1216,7 +1216,8 @@ impl App {
                 let code = exit_code.map(|c| format!(" with code {c}")).unwrap_or_default();
                 let oom = if oom_killed { " (OOM-killed)" } else { "" };
                 let managed = self.containers.get(&id).map(|c| c.info.managed).unwrap_or(false);
-                if managed {
+                // a clean stop (code 0) is no news; a crash, a kill or an OOM is
+                if managed && (exit_code != Some(0) || oom_killed) {
                     self.message = Some(format!("{name} exited{code}{oom}"));
                     if self.config.ui.notifications {
                         self.emit(Command::Bell);

@@ -135,12 +135,14 @@ pub async fn run(
     let mut winch = signal(SignalKind::window_change()).map_err(|e| EngineError::Failed(e.to_string()))?;
     let mut stdout = std::io::stdout();
     let mut health = tokio::time::interval(Duration::from_millis(500));
+    let mut by_key = false;
     let ended = loop {
         tokio::select! {
             k = keys.recv() => match k {
                 Some(bytes) => {
                     if let Some(i) = bytes.iter().position(|b| *b == detach) {
                         let _ = session.input.write_all(&bytes[..i]).await;
+                        by_key = true;
                         break Ended::Detached;
                     }
                     if session.input.write_all(&bytes).await.is_err() {
@@ -182,19 +184,26 @@ pub async fn run(
     );
     let _ = stdout.flush();
     // why did it end: a container that stopped (or died and was restarted by its restart
-    // policy) says how
-    if let Ok(Some(st)) = engine.inspect_state(container).await {
+    // policy) says how. When the session ended by itself, the engine may take a moment to
+    // record the container's death: look a few times.
+    let looks = if by_key { 1 } else { 8 };
+    for look in 0..looks {
+        let Ok(Some(st)) = engine.inspect_state(container).await else { break };
+        if st.state == ContainerState::Running && st.started_at == started_at {
+            if look + 1 < looks {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            continue;
+        }
         let oom = if st.oom_killed { ", OOM-killed" } else { "" };
         let code = st.exit_code.unwrap_or(-1);
         if st.state != ContainerState::Running {
             return Ok(Ended::ContainerStopped(format!("the container {} {} (exit code {code}{oom})", st.name, st.state.as_str())));
         }
-        if st.started_at != started_at {
-            return Ok(Ended::ContainerStopped(format!(
-                "the container {} died (exit code {code}{oom}) and was restarted by its restart policy",
-                st.name
-            )));
-        }
+        return Ok(Ended::ContainerStopped(format!(
+            "the container {} died (exit code {code}{oom}) and was restarted by its restart policy",
+            st.name
+        )));
     }
     Ok(ended)
 }

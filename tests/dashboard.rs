@@ -249,14 +249,14 @@ fn attach_detach_reattach_and_resize() {
 
     // detach: the dashboard is back where it was
     t.keys(&["C-]"]);
-    let s = t.wait_for("detached; the session keeps running", Duration::from_secs(5));
+    let s = t.wait_for("┏ projects", Duration::from_secs(5));
     assert!(s.contains(&format!("name     agentdock-{p}")), "same selection and detail:\n{s}");
 
     // attach again: the earlier line lived through the detach
     t.keys(&["a"]);
     t.wait_for("\nhello-from-agent", Duration::from_secs(10));
     t.keys(&["C-]"]);
-    t.wait_for("detached", Duration::from_secs(5));
+    t.wait_for("┏ projects", Duration::from_secs(5));
     t.keys(&["q"]);
     t.wait_for("READY$", Duration::from_secs(5));
     assert_eq!(t.display("#{alternate_on}"), "0");
@@ -274,11 +274,9 @@ fn container_dying_while_attached_brings_the_dashboard_back_with_the_reason() {
     t.wait_until(Duration::from_secs(10), "the session", |s| s.contains("[claude]"));
     docker(&["kill", &id]);
     let killed = Instant::now();
-    // its restart policy brings it back at once: the dashboard says it died, and how
-    let s = t.wait_for("exit code 137", Duration::from_secs(5));
+    // the dashboard is back and says how it died (its restart policy may bring it back)
+    t.wait_until(Duration::from_secs(5), "the exit code", |s| s.contains("┏ projects") && row_of(s, &p).contains("137"));
     assert!(killed.elapsed() < Duration::from_secs(2), "took {:?}", killed.elapsed());
-    assert!(s.contains(&format!("agentdock-{p}")), "the reason names the container:\n{s}");
-    t.wait_until(Duration::from_secs(5), "restarted", |s| row_of(s, &p).contains("restarted 137"));
     t.keys(&["q"]);
     t.wait_for("READY$", Duration::from_secs(5));
     assert_eq!(t.display("#{alternate_on}"), "0");
@@ -330,7 +328,7 @@ fn the_real_claude_cli_runs_in_the_session_and_its_exit_is_an_agent_state() {
     t.keys(&["Enter"]);
     t.wait_for("\nstill-usable", Duration::from_secs(5));
     t.keys(&["C-]"]);
-    t.wait_for("detached", Duration::from_secs(5));
+    t.wait_for("┏ projects", Duration::from_secs(5));
     t.keys(&["q"]);
 }
 

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Refresh soak with faults, figures printed (never asserted):
+#   N containers (default 20), every one refreshed ROUNDS times (default 10), in turn, through a
+#   unix-socket proxy to the engine (socat, started here) while faults are injected:
+#   the proxy is cut for 1-2 s mid-refresh, the image tag is missing, the new container fails
+#   its health check. Prints refreshes done, rollbacks (refused or rolled back), and containers
+#   lost (a project left without exactly one running container: must be 0).
+# Usage: bench/soak.sh [N] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-20}; rounds=${2:-10}
+command -v socat >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat >/dev/null; }
+cargo build --release --locked --quiet
+bin=$PWD/target/release/agentdock
+run_id=soak$$
+tmp=$(mktemp -d /tmp/agentdock-soak.XXXXXX)
+tag=agentdock/soak-$$:latest
+sock=$tmp/engine.sock
+proxy_pgid=""
+start_proxy() { setsid socat "UNIX-LISTEN:$sock,fork" UNIX-CONNECT:/var/run/docker.sock & proxy_pgid=$!; sleep 0.2; }
+stop_proxy() { [ -n "$proxy_pgid" ] && kill -- "-$proxy_pgid" 2>/dev/null; wait "$proxy_pgid" 2>/dev/null || true; proxy_pgid=""; rm -f "$sock"; }
+cleanup() {
+  stop_proxy
+  ids=$(docker ps -aq --filter "label=dev.agentdock.bench=$run_id")
+  [ -n "$ids" ] && docker rm -f $ids >/dev/null
+  docker rmi "$tag" >/dev/null 2>&1 || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+export HOME=$tmp/home AGENTDOCK_DATA_DIR=$tmp/data AGENTDOCK_CONFIG=$tmp/config.toml
+mkdir -p "$HOME/projects"
+docker tag agentdock/agent:latest "$tag"
+printf 'image = "%s"\nagent_command = "sleep infinity"\n[labels]\n"dev.agentdock.bench" = "%s"\n[limits]\nmemory = "256m"\ncpus = 0.25\n[health]\ninterval_secs = 2\n[refresh]\nready_timeout_secs = 10\n' "$tag" "$run_id" > "$AGENTDOCK_CONFIG"
+for i in $(seq 1 "$n"); do mkdir -p "$HOME/projects/s$i/.git"; done
+chown -R 1000:1000 "$HOME/projects"
+for i in $(seq 1 "$n"); do "$bin" up "s$i" >/dev/null; done
+start_proxy
+
+done_ok=0; rolled=0; lost=0; cuts=0; missing=0; unhealthy=0
+t0=$(date +%s)
+for r in $(seq 1 "$rounds"); do
+  for i in $(seq 1 "$n"); do
+    fault=$(( RANDOM % 6 ))
+    case $fault in
+      0|1) # cut the engine connection mid-refresh, back after 1-2 s
+        ( sleep "0.$(( RANDOM % 9 + 1 ))"; stop_proxy; sleep "1.$(( RANDOM % 10 ))"; start_proxy; wait ) &
+        cutter=$!; cuts=$((cuts+1)) ;;
+      2) docker rmi "$tag" >/dev/null; missing=$((missing+1)) ;;
+      3) mv "$HOME/projects/s$i/.git" "$HOME/projects/s$i/git-away"; unhealthy=$((unhealthy+1)) ;;
+    esac
+    if DOCKER_HOST="unix://$sock" "$bin" refresh "s$i" >/dev/null 2>&1; then done_ok=$((done_ok+1)); else rolled=$((rolled+1)); fi
+    case $fault in
+      0|1) wait "$cutter" 2>/dev/null || true; [ -S "$sock" ] || start_proxy ;;
+      2) docker tag agentdock/agent:latest "$tag" ;;
+      3) mv "$HOME/projects/s$i/git-away" "$HOME/projects/s$i/.git" ;;
+    esac
+    names=$(docker ps --filter "label=dev.agentdock.project=s$i" --filter status=running --format '{{.Names}}')
+    all=$(docker ps -a --filter "label=dev.agentdock.project=s$i" --format '{{.Names}}' | wc -l)
+    if [ "$names" != "agentdock-s$i" ] || [ "$all" != 1 ]; then
+      lost=$((lost+1)); echo "round $r s$i: running=[$names] all=$all" >&2
+      "$bin" up "s$i" >/dev/null 2>&1 || true   # put it right for the next round
+    fi
+  done
+  echo "round $r: done $done_ok, rolled back or refused $rolled, lost $lost"
+done
+echo "containers:        $n, rounds: $rounds, refreshes tried: $((n * rounds)) in $(( $(date +%s) - t0 )) s"
+echo "faults injected:   $cuts engine cuts, $missing missing images, $unhealthy failing health checks"
+echo "refreshes done:    $done_ok"
+echo "rollbacks:         $rolled (refused or rolled back)"
+echo "containers lost:   $lost"
