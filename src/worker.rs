@@ -44,6 +44,9 @@ struct Worker {
     agents: HashMap<String, AgentStatus>,
     /// When the pane of an agent without hooks was last sampled (at most every 5 s).
     sampled: HashMap<String, std::time::Instant>,
+    /// Pane samples come back here from their own tasks, so no exec holds up the loop.
+    samples_tx: mpsc::UnboundedSender<(String, AgentStatus)>,
+    samples_rx: Option<mpsc::UnboundedReceiver<(String, AgentStatus)>>,
 }
 
 /// The fallback samples an agent's tmux pane no more often than this.
@@ -51,6 +54,7 @@ const PANE_SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
 async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands: mpsc::UnboundedReceiver<Command>) {
     let stats_interval = Duration::from_millis(ctx.config().ui.stats_interval_ms.max(250));
+    let (samples_tx, samples_rx) = mpsc::unbounded_channel();
     let mut w = Worker {
         ctx,
         events,
@@ -60,6 +64,8 @@ async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands:
         stats_interval,
         agents: HashMap::new(),
         sampled: HashMap::new(),
+        samples_tx,
+        samples_rx: Some(samples_rx),
     };
     let mut backoff = Duration::from_millis(500);
     loop {
@@ -138,17 +144,19 @@ impl Worker {
         let mut stats_task: Option<JoinHandle<CgroupReader>> = None;
         let mut agent_tick = tokio::time::interval(Duration::from_secs(1));
         agent_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
+        let mut samples = self.samples_rx.take().expect("samples receiver");
+        let why = loop {
             tokio::select! {
                 cmd = commands.recv() => match cmd {
-                    None => return None,
+                    None => break None,
                     Some(c) => self.command(engine, c).await,
                 },
                 ev = events.next() => match ev {
                     Some(Ok(ev)) => self.container_event(engine, &ev.id, &ev.action).await,
-                    Some(Err(e)) => return Some(e.to_string()),
-                    None => return Some("the engine closed its event stream".into()),
+                    Some(Err(e)) => break Some(e.to_string()),
+                    None => break Some("the engine closed its event stream".into()),
                 },
+                Some((id, status)) = samples.recv() => self.agent_changed(id, status).await,
                 _ = agent_tick.tick() => self.agent_statuses(engine).await,
                 _ = tick.tick() => {
                     // one collection at a time; a slow one is skipped over, not queued
@@ -161,6 +169,15 @@ impl Worker {
                     stats_task = Some(self.collect_stats(engine));
                 }
             }
+        };
+        self.samples_rx = Some(samples);
+        why
+    }
+
+    async fn agent_changed(&mut self, id: String, status: AgentStatus) {
+        if self.agents.get(&id) != Some(&status) {
+            self.agents.insert(id.clone(), status.clone());
+            self.send(EngineEvent::Agent { container: id, status }).await;
         }
     }
 
@@ -222,27 +239,31 @@ impl Worker {
             .collect();
         self.agents.retain(|id, _| running.iter().any(|(r, _)| r == id));
         for (id, dir) in running {
-            let Some(mut status) = dir.as_deref().and_then(|d| crate::agent_status::read(Path::new(d))) else { continue };
-            if matches!(status, AgentStatus::Started { .. }) {
-                // no hook has spoken: fall back to the pane's activity
-                let due = self.sampled.get(&id).map(|t| t.elapsed() >= PANE_SAMPLE_EVERY).unwrap_or(true);
-                if due {
-                    self.sampled.insert(id.clone(), std::time::Instant::now());
-                    let cmd = format!("tmux display-message -p -t {session} '#{{window_activity}}'");
-                    if let Ok(out) = engine.exec_capture(&id, &cmd, &ExecOptions::quick()).await {
-                        if let Ok(at) = String::from_utf8_lossy(&out.stdout).trim().parse::<i64>() {
-                            let now = crate::domain::container::now_unix();
-                            status = if now - at < 5 { AgentStatus::Working { since: at } } else { AgentStatus::Quiet { last_output: at } };
-                        }
+            let Some(status) = dir.as_deref().and_then(|d| crate::agent_status::read(Path::new(d))) else { continue };
+            if !matches!(status, AgentStatus::Started { .. }) {
+                self.agent_changed(id, status).await;
+                continue;
+            }
+            // no hook has spoken: fall back to the pane's activity, sampled in a task of its own
+            if !self.agents.contains_key(&id) {
+                self.agent_changed(id.clone(), status).await;
+            }
+            let due = self.sampled.get(&id).map(|t| t.elapsed() >= PANE_SAMPLE_EVERY).unwrap_or(true);
+            if !due {
+                continue;
+            }
+            self.sampled.insert(id.clone(), std::time::Instant::now());
+            let (engine, tx) = (engine.clone(), self.samples_tx.clone());
+            let cmd = format!("tmux display-message -p -t {session} '#{{window_activity}}'");
+            tokio::spawn(async move {
+                if let Ok(out) = engine.exec_capture(&id, &cmd, &ExecOptions::quick()).await {
+                    if let Ok(at) = String::from_utf8_lossy(&out.stdout).trim().parse::<i64>() {
+                        let now = crate::domain::container::now_unix();
+                        let s = if now - at < 5 { AgentStatus::Working { since: at } } else { AgentStatus::Quiet { last_output: at } };
+                        let _ = tx.send((id, s));
                     }
-                } else if let Some(prev) = self.agents.get(&id) {
-                    status = prev.clone();
                 }
-            }
-            if self.agents.get(&id) != Some(&status) {
-                self.agents.insert(id.clone(), status.clone());
-                self.send(EngineEvent::Agent { container: id, status }).await;
-            }
+            });
         }
     }
 
