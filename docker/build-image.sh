@@ -7,7 +7,8 @@
 # --base IMAGE     base image (default agentdock/base:bookworm). When it is absent and is the
 #                  default, it is made here with debootstrap + docker import (no registry needed).
 # --ca-bundle FILE PEM bundle added to the image's trusted CAs, for TLS proxies (company proxies,
-#                  this build machine). Default: $AGENTDOCK_CA_BUNDLE, else $SSL_CERT_FILE when set.
+#                  this build machine). Default: $AGENTDOCK_CA_BUNDLE, else $SSL_CERT_FILE, else
+#                  the host's /etc/ssl/certs/ca-certificates.crt.
 # --no-ca          add no CA bundle.
 # --if-missing     do nothing when TAG exists and was built from these same files (an image
 #                  built from older files is rebuilt; the layer cache keeps that quick).
@@ -18,6 +19,8 @@ tag=${AGENTDOCK_IMAGE:-agentdock/agent:latest}
 default_base=agentdock/base:bookworm
 base=$default_base
 ca=${AGENTDOCK_CA_BUNDLE:-${SSL_CERT_FILE:-}}
+# else the host's system bundle: whatever the host trusts (a proxy's CA included), the build does
+if [ -z "$ca" ] && [ -r /etc/ssl/certs/ca-certificates.crt ]; then ca=/etc/ssl/certs/ca-certificates.crt; fi
 if_missing=0
 mirror=http://deb.debian.org/debian
 while [ $# -gt 0 ]; do
