@@ -5,6 +5,8 @@
 #   WINDOW seconds and prints: the dashboard's CPU % of one core and peak RSS, dockerd's extra
 #   CPU over the baseline, the time to the first full frame, and the key-to-screen latency.
 # Usage: bench/dashboard.sh [N=50] [BUSY=10] [WINDOW=30]
+# AGENT=cmd sets the agent command (default claude, which exits here without network: agents
+# without status hooks, e.g. AGENT="sleep infinity", have their pane sampled by exec).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-50}; busy=${2:-10}; window=${3:-30}
@@ -22,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 export HOME=$tmp/home AGENTDOCK_DATA_DIR=$tmp/data AGENTDOCK_CONFIG=$tmp/config.toml
 mkdir -p "$HOME/projects"
-printf 'agent_command = "sleep infinity"\n[labels]\n"dev.agentdock.bench" = "%s"\n[limits]\nmemory = "256m"\ncpus = 0.25\n' "$run_id" > "$AGENTDOCK_CONFIG"
+printf 'agent_command = "%s"\n[labels]\n"dev.agentdock.bench" = "%s"\n[limits]\nmemory = "256m"\ncpus = 0.25\n' "${AGENT:-claude}" "$run_id" > "$AGENTDOCK_CONFIG"
 for i in $(seq 1 "$n"); do mkdir -p "$HOME/projects/p$(printf %03d "$i")/.git"; done
 chown -R 1000:1000 "$HOME/projects"
 echo "starting $n containers ($busy busy)"
@@ -48,11 +50,17 @@ for _ in $(seq 1 400); do
   if tmux -L "$sock" capture-pane -p | grep -q "┃p001 .*running"; then first=$(( ($(date +%s%N) - t0) / 1000000 )); break; fi
   sleep 0.005
 done
-apid=$(pgrep -f "^$bin$" | head -1)
-sleep 3   # let it settle: the first stats arrive
+apid=$(tmux -L "$sock" display -p '#{pane_pid}')   # env exec'd the dashboard: same pid
+sleep 3   # the first stats arrive
+# first window: right after start (containers under a minute old show ages in seconds, so the
+# screen changes every second); second window: steady state, a minute later
 a0=$(ticks "$apid"); d0=$(ticks "$dpid"); sleep "$window"; a1=$(ticks "$apid"); d1=$(ticks "$dpid")
 app_cpu=$(echo "($a1 - $a0) * 100 / $hz / $window" | bc -l)
 eng_cpu=$(echo "($d1 - $d0) * 100 / $hz / $window" | bc -l)
+sleep 30
+a2=$(ticks "$apid"); d2=$(ticks "$dpid"); sleep "$window"; a3=$(ticks "$apid"); d3=$(ticks "$dpid")
+app_cpu2=$(echo "($a3 - $a2) * 100 / $hz / $window" | bc -l)
+eng_cpu2=$(echo "($d3 - $d2) * 100 / $hz / $window" | bc -l)
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$apid/status")
 lat=()
 for _ in 1 2 3 4 5 6 7 8 9 10; do
@@ -63,8 +71,8 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
 done
 printf 'containers:                  %d running (%d busy)\n' "$n" "$busy"
 printf 'first full frame:            %s ms after start (the list with its containers)\n' "${first:-timeout}"
-printf 'dashboard CPU:               %.2f %% of one core over %ss\n' "$app_cpu" "$window"
+printf 'dashboard CPU:               %.2f %% of one core over %ss after start; %.2f %% steady (a minute later)\n' "$app_cpu" "$window" "$app_cpu2"
 printf 'dashboard peak RSS:          %.1f MiB\n' "$(echo "$rss / 1024" | bc -l)"
 printf 'dockerd CPU idle baseline:   %.2f %%\n' "$base"
-printf 'dockerd CPU with dashboard:  %.2f %% (extra %.2f %%)\n' "$eng_cpu" "$(echo "$eng_cpu - $base" | bc -l)"
+printf 'dockerd CPU with dashboard:  %.2f %% (extra %.2f %%); steady %.2f %% (extra %.2f %%)\n' "$eng_cpu" "$(echo "$eng_cpu - $base" | bc -l)" "$eng_cpu2" "$(echo "$eng_cpu2 - $base" | bc -l)"
 printf 'key to screen (? help), ms:  %s (includes tmux capture polling)\n' "${lat[*]}"

@@ -8,10 +8,12 @@ set -m
 status_dir="${CLAUDE_CONFIG_DIR:-$HOME/.claude}/agentdock"
 mkdir -p "$status_dir" 2>/dev/null
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
-printf 'started %s\n' "$(now)" > "$status_dir/agent" 2>/dev/null
+# written by rename, so the host sees the change with one stat of the directory
+say() { printf '%s\n' "$1" > "$status_dir/agent.tmp" 2>/dev/null && mv -f "$status_dir/agent.tmp" "$status_dir/agent"; }
+say "started $(now)"
 bash -lc "${AGENT_CMD:-claude}"
 code=$?
-printf 'exited %s %s\n' "$(now)" "$code" > "$status_dir/agent" 2>/dev/null
+say "exited $(now) $code"
 echo
 echo "[agentdock] the agent exited with code $code; this shell keeps the session open."
 exec bash -l

@@ -15,7 +15,7 @@ pub const AGENT_FILE: &str = "agentdock/agent";
 /// The hook command that records `state` ("working", "waiting", "idle") with the time.
 pub fn hook_command(state: &str) -> String {
     format!(
-        "sh -c 'd=\"${{CLAUDE_CONFIG_DIR:-$HOME/.claude}}/agentdock\"; mkdir -p \"$d\"; echo \"{state} $(date +%s)\" > \"$d/status\"' # {MARKER}"
+        "sh -c 'd=\"${{CLAUDE_CONFIG_DIR:-$HOME/.claude}}/agentdock\"; mkdir -p \"$d\"; echo \"{state} $(date +%s)\" > \"$d/status.tmp\" && mv -f \"$d/status.tmp\" \"$d/status\"' # {MARKER}"
     )
 }
 
@@ -26,7 +26,8 @@ const MARKER: &str = "agentdock-status";
 pub const HOOKS: &[(&str, &str)] =
     &[("UserPromptSubmit", "working"), ("PreToolUse", "working"), ("Notification", "waiting"), ("Stop", "idle")];
 
-/// Adds agentdock's hooks to a Claude Code settings object, keeping every other hook.
+/// Adds agentdock's hooks to a Claude Code settings object (replacing an older version of
+/// them), keeping every other hook.
 pub fn install_hooks(settings: &mut serde_json::Value) {
     if !settings.is_object() {
         *settings = serde_json::json!({});
@@ -46,14 +47,13 @@ pub fn install_hooks(settings: &mut serde_json::Value) {
             *list = serde_json::json!([]);
         }
         let list = list.as_array_mut().expect("array");
-        let ours = list.iter().any(|entry| entry.to_string().contains(MARKER));
-        if !ours {
-            let mut entry = serde_json::json!({ "hooks": [{ "type": "command", "command": hook_command(state) }] });
-            if *event == "PreToolUse" {
-                entry["matcher"] = serde_json::json!("*");
-            }
-            list.push(entry);
+        // ours are replaced by the current version; the user's own stay as they are
+        list.retain(|entry| !entry.to_string().contains(MARKER));
+        let mut entry = serde_json::json!({ "hooks": [{ "type": "command", "command": hook_command(state) }] });
+        if *event == "PreToolUse" {
+            entry["matcher"] = serde_json::json!("*");
         }
+        list.push(entry);
     }
 }
 
@@ -75,6 +75,12 @@ fn since_of(s: &AgentStatus) -> i64 {
         AgentStatus::Started { since } => *since,
         _ => 0,
     }
+}
+
+/// When the status files last changed: both are replaced by a rename, which changes their
+/// directory's modification time, so one stat of the directory tells.
+pub fn stamp(agent_dir: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(agent_dir.join("agentdock")).and_then(|m| m.modified()).ok()
 }
 
 /// The agent's status from the files in `agent_dir`; None when neither file says anything.

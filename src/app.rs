@@ -511,7 +511,8 @@ impl App {
         let before = self.now;
         self.now = now_unix();
         let animating = !self.ops.is_empty() || self.output.running;
-        let young = self.containers.values().any(|c| c.info.created > 0 && self.now - c.info.created < 120);
+        // ages under a minute are shown in seconds
+        let young = self.containers.values().any(|c| c.info.created > 0 && self.now - c.info.created < 61);
         if animating || young || before / 60 != self.now / 60 {
             self.dirty = true;
         }

@@ -199,6 +199,20 @@ fn main_container<'a>(p: &Project, containers: &'a [ContainerInfo]) -> Result<&'
         .ok_or_else(|| Failure::failed(format!("{} has no container; create it with `agentdock up {}`", p.name, p.id)))
 }
 
+/// The project's main container when it runs; else one line saying how to start it.
+fn running_main_container<'a>(p: &Project, containers: &'a [ContainerInfo], then: &str) -> Result<&'a ContainerInfo, Failure> {
+    let c = main_container(p, containers)?;
+    if c.state != crate::domain::container::ContainerState::Running {
+        return Err(Failure::failed(format!(
+            "the container of {} is {}; start it with `agentdock up {}`{then}",
+            p.name,
+            c.state.as_str(),
+            p.id
+        )));
+    }
+    Ok(c)
+}
+
 #[derive(Serialize)]
 struct LsRow<'a> {
     id: &'a str,
@@ -288,15 +302,7 @@ async fn up(ctx: &Context, key: &str, json: bool) -> Result<i32, Failure> {
 
 async fn exec(ctx: &Context, key: &str, json: bool, timeout: Option<u64>, cmd: &[String]) -> Result<i32, Failure> {
     let (engine, p, containers) = project_and_containers(ctx, key).await?;
-    let c = main_container(&p, &containers)?;
-    if c.state != crate::domain::container::ContainerState::Running {
-        return Err(Failure::failed(format!(
-            "the container of {} is {}; start it with `agentdock up {}`",
-            p.name,
-            c.state.as_str(),
-            p.id
-        )));
-    }
+    let c = running_main_container(&p, &containers, "")?;
     let command = cmd.join(" ");
     let cfg = ctx.config();
     let opts = ExecOptions {
@@ -511,15 +517,7 @@ async fn attach(ctx: &Context, key: &str, shell: bool) -> Result<i32, Failure> {
         return Err(Failure::usage(format!("{verb} needs a terminal: stdin or stdout is not a TTY")));
     }
     let (engine, p, containers) = project_and_containers(ctx, key).await?;
-    let c = main_container(&p, &containers)?;
-    if c.state != crate::domain::container::ContainerState::Running {
-        return Err(Failure::failed(format!(
-            "the container of {} is {}; start it with `agentdock up {}`, then {verb}",
-            p.name,
-            c.state.as_str(),
-            p.id
-        )));
-    }
+    let c = running_main_container(&p, &containers, &format!(", then {verb}"))?;
     let cfg = ctx.config();
     let detach_key = &cfg.ui.detach_key;
     let detach = crate::attach::detach_byte(detach_key)

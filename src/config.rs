@@ -231,6 +231,9 @@ pub struct UiSettings {
     pub notifications: bool,
     /// Key that leaves an attached session.
     pub detach_key: String,
+    /// Seconds between samples of the tmux pane of an agent that reports no status through
+    /// hooks (each sample is one exec; at least 5).
+    pub pane_sample_secs: u64,
 }
 
 impl Default for UiSettings {
@@ -242,6 +245,7 @@ impl Default for UiSettings {
             ansi_colors: true,
             notifications: false,
             detach_key: "ctrl-]".to_string(),
+            pane_sample_secs: 30,
         }
     }
 }

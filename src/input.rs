@@ -33,7 +33,7 @@ impl Input {
                         continue;
                     }
                     i.store(false, Ordering::Release);
-                    match crossterm::event::poll(Duration::from_millis(100)) {
+                    match crossterm::event::poll(Duration::from_millis(250)) {
                         Ok(true) => {
                             if tx.send(crossterm::event::read()).is_err() {
                                 break;

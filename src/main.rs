@@ -8,7 +8,9 @@ fn main() {
     // clap prints usage errors itself and exits 2 (our usage code).
     let args = Cli::parse();
     agentdock::logging::init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // The dashboard's work is light and mostly waiting: one thread serves it (and the CLI) and
+    // keeps its memory small.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("agentdock: cannot start the runtime: {e}");

@@ -42,6 +42,12 @@ struct Worker {
     stats_interval: Duration,
     /// The agent status last sent, per container.
     agents: HashMap<String, AgentStatus>,
+    /// What each container's status files said when last read.
+    file_status: HashMap<String, Option<AgentStatus>>,
+    /// Modification times of each container's status files when last read.
+    stamps: HashMap<String, Option<std::time::SystemTime>>,
+    /// Disk use % per workspace path and when it was read (disk use moves slowly).
+    disks: HashMap<String, (Option<f64>, std::time::Instant)>,
     /// When the pane of an agent without hooks was last sampled (at most every 5 s).
     sampled: HashMap<String, std::time::Instant>,
     /// Pane samples come back here from their own tasks, so no exec holds up the loop.
@@ -50,7 +56,7 @@ struct Worker {
 }
 
 /// The fallback samples an agent's tmux pane no more often than this.
-const PANE_SAMPLE_EVERY: Duration = Duration::from_secs(5);
+const PANE_SAMPLE_MIN: Duration = Duration::from_secs(5);
 
 async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands: mpsc::UnboundedReceiver<Command>) {
     let stats_interval = Duration::from_millis(ctx.config().ui.stats_interval_ms.max(250));
@@ -63,6 +69,9 @@ async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands:
         cgroups: CgroupReader::default(),
         stats_interval,
         agents: HashMap::new(),
+        file_status: HashMap::new(),
+        stamps: HashMap::new(),
+        disks: HashMap::new(),
         sampled: HashMap::new(),
         samples_tx,
         samples_rx: Some(samples_rx),
@@ -226,34 +235,45 @@ impl Worker {
         }
     }
 
-    /// Reads each running managed container's agent status files (host files, no exec) and
-    /// sends what changed. An agent that never reports through hooks gets its tmux pane's
-    /// last activity sampled instead, by exec, at most every 5 s.
+    /// Reads each running managed container's agent status files (host files, no exec; read
+    /// again only when they change) and sends what changed. An agent that never reports through
+    /// hooks gets its tmux pane's last activity sampled instead, by exec, in a task of its own,
+    /// at most every `ui.pane_sample_secs` (never under 5 s).
     async fn agent_statuses(&mut self, engine: &Engine) {
         let session = self.ctx.config().session_name.clone();
+        let every = Duration::from_secs(self.ctx.config().ui.pane_sample_secs).max(PANE_SAMPLE_MIN);
         let running: Vec<(String, Option<String>)> = self
             .containers
             .values()
             .filter(|c| c.managed && c.state == ContainerState::Running)
             .map(|c| (c.id.clone(), c.agent_dir.clone()))
             .collect();
-        self.agents.retain(|id, _| running.iter().any(|(r, _)| r == id));
-        for (id, dir) in running {
-            let Some(status) = dir.as_deref().and_then(|d| crate::agent_status::read(Path::new(d))) else { continue };
+        let alive = |id: &String| running.iter().any(|(r, _)| r == id);
+        self.agents.retain(|id, _| alive(id));
+        self.stamps.retain(|id, _| alive(id));
+        self.file_status.retain(|id, _| alive(id));
+        for (id, dir) in &running {
+            let Some(dir) = dir else { continue };
+            let stamp = crate::agent_status::stamp(Path::new(dir));
+            if self.stamps.get(id) != Some(&stamp) {
+                self.stamps.insert(id.clone(), stamp);
+                self.file_status.insert(id.clone(), crate::agent_status::read(Path::new(dir)));
+            }
+            let Some(Some(status)) = self.file_status.get(id).cloned() else { continue };
             if !matches!(status, AgentStatus::Started { .. }) {
-                self.agent_changed(id, status).await;
+                self.sampled.remove(id);
+                self.agent_changed(id.clone(), status).await;
                 continue;
             }
-            // no hook has spoken: fall back to the pane's activity, sampled in a task of its own
-            if !self.agents.contains_key(&id) {
+            // no hook has spoken: fall back to the pane's activity
+            if !self.agents.contains_key(id) {
                 self.agent_changed(id.clone(), status).await;
             }
-            let due = self.sampled.get(&id).map(|t| t.elapsed() >= PANE_SAMPLE_EVERY).unwrap_or(true);
-            if !due {
+            if self.sampled.get(id).map(|t| t.elapsed() < every).unwrap_or(false) {
                 continue;
             }
             self.sampled.insert(id.clone(), std::time::Instant::now());
-            let (engine, tx) = (engine.clone(), self.samples_tx.clone());
+            let (engine, tx, id) = (engine.clone(), self.samples_tx.clone(), id.clone());
             let cmd = format!("tmux display-message -p -t {session} '#{{window_activity}}'");
             tokio::spawn(async move {
                 if let Ok(out) = engine.exec_capture(&id, &cmd, &ExecOptions::quick()).await {
@@ -273,6 +293,19 @@ impl Worker {
         let running: Vec<ContainerInfo> =
             self.containers.values().filter(|c| c.state == ContainerState::Running).cloned().collect();
         let ids: Vec<String> = running.iter().map(|c| c.id.clone()).collect();
+        // disk use of each workspace, read again every 30 s
+        let local_engine = engine.is_local();
+        let mut disks: HashMap<String, Option<f64>> = HashMap::new();
+        for c in &running {
+            let Some(p) = c.project_path.clone().filter(|_| local_engine) else { continue };
+            let fresh = self.disks.get(&p).filter(|(_, at)| at.elapsed() < Duration::from_secs(30)).map(|(d, _)| *d);
+            let d = fresh.unwrap_or_else(|| {
+                let d = host_disk_percent(Path::new(&p));
+                self.disks.insert(p.clone(), (d, std::time::Instant::now()));
+                d
+            });
+            disks.insert(c.id.clone(), d);
+        }
         let mut reader = std::mem::take(&mut self.cgroups);
         reader.retain(&ids);
         let engine = engine.clone();
@@ -282,7 +315,7 @@ impl Worker {
             let mut batch = Vec::with_capacity(running.len());
             let mut remote = Vec::new();
             for c in &running {
-                let disk = c.project_path.as_deref().filter(|_| local).and_then(|p| host_disk_percent(Path::new(p)));
+                let disk = disks.get(&c.id).copied().flatten();
                 match local.then(|| reader.sample(&c.id)).flatten() {
                     Some(sample) => batch.push((c.id.clone(), LiveStats { sample, disk_percent: disk })),
                     None => remote.push((c.id.clone(), disk)),

@@ -19,8 +19,56 @@ enum Layout {
     V2(PathBuf),
 }
 
-fn read_u64(p: &Path) -> Option<u64> {
-    std::fs::read_to_string(p).ok()?.trim().parse().ok()
+/// Cgroup files kept open between samples, by container: each read is a seek and one read,
+/// not an open, a stat, reads and a close (the dashboard reads a few hundred every 2 s).
+#[derive(Debug, Default)]
+struct OpenFiles {
+    files: HashMap<String, HashMap<PathBuf, std::fs::File>>,
+    buf: Vec<u8>,
+}
+
+impl OpenFiles {
+    fn read(&mut self, id: &str, p: &Path) -> Option<String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let files = self.files.entry(id.to_string()).or_default();
+        if !files.contains_key(p) {
+            files.insert(p.to_path_buf(), std::fs::File::open(p).ok()?);
+        }
+        let f = files.get_mut(p)?;
+        if self.buf.len() < 16384 {
+            self.buf.resize(16384, 0);
+        }
+        let mut len = 0;
+        let ok = f.seek(SeekFrom::Start(0)).is_ok()
+            && loop {
+                match f.read(&mut self.buf[len..]) {
+                    Ok(0) => break true,
+                    Ok(n) => {
+                        len += n;
+                        // cgroup files fit in one read; a full buffer means read on
+                        if len < self.buf.len() {
+                            break true;
+                        }
+                        let grown = self.buf.len() * 2;
+                        self.buf.resize(grown, 0);
+                    }
+                    Err(_) => break false,
+                }
+            };
+        if !ok {
+            files.remove(p);
+            return None;
+        }
+        Some(String::from_utf8_lossy(&self.buf[..len]).into_owned())
+    }
+
+    fn read_u64(&mut self, id: &str, p: &Path) -> Option<u64> {
+        self.read(id, p)?.trim().parse().ok()
+    }
+
+    fn retain(&mut self, ids: &std::collections::HashSet<&str>) {
+        self.files.retain(|id, _| ids.contains(id.as_str()));
+    }
 }
 
 fn stat_value(text: &str, key: &str) -> Option<u64> {
@@ -47,6 +95,18 @@ fn find_layout(root: &Path, id: &str) -> Option<Layout> {
     None
 }
 
+/// The cached value of `id`, or a fresh one from `read` when it is older than 10 s.
+fn cached(cache: &mut HashMap<String, (Option<u64>, Instant)>, id: &str, now: Instant, read: impl FnOnce() -> Option<u64>) -> Option<u64> {
+    if let Some((v, at)) = cache.get(id) {
+        if now.duration_since(*at) < MEMORY_STAT_EVERY {
+            return *v;
+        }
+    }
+    let v = read();
+    cache.insert(id.to_string(), (v, now));
+    v
+}
+
 /// Reads CPU (as a delta between two reads), memory and pids of containers by id.
 #[derive(Debug)]
 pub struct CgroupReader {
@@ -54,7 +114,14 @@ pub struct CgroupReader {
     layouts: HashMap<String, Layout>,
     /// Previous CPU usage (ns) and when it was read.
     prev: HashMap<String, (u64, Instant)>,
+    open: OpenFiles,
+    /// The page cache figure of memory.stat (the costliest file for the kernel to write) and
+    /// when it was read: read again every 10 s, as the cache moves slowly.
+    inactive: HashMap<String, (Option<u64>, Instant)>,
 }
+
+/// How long a memory.stat reading is used.
+const MEMORY_STAT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Default for CgroupReader {
     fn default() -> Self {
@@ -64,7 +131,13 @@ impl Default for CgroupReader {
 
 impl CgroupReader {
     pub fn new(root: &Path) -> Self {
-        CgroupReader { root: root.to_path_buf(), layouts: HashMap::new(), prev: HashMap::new() }
+        CgroupReader {
+            root: root.to_path_buf(),
+            layouts: HashMap::new(),
+            prev: HashMap::new(),
+            open: OpenFiles::default(),
+            inactive: HashMap::new(),
+        }
     }
 
     /// Whether `id`'s cgroup can be read here.
@@ -85,6 +158,8 @@ impl CgroupReader {
     pub fn retain(&mut self, ids: &[String]) {
         self.layouts.retain(|k, _| ids.contains(k));
         self.prev.retain(|k, _| ids.contains(k));
+        self.inactive.retain(|k, _| ids.contains(k));
+        self.open.retain(&ids.iter().map(String::as_str).collect());
     }
 
     /// One sample; the CPU figure is over the time since the previous read of this container
@@ -95,30 +170,33 @@ impl CgroupReader {
         let mut raw = RawStats::default();
         let cpu_ns = match &layout {
             Layout::V1 { cpu, memory, pids } => {
-                let usage = read_u64(&cpu.join("cpuacct.usage"));
-                let Some(usage) = usage else {
+                let f = &mut self.open;
+                let Some(usage) = f.read_u64(id, &cpu.join("cpuacct.usage")) else {
                     self.layouts.remove(id);
                     return None;
                 };
-                raw.mem_usage = read_u64(&memory.join("memory.usage_in_bytes")).unwrap_or(0);
-                raw.mem_limit = read_u64(&memory.join("memory.limit_in_bytes")).unwrap_or(0);
-                let st = std::fs::read_to_string(memory.join("memory.stat")).unwrap_or_default();
-                raw.mem_total_inactive_file = stat_value(&st, "total_inactive_file");
-                raw.pids = read_u64(&pids.join("pids.current")).unwrap_or(0);
+                raw.mem_usage = f.read_u64(id, &memory.join("memory.usage_in_bytes")).unwrap_or(0);
+                raw.mem_limit = f.read_u64(id, &memory.join("memory.limit_in_bytes")).unwrap_or(0);
+                raw.mem_total_inactive_file = cached(&mut self.inactive, id, now, || {
+                    stat_value(&f.read(id, &memory.join("memory.stat")).unwrap_or_default(), "total_inactive_file")
+                });
+                raw.pids = f.read_u64(id, &pids.join("pids.current")).unwrap_or(0);
                 usage
             }
             Layout::V2(dir) => {
-                let st = std::fs::read_to_string(dir.join("cpu.stat")).ok();
+                let f = &mut self.open;
+                let st = f.read(id, &dir.join("cpu.stat"));
                 let Some(usec) = st.as_deref().and_then(|s| stat_value(s, "usage_usec")) else {
                     self.layouts.remove(id);
                     return None;
                 };
-                raw.mem_usage = read_u64(&dir.join("memory.current")).unwrap_or(0);
+                raw.mem_usage = f.read_u64(id, &dir.join("memory.current")).unwrap_or(0);
                 // "max" (no limit) reads as None
-                raw.mem_limit = read_u64(&dir.join("memory.max")).unwrap_or(0);
-                let ms = std::fs::read_to_string(dir.join("memory.stat")).unwrap_or_default();
-                raw.mem_inactive_file = stat_value(&ms, "inactive_file");
-                raw.pids = read_u64(&dir.join("pids.current")).unwrap_or(0);
+                raw.mem_limit = f.read_u64(id, &dir.join("memory.max")).unwrap_or(0);
+                raw.mem_inactive_file = cached(&mut self.inactive, id, now, || {
+                    stat_value(&f.read(id, &dir.join("memory.stat")).unwrap_or_default(), "inactive_file")
+                });
+                raw.pids = f.read_u64(id, &dir.join("pids.current")).unwrap_or(0);
                 usec * 1000
             }
         };
