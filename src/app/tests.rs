@@ -197,6 +197,7 @@ fn detail_with_history_plots() {
             last_health_output: Some("OK".into()),
             failing_streak: 0,
             restart_count: 0,
+            pid: None,
         },
         detail: DetailInfo {
             image: "agentdock/agent:latest".into(),
@@ -472,6 +473,7 @@ fn exited_container_shows_code_and_oom() {
         last_health_output: None,
         failing_streak: 0,
         restart_count: 0,
+        pid: None,
     }));
     let s = screen(&mut app, 160, 20);
     assert!(s.contains("exited (137) OOM"), "{s}");

@@ -162,6 +162,36 @@ impl CgroupReader {
         self.open.retain(&ids.iter().map(String::as_str).collect());
     }
 
+    /// Bytes read and written by the container's block devices.
+    pub fn block_io(&mut self, id: &str) -> Option<(u64, u64)> {
+        let (mut r, mut w) = (0, 0);
+        match self.layout(id)? {
+            Layout::V1 { .. } => {
+                let dir = self.root.join("blkio/docker").join(id);
+                let text = self.open.read(id, &dir.join("blkio.throttle.io_service_bytes"))?;
+                for l in text.lines() {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    match (f.get(1), f.get(2).and_then(|v| v.parse::<u64>().ok())) {
+                        (Some(&"Read"), Some(v)) => r += v,
+                        (Some(&"Write"), Some(v)) => w += v,
+                        _ => {}
+                    }
+                }
+            }
+            Layout::V2(dir) => {
+                let text = self.open.read(id, &dir.join("io.stat"))?;
+                for kv in text.split_whitespace() {
+                    if let Some(v) = kv.strip_prefix("rbytes=").and_then(|v| v.parse::<u64>().ok()) {
+                        r += v;
+                    } else if let Some(v) = kv.strip_prefix("wbytes=").and_then(|v| v.parse::<u64>().ok()) {
+                        w += v;
+                    }
+                }
+            }
+        }
+        Some((r, w))
+    }
+
     /// One sample; the CPU figure is over the time since the previous read of this container
     /// (0 on the first read). None when the cgroup is gone.
     pub fn sample(&mut self, id: &str) -> Option<StatsSample> {

@@ -59,8 +59,26 @@ pub struct Engine {
     server_version: String,
 }
 
-/// How long connecting may take before the engine counts as unreachable.
+/// How long opening a connection may take before the engine counts as unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
+/// How long a busy engine may take to answer its first call, once a connection opened.
+pub const FIRST_ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Opens (and closes) one connection to `host`: an engine that is not there is told at once
+/// (no socket, refused) or within [`CONNECT_TIMEOUT`], while a busy one gets time to answer.
+async fn probe(host: &str) -> Result<(), String> {
+    if let Some(path) = host.strip_prefix("unix://") {
+        tokio::net::UnixStream::connect(path).await.map(|_| ()).map_err(|e| e.to_string())
+    } else if let Some(addr) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://")) {
+        let addr = addr.trim_end_matches('/').to_string();
+        match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+            Ok(r) => r.map(|_| ()).map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no connection within {}s", CONNECT_TIMEOUT.as_secs())),
+        }
+    } else {
+        Ok(())
+    }
+}
 
 impl Engine {
     /// Connects through `DOCKER_HOST` (unix:// or tcp://) or the local socket, and settles on
@@ -69,12 +87,13 @@ impl Engine {
         let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
         let unreachable = |reason: String| EngineError::Unreachable { host: host.clone(), reason };
         let docker = Docker::connect_with_defaults().map_err(|e| unreachable(one_line(&e.to_string())))?;
-        let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
-            Err(_) => return Err(unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()))),
+        probe(&host).await.map_err(|e| unreachable(one_line(&e)))?;
+        let docker = match tokio::time::timeout(FIRST_ANSWER_TIMEOUT, docker.negotiate_version()).await {
+            Err(_) => return Err(unreachable(format!("no answer within {}s", FIRST_ANSWER_TIMEOUT.as_secs()))),
             Ok(Err(e)) => return Err(EngineError::from_bollard(e, &host)),
             Ok(Ok(d)) => d,
         };
-        let version = tokio::time::timeout(CONNECT_TIMEOUT, docker.version())
+        let version = tokio::time::timeout(FIRST_ANSWER_TIMEOUT, docker.version())
             .await
             .map_err(|_| unreachable("no answer".into()))?
             .map_err(|e| EngineError::from_bollard(e, &host))?;
@@ -220,6 +239,8 @@ pub struct StateInfo {
     /// Output of the newest health check, trimmed.
     pub last_health_output: Option<String>,
     pub failing_streak: i64,
+    /// The main process's pid on the host (0 or None when not running).
+    pub pid: Option<i64>,
     pub restart_count: i64,
 }
 
@@ -269,6 +290,7 @@ pub(crate) fn map_inspect(i: &bollard::models::ContainerInspectResponse) -> Stat
             .and_then(|r| r.output.as_ref())
             .map(|o| o.trim().to_string()),
         failing_streak: health.failing_streak.unwrap_or(0),
+        pid: st.pid,
         restart_count: i.restart_count.unwrap_or(0),
     }
 }

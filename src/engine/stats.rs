@@ -8,6 +8,7 @@ use bollard::query_parameters::{InspectContainerOptions, LogsOptionsBuilder, Sta
 use futures_util::{stream, StreamExt};
 use serde::Serialize;
 
+use super::cgroup::CgroupReader;
 use super::exec::{ExecOptions, OutputStream};
 use super::{map_inspect, Engine, EngineError, StateInfo};
 use crate::domain::container::{now_unix, ContainerInfo, ContainerState, Health};
@@ -81,6 +82,26 @@ pub fn raw_from_response(r: &ContainerStatsResponse) -> RawStats {
     }
 }
 
+/// Bytes received and sent by a container, from its main process's network namespace
+/// (/proc/PID/net/dev, loopback left out). Local engines only.
+pub fn net_of_pid(pid: i64) -> Option<(u64, u64)> {
+    if pid <= 0 {
+        return None;
+    }
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).ok()?;
+    let (mut rx, mut tx) = (0, 0);
+    for line in text.lines().skip(2) {
+        let Some((iface, rest)) = line.split_once(':') else { continue };
+        if iface.trim() == "lo" {
+            continue;
+        }
+        let f: Vec<u64> = rest.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        rx += f.first().copied().unwrap_or(0);
+        tx += f.get(8).copied().unwrap_or(0);
+    }
+    Some((rx, tx))
+}
+
 /// Disk use % of the filesystem that holds `path` on this host.
 pub fn host_disk_percent(path: &Path) -> Option<f64> {
     let s = rustix::fs::statvfs(path).ok()?;
@@ -129,19 +150,52 @@ impl Engine {
         stats::parse_df_percent(&String::from_utf8_lossy(&out.stdout))
     }
 
-    /// Stats of many containers at once (concurrently: the engine's own collector ticks once a
-    /// second for all of them, so 50 containers take about as long as one).
+    /// Stats of many containers at once. With a local engine, read from the containers'
+    /// cgroup files (CPU over half a second between two reads), network I/O from their
+    /// processes' /proc entries: no cost to the engine, and 50 containers take about as long as
+    /// one. Otherwise (or where the files cannot be read) the engine's stats API is asked for
+    /// all of them concurrently (its collector ticks once a second for all of them).
     pub async fn stats_many(&self, containers: &[ContainerInfo]) -> Vec<ContainerStats> {
-        let futs = containers.iter().map(|c| async move {
-            let st = self.inspect_state(&c.id).await.ok().flatten();
-            let running = c.state == ContainerState::Running;
-            let (sample, disk) = if running {
-                let (s, d) = tokio::join!(self.stats_sample(&c.id), self.disk_percent(&c.id, c.project_path.as_deref()));
-                (s.ok(), d)
+        let states: Vec<Option<StateInfo>> = stream::iter(containers.iter().map(|c| async move {
+            self.inspect_state(&c.id).await.ok().flatten()
+        }))
+        .buffered(64)
+        .collect()
+        .await;
+        let running = |c: &ContainerInfo| c.state == ContainerState::Running;
+        let mut reader = CgroupReader::default();
+        let local: Vec<bool> =
+            containers.iter().map(|c| self.is_local() && running(c) && reader.available(&c.id)).collect();
+        if local.iter().any(|l| *l) {
+            for (c, _) in containers.iter().zip(&local).filter(|(_, l)| **l) {
+                reader.sample(&c.id);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let futs = containers.iter().zip(states).zip(local).map(|((c, st), local)| {
+            let fast = if local {
+                reader.sample(&c.id).map(|mut s| {
+                    (s.blk_read, s.blk_write) = reader.block_io(&c.id).unwrap_or_default();
+                    if let Some((rx, tx)) = st.as_ref().and_then(|st| st.pid).and_then(net_of_pid) {
+                        (s.net_rx, s.net_tx) = (rx, tx);
+                    }
+                    s
+                })
             } else {
-                (None, None)
+                None
             };
-            stats_of(c, st, sample, disk)
+            async move {
+                let (sample, disk) = if running(c) {
+                    let sample = match fast {
+                        Some(s) => Some(s),
+                        None => self.stats_sample(&c.id).await.ok(),
+                    };
+                    (sample, self.disk_percent(&c.id, c.project_path.as_deref()).await)
+                } else {
+                    (None, None)
+                };
+                stats_of(c, st, sample, disk)
+            }
         });
         let mut out: Vec<ContainerStats> = stream::iter(futs).buffer_unordered(64).collect().await;
         out.sort_by(|a, b| a.name.cmp(&b.name));
