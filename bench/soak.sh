@@ -16,9 +16,18 @@ run_id=soak$$
 tmp=$(mktemp -d /tmp/agentdock-soak.XXXXXX)
 tag=agentdock/soak-$$:latest
 sock=$tmp/engine.sock
-proxy_pgid=""
-start_proxy() { setsid socat "UNIX-LISTEN:$sock,fork" UNIX-CONNECT:/var/run/docker.sock & proxy_pgid=$!; sleep 0.2; }
-stop_proxy() { [ -n "$proxy_pgid" ] && kill -- "-$proxy_pgid" 2>/dev/null; wait "$proxy_pgid" 2>/dev/null || true; proxy_pgid=""; rm -f "$sock"; }
+# the proxy runs in its own process group (setsid), whose id is kept in a file, so a cut from a
+# background subshell and the cleanup both end exactly the processes started here
+pgid_file=$tmp/proxy.pgid
+start_proxy() {
+  setsid socat "UNIX-LISTEN:$sock,fork" UNIX-CONNECT:/var/run/docker.sock </dev/null >/dev/null 2>&1 &
+  echo $! > "$pgid_file"
+  for _ in $(seq 1 50); do [ -S "$sock" ] && break; sleep 0.02; done
+}
+stop_proxy() {
+  [ -s "$pgid_file" ] && kill -- "-$(cat "$pgid_file")" 2>/dev/null
+  : > "$pgid_file"; rm -f "$sock"
+}
 cleanup() {
   stop_proxy
   ids=$(docker ps -aq --filter "label=dev.agentdock.bench=$run_id")
@@ -29,6 +38,7 @@ cleanup() {
 trap cleanup EXIT
 export HOME=$tmp/home AGENTDOCK_DATA_DIR=$tmp/data AGENTDOCK_CONFIG=$tmp/config.toml
 mkdir -p "$HOME/projects"
+: > "$pgid_file"
 docker tag agentdock/agent:latest "$tag"
 printf 'image = "%s"\nagent_command = "sleep infinity"\n[labels]\n"dev.agentdock.bench" = "%s"\n[limits]\nmemory = "256m"\ncpus = 0.25\n[health]\ninterval_secs = 2\n[refresh]\nready_timeout_secs = 10\n' "$tag" "$run_id" > "$AGENTDOCK_CONFIG"
 for i in $(seq 1 "$n"); do mkdir -p "$HOME/projects/s$i/.git"; done
@@ -37,18 +47,21 @@ for i in $(seq 1 "$n"); do "$bin" up "s$i" >/dev/null; done
 start_proxy
 
 done_ok=0; rolled=0; lost=0; cuts=0; missing=0; unhealthy=0
+declare -A codes=()
 t0=$(date +%s)
 for r in $(seq 1 "$rounds"); do
   for i in $(seq 1 "$n"); do
     fault=$(( RANDOM % 6 ))
     case $fault in
       0|1) # cut the engine connection mid-refresh, back after 1-2 s
-        ( sleep "0.$(( RANDOM % 9 + 1 ))"; stop_proxy; sleep "1.$(( RANDOM % 10 ))"; start_proxy; wait ) &
+        ( sleep "0.$(( RANDOM % 9 + 1 ))"; stop_proxy; sleep "1.$(( RANDOM % 10 ))"; start_proxy ) &
         cutter=$!; cuts=$((cuts+1)) ;;
       2) docker rmi "$tag" >/dev/null; missing=$((missing+1)) ;;
       3) mv "$HOME/projects/s$i/.git" "$HOME/projects/s$i/git-away"; unhealthy=$((unhealthy+1)) ;;
     esac
-    if DOCKER_HOST="unix://$sock" "$bin" refresh "s$i" >/dev/null 2>&1; then done_ok=$((done_ok+1)); else rolled=$((rolled+1)); fi
+    code=0; DOCKER_HOST="unix://$sock" "$bin" refresh "s$i" >/dev/null 2>&1 || code=$?
+    codes["fault $fault, exit $code"]=$(( ${codes["fault $fault, exit $code"]:-0} + 1 ))
+    if [ "$code" = 0 ]; then done_ok=$((done_ok+1)); else rolled=$((rolled+1)); fi
     case $fault in
       0|1) wait "$cutter" 2>/dev/null || true; [ -S "$sock" ] || start_proxy ;;
       2) docker tag agentdock/agent:latest "$tag" ;;
@@ -68,3 +81,5 @@ echo "faults injected:   $cuts engine cuts, $missing missing images, $unhealthy 
 echo "refreshes done:    $done_ok"
 echo "rollbacks:         $rolled (refused or rolled back)"
 echo "containers lost:   $lost"
+echo "by fault (0-1 engine cut, 2 image missing, 3 failing health, 4-5 none) and exit code:"
+for k in "${!codes[@]}"; do echo "  $k: ${codes[$k]}"; done | sort

@@ -19,7 +19,15 @@ fn facts(app: &App, c: &ContainerView) -> Vec<Line<'static>> {
     let mut lines = vec![
         kv("name", format!("{}  {}", c.info.name, c.info.short_id())),
         kv("image", c.info.image.clone()),
-        kv("status", c.info.status.clone()),
+        // the engine's status text ("Up 2 seconds") ages at once: the state and its start
+        // time say the same and stay true
+        kv(
+            "status",
+            match c.state.as_ref().and_then(|s| s.started_at).filter(|_| c.info.state == crate::domain::container::ContainerState::Running) {
+                Some(t) => format!("running for {}, {}", crate::domain::stats::human_age(app.now - t), c.info.health.as_str()),
+                None => format!("{}, {}", c.info.state.as_str(), c.info.health.as_str()),
+            },
+        ),
     ];
     if let Some(st) = &c.state {
         if let Some(code) = st.exit_code.filter(|_| c.info.state != crate::domain::container::ContainerState::Running) {

@@ -20,6 +20,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             Style::new().fg(theme::BAD),
         )],
     };
+    let (running, unhealthy, refresh) = app.counts();
+    spans.push(Span::styled(format!("  {running} running"), Style::new()));
+    if unhealthy > 0 {
+        spans.push(Span::styled(format!(" · {unhealthy} unhealthy"), Style::new().fg(theme::BAD)));
+    }
+    if refresh > 0 {
+        spans.push(Span::styled(format!(" · {refresh} need refresh"), Style::new().fg(theme::WARN)));
+    }
     if !app.ops.is_empty() {
         let spin = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"][(app.tick % 10) as usize];
         let ops: Vec<String> = app.ops.iter().map(|(p, what)| format!("{p}: {what}")).collect();
