@@ -6,21 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-50}
-cargo build --release --locked --quiet
-bin=$PWD/target/release/agentdock
-run_id=bench$$
-tmp=$(mktemp -d /tmp/agentdock-bench.XXXXXX)
-cleanup() {
-  ids=$(docker ps -aq --filter "label=dev.agentdock.bench=$run_id")
-  [ -n "$ids" ] && docker rm -f $ids >/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-export HOME=$tmp/home AGENTDOCK_DATA_DIR=$tmp/data AGENTDOCK_CONFIG=$tmp/config.toml
-mkdir -p "$HOME/projects"
-printf '[labels]\n"dev.agentdock.bench" = "%s"\n[limits]\nmemory = "256m"\ncpus = 0.5\n' "$run_id" > "$AGENTDOCK_CONFIG"
-for i in $(seq 1 "$n"); do mkdir -p "$HOME/projects/p$i/.git"; done
-chown -R 1000:1000 "$HOME/projects"
+. bench/lib.sh
+bench_setup core $'[limits]\nmemory = "256m"\ncpus = 0.5'
+bench_projects "$n" 'p%d'
 
 ms() { date +%s%3N; }
 echo "== up from nothing to running (cached image), 5 runs"

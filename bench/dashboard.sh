@@ -10,23 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-50}; busy=${2:-10}; window=${3:-30}
-cargo build --release --locked --quiet
-bin=$PWD/target/release/agentdock
-run_id=dbench$$
-tmp=$(mktemp -d /tmp/agentdock-dbench.XXXXXX)
+. bench/lib.sh
 sock=agentdock-bench-$$
-cleanup() {
-  tmux -L "$sock" kill-server 2>/dev/null || true
-  ids=$(docker ps -aq --filter "label=dev.agentdock.bench=$run_id")
-  [ -n "$ids" ] && docker rm -f $ids >/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-export HOME=$tmp/home AGENTDOCK_DATA_DIR=$tmp/data AGENTDOCK_CONFIG=$tmp/config.toml
-mkdir -p "$HOME/projects"
-printf 'agent_command = "%s"\n[labels]\n"dev.agentdock.bench" = "%s"\n[limits]\nmemory = "256m"\ncpus = 0.25\n' "${AGENT:-claude}" "$run_id" > "$AGENTDOCK_CONFIG"
-for i in $(seq 1 "$n"); do mkdir -p "$HOME/projects/p$(printf %03d "$i")/.git"; done
-chown -R 1000:1000 "$HOME/projects"
+bench_extra_cleanup() { tmux -L "$sock" kill-server 2>/dev/null || true; }
+bench_setup dbench "agent_command = \"${AGENT:-claude}\""$'\n[limits]\nmemory = "256m"\ncpus = 0.25'
+bench_projects "$n" 'p%03d'
 echo "starting $n containers ($busy busy)"
 i=0
 for d in "$HOME"/projects/*; do

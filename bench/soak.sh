@@ -10,11 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-20}; rounds=${2:-10}
 command -v socat >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat >/dev/null; }
-cargo build --release --locked --quiet
-bin=$PWD/target/release/agentdock
-run_id=soak$$
-tmp=$(mktemp -d /tmp/agentdock-soak.XXXXXX)
+. bench/lib.sh
 tag=agentdock/soak-$$:latest
+bench_setup soak "image = \"$tag\""$'\nagent_command = "sleep infinity"\n[limits]\nmemory = "256m"\ncpus = 0.25\n[health]\ninterval_secs = 2\n[refresh]\nready_timeout_secs = 10'
+bench_projects "$n" 's%d'
+
 sock=$tmp/engine.sock
 # the proxy runs in its own process group (setsid), whose id is kept in a file, so a cut from a
 # background subshell and the cleanup both end exactly the processes started here
@@ -28,21 +28,12 @@ stop_proxy() {
   [ -s "$pgid_file" ] && kill -- "-$(cat "$pgid_file")" 2>/dev/null
   : > "$pgid_file"; rm -f "$sock"
 }
-cleanup() {
+bench_extra_cleanup() {
   stop_proxy
-  ids=$(docker ps -aq --filter "label=dev.agentdock.bench=$run_id")
-  [ -n "$ids" ] && docker rm -f $ids >/dev/null
   docker rmi "$tag" >/dev/null 2>&1 || true
-  rm -rf "$tmp"
 }
-trap cleanup EXIT
-export HOME=$tmp/home AGENTDOCK_DATA_DIR=$tmp/data AGENTDOCK_CONFIG=$tmp/config.toml
-mkdir -p "$HOME/projects"
 : > "$pgid_file"
 docker tag agentdock/agent:latest "$tag"
-printf 'image = "%s"\nagent_command = "sleep infinity"\n[labels]\n"dev.agentdock.bench" = "%s"\n[limits]\nmemory = "256m"\ncpus = 0.25\n[health]\ninterval_secs = 2\n[refresh]\nready_timeout_secs = 10\n' "$tag" "$run_id" > "$AGENTDOCK_CONFIG"
-for i in $(seq 1 "$n"); do mkdir -p "$HOME/projects/s$i/.git"; done
-chown -R 1000:1000 "$HOME/projects"
 for i in $(seq 1 "$n"); do "$bin" up "s$i" >/dev/null; done
 start_proxy
 

@@ -217,40 +217,21 @@ fn engine_lost_mid_refresh_loses_no_container_and_acts_once() {
 
 #[test]
 fn dashboard_survives_the_engine_going_away_and_coming_back() {
-    let env = TestEnv::new("");
+    let mut env = TestEnv::new("");
     let p = env.project("reconn");
     env.ok(&["up", &p]);
     let proxy = Proxy::start(env.dir.path());
-    let mut env = env;
     env.extra_env.push(("DOCKER_HOST".into(), proxy.host()));
-    let socket = format!("agentdock-test-{}", env.run_id);
-    let status = Command::new("tmux")
-        .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "48", "env"])
-        .arg(format!("HOME={}", env.home().display()))
-        .arg(format!("AGENTDOCK_CONFIG={}", env.config_path().display()))
-        .arg(format!("AGENTDOCK_DATA_DIR={}", env.data_dir().display()))
-        .arg(format!("DOCKER_HOST={}", proxy.host()))
-        .arg(BIN)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let screen = || {
-        let o = Command::new("tmux").args(["-L", &socket, "capture-pane", "-p"]).output().unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
-    let wait = |what: &str| {
-        wait_for(Duration::from_secs(20), || screen().contains(what).then_some(()))
-            .unwrap_or_else(|| panic!("no {what}:\n{}", screen()))
-    };
-    wait("● Docker");
-    wait(&p);
+    let t = Tmux::start(&env);
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    t.wait_for("● Docker", Duration::from_secs(20));
+    t.wait_for(&p, Duration::from_secs(20));
     proxy.cut();
-    wait("reconnecting");
+    t.wait_for("reconnecting", Duration::from_secs(20));
     proxy.restore();
-    wait("● Docker");
-    let s = screen();
+    let s = t.wait_for("● Docker", Duration::from_secs(20));
     assert!(s.lines().any(|l| l.contains(&p) && l.contains("running")), "{s}");
-    let _ = Command::new("tmux").args(["-L", &socket, "kill-server"]).status();
 }
 
 #[test]
@@ -259,38 +240,22 @@ fn killed_and_oom_containers_are_shown_with_the_reason() {
     let p = env.project("oom");
     env.ok(&["up", &p]);
     let id = container_id(&env);
-    let socket = format!("agentdock-test-{}", env.run_id);
-    Command::new("tmux")
-        .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "48", "env"])
-        .arg(format!("HOME={}", env.home().display()))
-        .arg(format!("AGENTDOCK_CONFIG={}", env.config_path().display()))
-        .arg(format!("AGENTDOCK_DATA_DIR={}", env.data_dir().display()))
-        .arg(BIN)
-        .status()
-        .unwrap();
-    let screen = || {
-        let o = Command::new("tmux").args(["-L", &socket, "capture-pane", "-p"]).output().unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
+    let t = Tmux::start(&env);
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    t.wait_for(&p, Duration::from_secs(10));
+    let start = format!("┃{p}");
+    let row_has = |what: &str| {
+        t.wait_until(Duration::from_secs(5), what, |s| s.lines().any(|l| l.starts_with(&start) && l.contains(what)))
     };
-    let wait = |what: &str, secs: u64| {
-        wait_for(Duration::from_secs(secs), || screen().contains(what).then_some(()))
-            .unwrap_or_else(|| panic!("no {what}:\n{}", screen()))
-    };
-    wait(&p, 10);
     // over the memory limit: the kernel kills the process, the dashboard says so
     let out = env.run(&["exec", &p, "--", "python3 -c 'x = bytearray(400 << 20)'"]);
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
-    let row = |s: &str| s.lines().find(|l| l.starts_with(&format!("┃{p}"))).unwrap_or("").to_string();
-    let row_has = |what: &str, secs: u64| {
-        wait_for(Duration::from_secs(secs), || row(&screen()).contains(what).then_some(()))
-            .unwrap_or_else(|| panic!("no {what} in the row:\n{}", screen()))
-    };
-    row_has("running OOM", 5);
+    row_has("running OOM");
     // killed from outside: shown within 2 s with its exit code (the restart policy may already
     // have brought it back: "restarted 137")
     docker(&["kill", &id]);
     let killed = Instant::now();
-    row_has("137", 5);
+    row_has("137");
     assert!(killed.elapsed() < Duration::from_secs(2), "took {:?}", killed.elapsed());
-    let _ = Command::new("tmux").args(["-L", &socket, "kill-server"]).status();
 }

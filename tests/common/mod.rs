@@ -158,3 +158,78 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// A tmux server of our own (its own socket), killed when the test ends.
+pub struct Tmux {
+    pub socket: String,
+}
+
+impl Tmux {
+    pub fn start(env: &TestEnv) -> Tmux {
+        let t = Tmux { socket: format!("agentdock-test-{}", env.run_id) };
+        let mut envs = vec![
+            format!("HOME={}", env.home().display()),
+            format!("AGENTDOCK_CONFIG={}", env.config_path().display()),
+            format!("AGENTDOCK_DATA_DIR={}", env.data_dir().display()),
+            format!("AGENTDOCK_CONFIG_DIR={}", env.dir.path().join("cfgdir").display()),
+            "PS1=READY$ ".to_string(),
+            "TERM=xterm-256color".to_string(),
+        ];
+        for (k, v) in &env.extra_env {
+            envs.push(format!("{k}={v}"));
+        }
+        let status = Command::new("tmux")
+            .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "48", "env"])
+            .args(&envs)
+            .args(["bash", "--norc", "--noprofile"])
+            .status()
+            .expect("tmux");
+        assert!(status.success());
+        t.wait_for("READY$", Duration::from_secs(5));
+        t
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux").args(["-L", &self.socket, "send-keys", "-t", "0"]).args(keys).status().unwrap();
+        assert!(status.success());
+    }
+
+    pub fn literal(&self, text: &str) {
+        Command::new("tmux").args(["-L", &self.socket, "send-keys", "-t", "0", "-l", text]).status().unwrap();
+    }
+
+    pub fn screen(&self) -> String {
+        let out = Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn display(&self, fmt: &str) -> String {
+        let out = Command::new("tmux").args(["-L", &self.socket, "display", "-p", "-t", "0", fmt]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn wait_until(&self, timeout: Duration, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            let s = self.screen();
+            if f(&s) {
+                return s;
+            }
+            if Instant::now() > end {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn wait_for(&self, text: &str, timeout: Duration) -> String {
+        self.wait_until(timeout, text, |s| s.contains(text))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
+    }
+}
+

@@ -1,0 +1,28 @@
+# Shared by the benches (sourced): a release build, an isolated home, config and data dir,
+# projects to work on, and on exit the removal of exactly what the bench made (by its label).
+
+# bench_setup NAME CONFIG: CONFIG is TOML (top-level keys first); the bench label is added.
+bench_setup() {
+  cargo build --release --locked --quiet
+  bin=$PWD/target/release/agentdock
+  run_id=$1$$
+  tmp=$(mktemp -d "/tmp/agentdock-$1.XXXXXX")
+  export HOME=$tmp/home AGENTDOCK_DATA_DIR=$tmp/data AGENTDOCK_CONFIG=$tmp/config.toml
+  mkdir -p "$HOME/projects"
+  printf '%s\n[labels]\n"dev.agentdock.bench" = "%s"\n' "$2" "$run_id" > "$AGENTDOCK_CONFIG"
+  trap bench_cleanup EXIT
+}
+
+# bench_projects COUNT FORMAT: git projects named by printf FORMAT, owned by the container user.
+bench_projects() {
+  for i in $(seq 1 "$1"); do mkdir -p "$HOME/projects/$(printf "$2" "$i")/.git"; done
+  chown -R 1000:1000 "$HOME/projects"
+}
+
+bench_cleanup() {
+  if declare -F bench_extra_cleanup >/dev/null; then bench_extra_cleanup; fi
+  local ids
+  ids=$(docker ps -aq --filter "label=dev.agentdock.bench=$run_id")
+  [ -n "$ids" ] && docker rm -f $ids >/dev/null
+  rm -rf "$tmp"
+}
