@@ -93,9 +93,9 @@ fn keys_stay_responsive_while_output_floods() {
     t.keys(&["/"]);
     t.literal(&p);
     t.keys(&["Enter"]);
+    // command output: about 10 MiB over several seconds
     t.keys(&["e"]);
     t.wait_for("Enter runs", Duration::from_secs(5));
-    // about 10 MiB of output, over several seconds
     t.literal("for i in $(seq 1 40); do head -c 262144 /dev/urandom | base64 -w 120; sleep 0.1; done");
     t.keys(&["Enter"]);
     t.wait_for("running", Duration::from_secs(10));
@@ -105,9 +105,26 @@ fn keys_stay_responsive_while_output_floods() {
     let pressed = Instant::now();
     t.keys(&["?"]);
     let s = t.wait_for("keys (remap", Duration::from_secs(5));
-    let latency = pressed.elapsed();
-    println!("key to screen while flooding: {latency:?}");
+    println!("key to screen while a command floods: {:?}", pressed.elapsed());
     assert!(s.contains("running"), "the flood had already ended, so this proves nothing:\n{s}");
+    t.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // the container's own log: 10 MiB written to its main process's output while the dashboard
+    // follows it
+    t.keys(&["l"]);
+    t.wait_for("log: agentdock-", Duration::from_secs(5));
+    let mut flood = env
+        .cmd(&["exec", &p, "--", "for i in $(seq 1 40); do head -c 262144 /dev/urandom | base64 -w 120 > /proc/1/fd/1; sleep 0.1; done"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let pressed = Instant::now();
+    t.keys(&["?"]);
+    t.wait_for("keys (remap", Duration::from_secs(5));
+    println!("key to screen while the log floods: {:?}", pressed.elapsed());
+    assert!(flood.try_wait().unwrap().is_none(), "the log flood had already ended, so this proves nothing");
+    assert!(flood.wait().unwrap().success());
     t.keys(&["Escape"]);
     std::thread::sleep(Duration::from_millis(300));
     t.keys(&["q"]);
