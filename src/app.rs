@@ -118,25 +118,6 @@ pub struct ContainerView {
     pub oom_at: Option<i64>,
 }
 
-impl Default for ContainerInfo {
-    fn default() -> Self {
-        ContainerInfo {
-            id: String::new(),
-            name: String::new(),
-            image: String::new(),
-            state: ContainerState::Unknown,
-            status: String::new(),
-            health: Health::None,
-            created: 0,
-            project_id: None,
-            project_name: None,
-            project_path: None,
-            agent_dir: None,
-            managed: false,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub enum Row {
     /// A project, with its main container when it has one.

@@ -13,7 +13,7 @@ pub mod labels {
     pub const AGENT_DIR: &str = "dev.agentdock.agent-dir";
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerState {
     Running,
@@ -23,6 +23,7 @@ pub enum ContainerState {
     Removing,
     Exited,
     Dead,
+    #[default]
     Unknown,
 }
 
@@ -54,10 +55,11 @@ impl ContainerState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
     /// The container has no health check.
+    #[default]
     None,
     Starting,
     Healthy,
@@ -98,7 +100,7 @@ impl Health {
 }
 
 /// One container as listed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ContainerInfo {
     pub id: String,
     pub name: String,
