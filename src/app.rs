@@ -557,6 +557,9 @@ impl App {
             }
             Action::Create => self.create_selected(),
             Action::CommandLine => match self.selected_container() {
+                Some(c) if !c.info.managed => {
+                    self.message = Some("agentdock runs commands only in the containers it manages".into())
+                }
                 Some(c) if c.info.state == ContainerState::Running => {
                     self.mode = Mode::CommandLine;
                     self.prompt = TextArea::default();

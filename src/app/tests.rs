@@ -367,8 +367,13 @@ fn unmanaged_containers_show_on_toggle_and_cannot_be_changed() {
     app.on_key(key('s'));
     app.on_key(key('r'));
     app.on_key(key('d'));
+    app.on_key(key('e'));
+    app.on_key(key('a'));
     assert!(app.take_commands().is_empty());
     assert_eq!(app.mode, Mode::Normal);
+    // reading its log changes nothing, so that works
+    app.on_key(key('l'));
+    assert!(matches!(&app.take_commands()[..], [Command::Logs { .. }]));
 }
 
 #[test]
