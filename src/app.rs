@@ -67,7 +67,7 @@ pub enum AgentStatus {
     Idle { since: i64 },
     /// The agent exited (the session then holds a shell).
     NotRunning { exit_code: Option<i64>, at: i64 },
-    /// From the fallback: the pane's last output.
+    /// From the fallback (no hooks): when the agent's tmux pane last changed.
     Quiet { last_output: i64 },
 }
 
@@ -81,6 +81,7 @@ impl AgentStatus {
             AgentStatus::Idle { since } => format!("idle {}", ago(*since)),
             AgentStatus::NotRunning { exit_code: Some(c), .. } => format!("exited {c}"),
             AgentStatus::NotRunning { exit_code: None, .. } => "not running".into(),
+            AgentStatus::Quiet { last_output } if now - last_output < 10 => "active".into(),
             AgentStatus::Quiet { last_output } => format!("output {} ago", ago(*last_output)),
         }
     }

@@ -278,9 +278,8 @@ impl Worker {
             tokio::spawn(async move {
                 if let Ok(out) = engine.exec_capture(&id, &cmd, &ExecOptions::quick()).await {
                     if let Ok(at) = String::from_utf8_lossy(&out.stdout).trim().parse::<i64>() {
-                        let now = crate::domain::container::now_unix();
-                        let s = if now - at < 5 { AgentStatus::Working { since: at } } else { AgentStatus::Quiet { last_output: at } };
-                        let _ = tx.send((id, s));
+                        // the label ages with the clock: "active" now, "output 3m ago" later
+                        let _ = tx.send((id, AgentStatus::Quiet { last_output: at }));
                     }
                 }
             });

@@ -527,3 +527,11 @@ fn auto_refresh_is_opt_in_with_cooldown_and_at_most_max_tries() {
     assert!(app.take_commands().is_empty());
     assert!(app.last_error.as_deref().unwrap().contains("auto refresh of web stopped after 2 tries"));
 }
+
+#[test]
+fn agent_labels() {
+    assert_eq!(AgentStatus::Quiet { last_output: NOW - 3 }.label(NOW), "active");
+    assert_eq!(AgentStatus::Quiet { last_output: NOW - 180 }.label(NOW), "output 3m ago");
+    assert_eq!(AgentStatus::Waiting { since: NOW - 65 }.label(NOW), "waiting 1m");
+    assert_eq!(AgentStatus::NotRunning { exit_code: Some(1), at: NOW }.label(NOW), "exited 1");
+}
