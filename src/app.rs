@@ -29,6 +29,8 @@ pub enum Command {
     Logs { stream: u64, container: String },
     StopStream(u64),
     Detail(String),
+    /// The detail view closed: no more per-container extras.
+    CloseDetail,
     Attach { container: String, project: String },
     Shell { container: String, project: String },
     Bell,
@@ -551,7 +553,11 @@ impl App {
             Action::Bottom => self.select(self.rows.len().saturating_sub(1)),
             Action::ToggleDetail => {
                 self.detail_open = !self.detail_open;
-                self.request_detail();
+                if self.detail_open {
+                    self.request_detail();
+                } else {
+                    self.emit(Command::CloseDetail);
+                }
             }
             Action::FocusNext => {
                 self.focus = if self.focus == Focus::List { Focus::Output } else { Focus::List };

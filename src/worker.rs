@@ -42,6 +42,8 @@ struct Worker {
     stats_interval: Duration,
     /// The agent status last sent, per container.
     agents: HashMap<String, AgentStatus>,
+    /// The container the detail view shows: its net and block I/O are read too.
+    detail: Option<String>,
     /// What each container's status files said when last read.
     file_status: HashMap<String, Option<AgentStatus>>,
     /// Modification times of each container's status files when last read.
@@ -69,6 +71,7 @@ async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands:
         cgroups: CgroupReader::default(),
         stats_interval,
         agents: HashMap::new(),
+        detail: None,
         file_status: HashMap::new(),
         stamps: HashMap::new(),
         disks: HashMap::new(),
@@ -310,13 +313,27 @@ impl Worker {
         let engine = engine.clone();
         let events = self.events.clone();
         let local = engine.is_local();
+        let detail = self.detail.clone();
         tokio::spawn(async move {
+            // the detail view's container also gets its net (by its process) and block I/O
+            let detail_pid = match &detail {
+                Some(id) if local => engine.inspect_state(id).await.ok().flatten().and_then(|s| s.pid),
+                _ => None,
+            };
             let mut batch = Vec::with_capacity(running.len());
             let mut remote = Vec::new();
             for c in &running {
                 let disk = disks.get(&c.id).copied().flatten();
                 match local.then(|| reader.sample(&c.id)).flatten() {
-                    Some(sample) => batch.push((c.id.clone(), LiveStats { sample, disk_percent: disk })),
+                    Some(mut sample) => {
+                        if detail.as_deref() == Some(c.id.as_str()) {
+                            (sample.blk_read, sample.blk_write) = reader.block_io(&c.id).unwrap_or_default();
+                            if let Some((rx, tx)) = detail_pid.and_then(crate::engine::stats::net_of_pid) {
+                                (sample.net_rx, sample.net_tx) = (rx, tx);
+                            }
+                        }
+                        batch.push((c.id.clone(), LiveStats { sample, disk_percent: disk }))
+                    }
                     None => remote.push((c.id.clone(), disk)),
                 }
             }
@@ -448,6 +465,7 @@ impl Worker {
                 }
             }
             Command::Detail(id) => {
+                self.detail = Some(id.clone());
                 let (engine, events) = (engine.clone(), self.events.clone());
                 let workspace = self.containers.get(&id).and_then(|c| c.project_path.clone());
                 let running = self.containers.get(&id).map(|c| c.state == ContainerState::Running).unwrap_or(false);
@@ -469,6 +487,7 @@ impl Worker {
                     }
                 });
             }
+            Command::CloseDetail => self.detail = None,
             Command::Attach { .. } | Command::Shell { .. } | Command::Bell => {}
         }
     }

@@ -210,6 +210,8 @@ fn detail_with_history_plots() {
         },
     });
     insta::assert_snapshot!(screen(&mut app, 160, 48));
+    app.on_key(code(KeyCode::Enter));
+    assert_eq!(app.take_commands(), vec![Command::CloseDetail]);
 }
 
 #[test]
