@@ -137,26 +137,41 @@ fn argv(cmd: &str, timeout_secs: u64) -> Vec<String> {
 impl Engine {
     /// Starts `cmd` and returns its output stream.
     pub async fn exec_stream(&self, container: &str, cmd: &str, opts: &ExecOptions) -> Result<ExecStream, EngineError> {
+        let (exec_id, output, _) =
+            self.start_attached(container, argv(cmd, opts.timeout_secs), opts.user.clone(), &opts.workdir, None).await?;
+        Ok(ExecStream { exec_id, output })
+    }
+
+    /// Creates and starts an exec with its output attached; with `tty_env`, a TTY with stdin
+    /// attached and that environment.
+    async fn start_attached(
+        &self,
+        container: &str,
+        cmd: Vec<String>,
+        user: Option<String>,
+        workdir: &str,
+        tty_env: Option<Vec<String>>,
+    ) -> Result<(String, OutputStream, Pin<Box<dyn tokio::io::AsyncWrite + Send>>), EngineError> {
+        let tty = tty_env.is_some();
         let create = CreateExecOptions::<String> {
-            cmd: Some(argv(cmd, opts.timeout_secs)),
+            cmd: Some(cmd),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
-            attach_stdin: Some(false),
-            tty: Some(false),
-            user: opts.user.clone(),
-            working_dir: Some(opts.workdir.clone()),
+            attach_stdin: Some(tty),
+            tty: Some(tty),
+            env: tty_env,
+            user,
+            working_dir: Some(workdir.to_string()),
             ..Default::default()
         };
         let exec = self.docker.create_exec(container, create).await.map_err(|e| self.err(e))?;
         let started = self
             .docker
-            .start_exec(&exec.id, Some(StartExecOptions { detach: false, tty: false, output_capacity: None }))
+            .start_exec(&exec.id, Some(StartExecOptions { detach: false, tty, output_capacity: None }))
             .await
             .map_err(|e| self.err(e))?;
         match started {
-            StartExecResults::Attached { output, .. } => {
-                Ok(ExecStream { exec_id: exec.id, output: OutputStream::new(self.clone(), output) })
-            }
+            StartExecResults::Attached { output, input } => Ok((exec.id, OutputStream::new(self.clone(), output), input)),
             StartExecResults::Detached => Err(EngineError::Failed("exec started detached".into())),
         }
     }
@@ -170,29 +185,8 @@ impl Engine {
         workdir: &str,
         env: Vec<String>,
     ) -> Result<TtySession, EngineError> {
-        let create = CreateExecOptions::<String> {
-            cmd: Some(argv),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            attach_stdin: Some(true),
-            tty: Some(true),
-            env: Some(env),
-            user,
-            working_dir: Some(workdir.to_string()),
-            ..Default::default()
-        };
-        let exec = self.docker.create_exec(container, create).await.map_err(|e| self.err(e))?;
-        let started = self
-            .docker
-            .start_exec(&exec.id, Some(StartExecOptions { detach: false, tty: true, output_capacity: None }))
-            .await
-            .map_err(|e| self.err(e))?;
-        match started {
-            StartExecResults::Attached { output, input } => {
-                Ok(TtySession { exec_id: exec.id, output: OutputStream::new(self.clone(), output), input })
-            }
-            StartExecResults::Detached => Err(EngineError::Failed("exec started detached".into())),
-        }
+        let (exec_id, output, input) = self.start_attached(container, argv, user, workdir, Some(env)).await?;
+        Ok(TtySession { exec_id, output, input })
     }
 
     /// Tells a TTY session its window size.
