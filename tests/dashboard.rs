@@ -71,13 +71,7 @@ fn dashboard_creates_runs_refreshes_removes_and_quits_cleanly() {
     assert!(env.containers().is_empty());
 
     // q: the shell prompt is back and the alternate screen is left
-    t.keys(&["q"]);
-    t.wait_for("READY$", Duration::from_secs(5));
-    assert_eq!(t.display("#{alternate_on}"), "0");
-    t.literal("stty -a | grep -o ' echo ' ; echo done-$?");
-    t.keys(&["Enter"]);
-    let s = t.wait_for("done-", Duration::from_secs(5));
-    assert!(s.contains(" echo "), "echo is back on:\n{s}");
+    quit_and_check_terminal(&t);
 }
 
 #[test]
@@ -86,13 +80,7 @@ fn keys_stay_responsive_while_output_floods() {
     let p = env.project("flood");
     env.ok(&["up", &p]);
     let t = Tmux::start(&env);
-    t.literal(BIN);
-    t.keys(&["Enter"]);
-    t.wait_until(Duration::from_secs(15), "running", |s| row_of(s, &p).contains("running"));
-    // other tests' containers may be listed too: filter down to ours
-    t.keys(&["/"]);
-    t.literal(&p);
-    t.keys(&["Enter"]);
+    start_dashboard(&t, &p);
     // command output: about 10 MiB over several seconds
     t.keys(&["e"]);
     t.wait_for("Enter runs", Duration::from_secs(5));
@@ -158,6 +146,19 @@ fn filter_with_no_match_says_so_and_config_error_keeps_the_terminal() {
     assert_eq!(t.display("#{alternate_on}"), "0");
 }
 
+/// q, then the terminal as the dashboard found it: shell prompt, main screen, cursor shown,
+/// echo on.
+fn quit_and_check_terminal(t: &Tmux) {
+    t.keys(&["q"]);
+    t.wait_for("READY$", Duration::from_secs(5));
+    assert_eq!(t.display("#{alternate_on}"), "0");
+    assert_eq!(t.display("#{cursor_flag}"), "1", "cursor visible");
+    t.literal("stty -a | grep -o ' echo ' ; echo done-$?");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("done-", Duration::from_secs(5));
+    assert!(s.contains(" echo "), "echo is back on:\n{s}");
+}
+
 fn start_dashboard(t: &Tmux, p: &str) {
     t.literal(BIN);
     t.keys(&["Enter"]);
@@ -220,14 +221,7 @@ fn container_dying_while_attached_brings_the_dashboard_back_with_the_reason() {
     // the dashboard is back and says how it died (its restart policy may bring it back)
     t.wait_until(Duration::from_secs(5), "the exit code", |s| s.contains("┏ projects") && row_of(s, &p).contains("137"));
     assert!(killed.elapsed() < Duration::from_secs(2), "took {:?}", killed.elapsed());
-    t.keys(&["q"]);
-    t.wait_for("READY$", Duration::from_secs(5));
-    assert_eq!(t.display("#{alternate_on}"), "0");
-    assert_eq!(t.display("#{cursor_flag}"), "1", "cursor visible");
-    t.literal("stty -a | grep -o ' echo ' ; echo done-$?");
-    t.keys(&["Enter"]);
-    let s = t.wait_for("done-", Duration::from_secs(5));
-    assert!(s.contains(" echo "), "echo is back on:\n{s}");
+    quit_and_check_terminal(&t);
 }
 
 #[test]
