@@ -111,9 +111,9 @@ fn container_cells(app: &App, c: &ContainerView, name: Line<'static>, busy: Opti
     cells
 }
 
-pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
+pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool, counts: (usize, usize, usize)) {
     let cols = Cols { agent: area.width >= 130, disk: area.width >= 100, compact: area.width < 100 };
-    let (running, unhealthy, refresh) = app.counts();
+    let (running, unhealthy, refresh) = counts;
     let sort_dir = if app.sort_desc { "↓" } else { "↑" };
     let mut title = vec![
         Span::styled(" projects ", theme::header()),

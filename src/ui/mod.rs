@@ -44,7 +44,9 @@ pub fn panel(title: Line<'static>, focused: bool) -> Block<'static> {
 /// Draws the whole screen.
 pub fn draw(f: &mut Frame, app: &App) {
     let a = app.areas();
-    list::draw(f, app, a.list, app.focus == Focus::List);
+    // running, unhealthy, needing refresh: shown in the list title and the status line
+    let counts = app.counts();
+    list::draw(f, app, a.list, app.focus == Focus::List, counts);
     if let Some(d) = a.detail {
         detail::draw(f, app, d);
     }
@@ -52,7 +54,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     if let Some(p) = a.prompt {
         overlay::draw_prompt(f, app, p);
     }
-    status::draw(f, app, a.status);
+    status::draw(f, app, a.status, counts);
     match &app.mode {
         Mode::Help => overlay::draw_help(f, app),
         Mode::History => overlay::draw_history(f, app),

@@ -9,7 +9,7 @@ use ratatui::Frame;
 use super::theme;
 use crate::app::{App, EngineStatus};
 
-pub fn draw(f: &mut Frame, app: &App, area: Rect) {
+pub fn draw(f: &mut Frame, app: &App, area: Rect, counts: (usize, usize, usize)) {
     let mut spans = match &app.engine {
         EngineStatus::Connecting => vec![Span::styled("◌ connecting", Style::new().fg(theme::WARN))],
         EngineStatus::Connected { version, api, .. } => {
@@ -20,7 +20,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
             Style::new().fg(theme::BAD),
         )],
     };
-    let (running, unhealthy, refresh) = app.counts();
+    let (running, unhealthy, refresh) = counts;
     spans.push(Span::styled(format!("  {running} running"), Style::new()));
     if unhealthy > 0 {
         spans.push(Span::styled(format!(" · {unhealthy} unhealthy"), Style::new().fg(theme::BAD)));
