@@ -1,7 +1,7 @@
 //! The whole spec of a project's container: what `ensure` creates and `refresh` recreates.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::container::{container_name, labels};
 use super::project::Project;
@@ -206,9 +206,6 @@ impl ContainerSpec {
         self.labels.get(labels::PROJECT).map(String::as_str).unwrap_or("")
     }
 
-    pub fn workspace(&self) -> Option<&Path> {
-        self.mounts.iter().find(|m| m.target == "/workspace").map(|m| m.source.as_path())
-    }
 }
 
 #[cfg(test)]

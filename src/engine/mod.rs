@@ -128,10 +128,6 @@ impl Engine {
         EngineError::from_bollard(e, &self.host)
     }
 
-    pub async fn ping(&self) -> Result<(), EngineError> {
-        self.docker.ping().await.map(|_| ()).map_err(|e| self.err(e))
-    }
-
     /// Containers, managed ones only unless `all`; stopped ones included.
     pub async fn list(&self, include_unmanaged: bool) -> Result<Vec<ContainerInfo>, EngineError> {
         let mut filters = HashMap::new();
