@@ -338,6 +338,14 @@ impl App {
         refresh_reasons(policy, &o)
     }
 
+    /// Why the project's main container needs a refresh (empty: it does not, or has none).
+    pub fn project_reasons(&self, project_id: &str) -> Vec<String> {
+        self.project_containers(project_id)
+            .first()
+            .map(|c| self.reasons(c).iter().map(ToString::to_string).collect())
+            .unwrap_or_default()
+    }
+
     pub fn row_container(&self, row: &Row) -> Option<&ContainerView> {
         match row {
             Row::Project { container: Some(id), .. } | Row::Extra { container: id, .. } | Row::Unmanaged { container: id } => {
@@ -675,11 +683,7 @@ impl App {
             self.message = Some(format!("{} is busy: {what}", p.name));
             return;
         }
-        let reasons: Vec<String> = self
-            .project_containers(&p.id)
-            .first()
-            .map(|c| self.reasons(c).iter().map(ToString::to_string).collect())
-            .unwrap_or_default();
+        let reasons = self.project_reasons(&p.id);
         let reason = if reasons.is_empty() { "manual".to_string() } else { format!("manual: {}", reasons.join(", ")) };
         self.ops.insert(p.id.clone(), "refreshing".into());
         self.emit(Command::Refresh { project: p, reason });
@@ -688,7 +692,7 @@ impl App {
     fn refresh_all(&mut self) {
         let mut queued = 0;
         for p in self.projects.clone() {
-            let needs = self.project_containers(&p.id).first().map(|c| !self.reasons(c).is_empty()).unwrap_or(false);
+            let needs = !self.project_reasons(&p.id).is_empty();
             if needs && !self.ops.contains_key(&p.id) && !self.refresh_queue.contains(&p.id) {
                 self.refresh_queue.push_back(p.id.clone());
                 queued += 1;
@@ -712,7 +716,7 @@ impl App {
             if !policy.auto {
                 continue;
             }
-            let needs = self.project_containers(&p.id).first().map(|c| !self.reasons(c).is_empty()).unwrap_or(false);
+            let needs = !self.project_reasons(&p.id).is_empty();
             if !needs {
                 self.auto_tries.remove(&p.id);
                 continue;
@@ -750,11 +754,7 @@ impl App {
                 self.refresh_queue.pop_front();
                 continue;
             };
-            let reasons: Vec<String> = self
-                .project_containers(&id)
-                .first()
-                .map(|c| self.reasons(c).iter().map(ToString::to_string).collect())
-                .unwrap_or_default();
+            let reasons = self.project_reasons(&id);
             self.ops.insert(id.clone(), "refreshing".into());
             self.emit(Command::Refresh { project: p, reason: reasons.join(", ") });
             return;
