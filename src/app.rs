@@ -370,14 +370,11 @@ impl App {
             Row::Extra { container, .. } => {
                 let c = self.containers.get(container)?;
                 let id = c.info.project_id.as_deref()?;
-                self.projects.iter().find(|p| p.id == id).cloned().or_else(|| {
-                    Some(crate::domain::project::orphan(
-                        id,
-                        c.info.project_name.as_deref().unwrap_or(id),
-                        c.info.project_path.as_deref().unwrap_or(""),
-                        &self.config,
-                    ))
-                })
+                self.projects
+                    .iter()
+                    .find(|p| p.id == id)
+                    .cloned()
+                    .or_else(|| crate::domain::project::orphan(&c.info, &self.config))
             }
             Row::Unmanaged { .. } => None,
         }
@@ -878,12 +875,7 @@ impl App {
                 self.mode = Mode::Normal;
                 let p = self.projects.iter().find(|p| p.id == project).cloned().or_else(|| {
                     let c = self.containers.values().find(|c| c.info.project_id.as_deref() == Some(project.as_str()))?;
-                    Some(crate::domain::project::orphan(
-                        &project,
-                        c.info.project_name.as_deref().unwrap_or(&project),
-                        c.info.project_path.as_deref().unwrap_or(""),
-                        &self.config,
-                    ))
+                    crate::domain::project::orphan(&c.info, &self.config)
                 });
                 if let Some(p) = p {
                     self.ops.insert(p.id.clone(), "removing".into());

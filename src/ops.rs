@@ -36,16 +36,12 @@ impl Context {
         if let Some(p) = project::find(&self.projects, key) {
             return Ok(p.clone());
         }
-        if let Some(c) = containers
+        if let Some(p) = containers
             .iter()
             .find(|c| c.project_id.as_deref() == Some(key) || c.project_name.as_deref() == Some(key))
+            .and_then(|c| project::orphan(c, self.config()))
         {
-            return Ok(project::orphan(
-                c.project_id.as_deref().unwrap_or(key),
-                c.project_name.as_deref().unwrap_or(key),
-                c.project_path.as_deref().unwrap_or(""),
-                self.config(),
-            ));
+            return Ok(p);
         }
         let names = self.projects.iter().map(|p| p.name.as_str());
         let close = suggest::closest(key, names, 3);

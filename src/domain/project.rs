@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::{expand_home, Config, Limits, RefreshPolicy};
+use crate::domain::container::ContainerInfo;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Project {
@@ -143,14 +144,17 @@ fn settings_for(config: &Config, entry: Option<&crate::config::ProjectEntry>) ->
 
 /// A project a container was made for, rebuilt from the container's labels when the project
 /// itself is no longer in the config or on disk (an orphan), so it can still be removed.
-pub fn orphan(id: &str, name: &str, path: &str, config: &Config) -> Project {
-    Project {
+/// None for a container without agentdock's project label.
+pub fn orphan(c: &ContainerInfo, config: &Config) -> Option<Project> {
+    let id = c.project_id.as_deref()?;
+    let path = c.project_path.as_deref().unwrap_or("");
+    Some(Project {
         id: id.to_string(),
-        name: name.to_string(),
+        name: c.project_name.as_deref().unwrap_or(id).to_string(),
         path: PathBuf::from(path),
-        exists: Path::new(path).is_dir(),
+        exists: !path.is_empty() && Path::new(path).is_dir(),
         settings: settings_for(config, None),
-    }
+    })
 }
 
 /// Finds a project by id, name or path.
