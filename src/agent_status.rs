@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::app::AgentStatus;
+use crate::domain::agent::AgentStatus;
 use crate::domain::container::parse_rfc3339;
 
 /// The file the hooks write, relative to the agent config dir.

@@ -1,10 +1,13 @@
 //! The domain: projects, container specs, health policy, stats maths, output buffers.
 //! Pure code without I/O to the engine; each part is unit-tested on its own.
 
+pub mod agent;
 pub mod container;
 pub mod output;
 pub mod policy;
 pub mod project;
+pub mod settings;
 pub mod spec;
 pub mod stats;
 pub mod suggest;
+pub mod text;

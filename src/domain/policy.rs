@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::container::Health;
-use crate::config::RefreshPolicy;
+use super::settings::RefreshPolicy;
 
 /// One reason a container needs a refresh.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{expand_home, Config, Limits, RefreshPolicy};
+use crate::domain::settings::{expand_home, Config, Limits, ProjectEntry, RefreshPolicy};
 use crate::domain::container::ContainerInfo;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -118,7 +118,7 @@ pub fn discover(config: &Config, home: &Path) -> Vec<Project> {
     projects
 }
 
-fn settings_for(config: &Config, entry: Option<&crate::config::ProjectEntry>) -> ProjectSettings {
+fn settings_for(config: &Config, entry: Option<&ProjectEntry>) -> ProjectSettings {
     let mut s = ProjectSettings {
         image: config.image.clone(),
         agent_command: config.agent_command.clone(),
@@ -173,7 +173,6 @@ pub fn find<'a>(projects: &'a [Project], key: &str) -> Option<&'a Project> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ProjectEntry;
 
     #[test]
     fn slugs() {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::container::{container_name, labels};
 use super::project::Project;
-use crate::config::Config;
+use super::settings::Config;
 
 /// Environment variables whose values are secrets: passed into the container, never shown.
 pub const SECRET_ENV: &[&str] = &["GITHUB_TOKEN", "ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"];

@@ -1,61 +1,27 @@
 //! ANSI colour in command output: SGR colours kept as styles, every other escape sequence and
-//! control character dropped, so output never garbles the screen.
+//! control character dropped (by `domain::text::scan`), so output never garbles the screen.
 
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
+
+use crate::domain::text::{scan, Piece};
 
 /// Splits `s` into (style, text) runs; with `keep_colour` false every run is unstyled.
 pub fn parse(s: &str, keep_colour: bool) -> Line<'static> {
     let mut spans: Vec<Span<'static>> = Vec::new();
     let mut style = Style::default();
     let mut text = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\x1b' => {
-                match chars.peek() {
-                    Some('[') => {
-                        chars.next();
-                        let mut params = String::new();
-                        let mut fin = None;
-                        for d in chars.by_ref() {
-                            if ('\x40'..='\x7e').contains(&d) {
-                                fin = Some(d);
-                                break;
-                            }
-                            params.push(d);
-                        }
-                        if fin == Some('m') && keep_colour {
-                            if !text.is_empty() {
-                                spans.push(Span::styled(std::mem::take(&mut text), style));
-                            }
-                            style = apply_sgr(style, &params);
-                        }
-                    }
-                    Some(']') => {
-                        // OSC: up to BEL or ESC \
-                        chars.next();
-                        while let Some(d) = chars.next() {
-                            if d == '\x07' {
-                                break;
-                            }
-                            if d == '\x1b' {
-                                chars.next();
-                                break;
-                            }
-                        }
-                    }
-                    Some(_) => {
-                        chars.next();
-                    }
-                    None => {}
-                }
+    scan(s, |p| match p {
+        Piece::Char(c) => text.push(c),
+        Piece::Tab => text.push_str("    "),
+        Piece::Sgr(params) if keep_colour => {
+            if !text.is_empty() {
+                spans.push(Span::styled(std::mem::take(&mut text), style));
             }
-            '\t' => text.push_str("    "),
-            c if c.is_control() => {}
-            c => text.push(c),
+            style = apply_sgr(style, params);
         }
-    }
+        Piece::Sgr(_) => {}
+    });
     if !text.is_empty() {
         spans.push(Span::styled(text, style));
     }
@@ -64,7 +30,7 @@ pub fn parse(s: &str, keep_colour: bool) -> Line<'static> {
 
 /// Plain text of `s`.
 pub fn strip(s: &str) -> String {
-    parse(s, false).spans.iter().map(|s| s.content.as_ref()).collect()
+    crate::domain::text::strip(s)
 }
 
 fn basic(n: u16) -> Color {

@@ -24,7 +24,7 @@ fn facts(app: &App, c: &ContainerView) -> Vec<Line<'static>> {
         kv(
             "status",
             match c.state.as_ref().and_then(|s| s.started_at).filter(|_| c.info.state == crate::domain::container::ContainerState::Running) {
-                Some(t) => format!("running for {}, {}", crate::domain::stats::human_age(app.now - t), c.info.health.as_str()),
+                Some(t) => format!("running for {}, {}", crate::domain::stats::human_age(app.model.now - t), c.info.health.as_str()),
                 None => format!("{}, {}", c.info.state.as_str(), c.info.health.as_str()),
             },
         ),
@@ -35,7 +35,7 @@ fn facts(app: &App, c: &ContainerView) -> Vec<Line<'static>> {
         }
     }
     if let Some(a) = &c.agent {
-        lines.push(kv("agent", a.label(app.now)));
+        lines.push(kv("agent", a.label(app.model.now)));
     }
     if let Some(s) = c.stats {
         let x = s.sample;
@@ -79,7 +79,7 @@ fn facts(app: &App, c: &ContainerView) -> Vec<Line<'static>> {
             lines.push(kv("health", h.clone()));
         }
     }
-    let reasons = app.reasons(c);
+    let reasons = app.model.reasons(c);
     if !reasons.is_empty() {
         let text = reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         lines.push(Line::from(Span::styled(format!("needs refresh: {text}  (r refreshes)"), Style::new().fg(theme::WARN))));
@@ -114,7 +114,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
         .block(panel(Line::from(Span::styled(" detail ", theme::header().add_modifier(Modifier::BOLD))), false));
     f.render_widget(p, left);
 
-    let now = app.now;
+    let now = app.model.now;
     let cpu: Vec<(f64, f64)> = c.cpu_hist.iter().map(|(t, v)| ((t - now) as f64, *v)).collect();
     let mem: Vec<(f64, f64)> = c.mem_hist.iter().map(|(t, v)| ((t - now) as f64, *v)).collect();
     let cpu_max = cpu.iter().map(|p| p.1).fold(100.0, f64::max).ceil();

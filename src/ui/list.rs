@@ -7,18 +7,9 @@ use ratatui::widgets::{Cell, Paragraph, Row as TRow, Table};
 use ratatui::Frame;
 
 use super::{panel, theme};
-use crate::app::{App, ContainerView, EngineStatus, Row};
+use crate::app::{list_offset, App, ContainerView, EngineStatus, Row};
 use crate::domain::container::{ContainerState, Health};
 use crate::domain::stats::{human_age, human_bytes};
-
-/// First visible row so that `selected` is in view (the same for drawing and mouse hits).
-pub fn list_offset(selected: usize, visible: usize) -> usize {
-    if visible == 0 || selected < visible {
-        0
-    } else {
-        selected + 1 - visible
-    }
-}
 
 fn state_style(s: ContainerState) -> Style {
     match s {
@@ -58,14 +49,14 @@ fn container_cells(app: &App, c: &ContainerView, name: Line<'static>, busy: Opti
             let oom = if st.map(|s| s.oom_killed).unwrap_or(false) { " OOM" } else { "" };
             Cell::from(Span::styled(format!("exited{code}{oom}"), state_style(c.info.state)))
         }
-        (None, ContainerState::Running) if c.last_exit.map(|(at, _, _)| app.now - at < 300).unwrap_or(false) => {
+        (None, ContainerState::Running) if c.last_exit.map(|(at, _, _)| app.model.now - at < 300).unwrap_or(false) => {
             // it died a moment ago and its restart policy brought it back
             let (_, code, oom) = c.last_exit.unwrap_or_default();
             let code = code.map(|c| format!(" {c}")).unwrap_or_default();
             let oom = if oom { " OOM" } else { "" };
             Cell::from(Span::styled(format!("restarted{code}{oom}"), Style::new().fg(theme::WARN)))
         }
-        (None, ContainerState::Running) if c.oom_at.map(|at| app.now - at < 300).unwrap_or(false) => {
+        (None, ContainerState::Running) if c.oom_at.map(|at| app.model.now - at < 300).unwrap_or(false) => {
             Cell::from(Span::styled("running OOM", Style::new().fg(theme::BAD).add_modifier(Modifier::BOLD)))
         }
         (None, s) => Cell::from(Span::styled(s.as_str(), state_style(s))),
@@ -84,8 +75,8 @@ fn container_cells(app: &App, c: &ContainerView, name: Line<'static>, busy: Opti
         .unwrap_or_else(|| "-".into());
     let disk = s.and_then(|s| s.disk_percent).map(|d| format!("{d:.0}%")).unwrap_or_else(|| "-".into());
     let created = c.state.as_ref().and_then(|s| s.created).unwrap_or(c.info.created);
-    let age = if created > 0 { human_age(app.now - created) } else { "-".into() };
-    let reasons = app.reasons(c);
+    let age = if created > 0 { human_age(app.model.now - created) } else { "-".into() };
+    let reasons = app.model.reasons(c);
     let refresh = if reasons.is_empty() {
         Cell::from(Span::styled("", Style::new()))
     } else {
@@ -104,7 +95,7 @@ fn container_cells(app: &App, c: &ContainerView, name: Line<'static>, busy: Opti
     }
     cells.push(Cell::from(Line::from(age).right_aligned()));
     if cols.agent {
-        let agent = c.agent.as_ref().map(|a| a.label(app.now)).unwrap_or_else(|| "-".into());
+        let agent = c.agent.as_ref().map(|a| a.label(app.model.now)).unwrap_or_else(|| "-".into());
         cells.push(Cell::from(agent));
     }
     cells.push(refresh);
@@ -114,7 +105,7 @@ fn container_cells(app: &App, c: &ContainerView, name: Line<'static>, busy: Opti
 pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool, counts: (usize, usize, usize)) {
     let cols = Cols { agent: area.width >= 130, disk: area.width >= 100, compact: area.width < 100 };
     let (running, unhealthy, refresh) = counts;
-    let sort_dir = if app.sort_desc { "↓" } else { "↑" };
+    let sort_dir = if app.list.sort_desc { "↓" } else { "↑" };
     let mut title = vec![
         Span::styled(" projects ", theme::header()),
         Span::styled(format!("{running} running "), Style::new().fg(theme::OK)),
@@ -125,22 +116,22 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool, counts: (usize,
     if refresh > 0 {
         title.push(Span::styled(format!("{refresh} need refresh "), Style::new().fg(theme::WARN)));
     }
-    title.push(Span::styled(format!("sort {}{sort_dir} ", app.sort.label()), Style::new().fg(theme::DIM)));
-    if !app.filter.is_empty() {
-        title.push(Span::styled(format!("filter /{} ", app.filter), Style::new().fg(theme::WARN)));
+    title.push(Span::styled(format!("sort {}{sort_dir} ", app.list.sort.label()), Style::new().fg(theme::DIM)));
+    if !app.list.filter.is_empty() {
+        title.push(Span::styled(format!("filter /{} ", app.list.filter), Style::new().fg(theme::WARN)));
     }
     let block = panel(Line::from(title), focused);
     let inner = block.inner(area);
 
-    if app.rows.is_empty() {
-        let msg = if !app.filter.is_empty() {
-            format!("no project or container matches '{}' (Esc clears the filter)", app.filter)
-        } else if app.projects.is_empty() && app.containers.is_empty() {
+    if app.list.rows.is_empty() {
+        let msg = if !app.list.filter.is_empty() {
+            format!("no project or container matches '{}' (Esc clears the filter)", app.list.filter)
+        } else if app.model.projects.is_empty() && app.model.containers.is_empty() {
             match &app.engine {
                 EngineStatus::Reconnecting { reason, .. } => format!("engine unreachable: {reason}"),
                 _ => format!(
                     "no projects: put git repositories under {} or add [[project]] entries to the config",
-                    app.config.roots.join(", ")
+                    app.model.config.roots.join(", ")
                 ),
             }
         } else {
@@ -160,19 +151,19 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool, counts: (usize,
     }
     header.push("REFRESH");
     let visible = inner.height.saturating_sub(1) as usize;
-    let offset = list_offset(app.selected, visible);
+    let offset = list_offset(app.list.selected, visible);
     let mut rows = Vec::new();
-    for (i, row) in app.rows.iter().enumerate().skip(offset).take(visible) {
-        let style = if i == app.selected { theme::selected() } else { Style::new() };
+    for (i, row) in app.list.rows.iter().enumerate().skip(offset).take(visible) {
+        let style = if i == app.list.selected { theme::selected() } else { Style::new() };
         let cells = match row {
             Row::Project { project, container } => {
-                let p = &app.projects[*project];
-                let busy = app.ops.get(&p.id).map(String::as_str);
+                let p = &app.model.projects[*project];
+                let busy = app.model.ops.get(&p.id).map(String::as_str);
                 let mut name = vec![Span::styled(p.name.clone(), Style::new().add_modifier(Modifier::BOLD))];
                 if !p.exists {
                     name.push(Span::styled(" (dir gone)", Style::new().fg(theme::BAD)));
                 }
-                match container.as_ref().and_then(|id| app.containers.get(id)) {
+                match container.as_ref().and_then(|id| app.model.containers.get(id)) {
                     Some(c) => container_cells(app, c, Line::from(name), busy, &cols),
                     None => {
                         let none = if cols.compact { "none" } else { "no container" };
@@ -184,7 +175,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool, counts: (usize,
                     }
                 }
             }
-            Row::Extra { container, orphan } => match app.containers.get(container) {
+            Row::Extra { container, orphan } => match app.model.containers.get(container) {
                 Some(c) => {
                     let label = if *orphan {
                         Line::from(vec![
@@ -194,12 +185,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool, counts: (usize,
                     } else {
                         Line::from(format!("  └ {}", c.info.name))
                     };
-                    let busy = c.info.project_id.as_ref().and_then(|id| app.ops.get(id)).map(String::as_str);
+                    let busy = c.info.project_id.as_ref().and_then(|id| app.model.ops.get(id)).map(String::as_str);
                     container_cells(app, c, label, busy, &cols)
                 }
                 None => vec![],
             },
-            Row::Unmanaged { container } => match app.containers.get(container) {
+            Row::Unmanaged { container } => match app.model.containers.get(container) {
                 Some(c) => {
                     let label = Line::from(vec![Span::styled(format!("· {}", c.info.name), Style::new().fg(theme::DIM))]);
                     container_cells(app, c, label, None, &cols)
@@ -210,11 +201,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool, counts: (usize,
         rows.push(TRow::new(cells).style(style));
     }
     let name_w = app
+        .list
         .rows
         .iter()
         .map(|r| match r {
-            Row::Project { project, .. } => app.projects[*project].name.chars().count() + 11,
-            other => app.row_container(other).map(|c| c.info.name.chars().count() + 12).unwrap_or(0),
+            Row::Project { project, .. } => app.model.projects[*project].name.chars().count() + 11,
+            other => crate::app::row_container(&app.model, other).map(|c| c.info.name.chars().count() + 12).unwrap_or(0),
         })
         .max()
         .unwrap_or(16)

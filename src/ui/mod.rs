@@ -8,18 +8,16 @@ mod overlay;
 mod status;
 
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, BorderType, Borders, Clear};
 use ratatui::Frame;
 
 use crate::app::{App, Focus, Mode};
 
-pub use list::list_offset;
-
 /// Colours in one place.
 pub mod theme {
-    use super::*;
+    use ratatui::style::{Color, Modifier, Style};
     pub const ACCENT: Color = Color::Cyan;
     pub const OK: Color = Color::Green;
     pub const WARN: Color = Color::Yellow;
@@ -45,7 +43,7 @@ pub fn panel(title: Line<'static>, focused: bool) -> Block<'static> {
 pub fn draw(f: &mut Frame, app: &App) {
     let a = app.areas();
     // running, unhealthy, needing refresh: shown in the list title and the status line
-    let counts = app.counts();
+    let counts = app.model.counts();
     list::draw(f, app, a.list, app.focus == Focus::List, counts);
     if let Some(d) = a.detail {
         detail::draw(f, app, d);

@@ -16,7 +16,7 @@ pub fn draw_prompt(f: &mut Frame, app: &App, area: Rect) {
             (format!(" run in {name} · Enter runs · ↑↓ history · Esc closes · Ctrl-C cancels "), None)
         }
         Mode::Command => (" : command (refresh, rm, up NAME, logs, attach, q) ".into(), None),
-        Mode::Filter => (" / filter · Enter keeps · Esc clears ".into(), Some(app.filter.clone())),
+        Mode::Filter => (" / filter · Enter keeps · Esc clears ".into(), Some(app.list.filter.clone())),
         Mode::Search => (" search the output · Enter finds · n/N next/prev ".into(), Some(app.output.search.clone())),
         _ => return,
     };
@@ -24,7 +24,7 @@ pub fn draw_prompt(f: &mut Frame, app: &App, area: Rect) {
     match text {
         Some(t) => f.render_widget(Paragraph::new(format!("{t}▏")).block(block), area),
         None => {
-            let mut ta = app.prompt.clone();
+            let mut ta = app.cmdline.prompt.clone();
             ta.set_block(block);
             ta.set_cursor_line_style(Style::new());
             f.render_widget(&ta, area);
@@ -50,14 +50,15 @@ pub fn draw_history(f: &mut Frame, app: &App) {
     let area = popup(f, f.area(), 150, 20);
     let short = |s: &Option<String>| s.as_deref().map(|x| x[..12.min(x.len())].to_string()).unwrap_or("-".into());
     let rows: Vec<Row> = app
-        .refresh_history
+        .refresh
+        .history
         .iter()
         .rev()
         .take(area.height.saturating_sub(3) as usize)
         .map(|r| {
             let style = if r.result == "ok" { Style::new() } else { Style::new().fg(theme::BAD) };
             Row::new(vec![
-                crate::domain::stats::human_age(app.now - r.at) + " ago",
+                crate::domain::stats::human_age(app.model.now - r.at) + " ago",
                 r.container.clone(),
                 r.reason.clone(),
                 format!("{} -> {}", short(&r.old_id), short(&r.new_id)),
@@ -90,7 +91,7 @@ pub fn draw_history(f: &mut Frame, app: &App) {
 
 pub fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm) {
     let Confirm::Remove { project } = c;
-    let names: Vec<String> = app.project_containers(project).iter().map(|c| c.info.name.clone()).collect();
+    let names: Vec<String> = app.model.project_containers(project).iter().map(|c| c.info.name.clone()).collect();
     let area = popup(f, f.area(), 64, 7);
     let text = vec![
         Line::from(format!("Remove {} ?", names.join(", "))),

@@ -28,12 +28,12 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, counts: (usize, usize, usize))
     if refresh > 0 {
         spans.push(Span::styled(format!(" · {refresh} need refresh"), Style::new().fg(theme::WARN)));
     }
-    if !app.ops.is_empty() {
+    if !app.model.ops.is_empty() {
         let spin = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"][(app.tick % 10) as usize];
-        let ops: Vec<String> = app.ops.iter().map(|(p, what)| format!("{p}: {what}")).collect();
+        let ops: Vec<String> = app.model.ops.iter().map(|(p, what)| format!("{p}: {what}")).collect();
         spans.push(Span::styled(format!("  {spin} {}", ops.join(" · ")), Style::new().fg(theme::WARN)));
-        if app.refresh_queue.len() > 1 {
-            spans.push(Span::styled(format!(" ({} queued)", app.refresh_queue.len() - 1), Style::new().fg(theme::DIM)));
+        if app.refresh.queue.len() > 1 {
+            spans.push(Span::styled(format!(" ({} queued)", app.refresh.queue.len() - 1), Style::new().fg(theme::DIM)));
         }
     }
     if let Some(m) = &app.message {

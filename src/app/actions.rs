@@ -1,0 +1,156 @@
+//! What the user's actions do to the selected project or container: create, refresh, start
+//! or stop, remove (after a confirmation), attach, logs, commands and the `:` commands.
+
+use crossterm::event::KeyEvent;
+
+use super::{overlay, parse_colon, refresh, App, Command, Confirm, Mode, Row};
+use crate::domain::container::ContainerState;
+use crate::keymap::Action;
+
+impl App {
+    pub(super) fn create_selected(&mut self) {
+        match self.selected_project() {
+            Some(p) if self.model.ops.contains_key(&p.id) => {
+                self.message = Some(format!("{} is busy: {}", p.name, self.model.ops[&p.id]))
+            }
+            Some(p) => {
+                self.model.ops.insert(p.id.clone(), "creating".into());
+                self.emit(Command::Up(p));
+            }
+            None => self.message = Some("select a project".into()),
+        }
+    }
+
+    pub(super) fn refresh_selected(&mut self) {
+        let Some(p) = self.selected_project() else {
+            self.message = Some("agentdock refreshes only the containers it manages".into());
+            return;
+        };
+        match refresh::manual(&mut self.model, p) {
+            Ok(cmd) => self.emit(cmd),
+            Err(busy) => self.message = Some(busy),
+        }
+    }
+
+    /// Opt-in automatic refresh (see [`RefreshQueue::auto`]).
+    pub fn auto_refresh(&mut self) {
+        let (error, cmd) = self.refresh.auto(&mut self.model);
+        if error.is_some() {
+            self.last_error = error;
+        }
+        self.emit_some(cmd);
+    }
+
+    pub(super) fn start_stop(&mut self) {
+        let Some(c) = self.selected_container() else {
+            self.message = Some("no container selected".into());
+            return;
+        };
+        if !c.info.managed {
+            self.message = Some("agentdock does not change containers it does not manage".into());
+            return;
+        }
+        let id = c.info.id.clone();
+        if c.info.state == ContainerState::Running {
+            self.emit(Command::Stop(id));
+            self.message = Some("stopping".into());
+        } else {
+            self.emit(Command::Start(id));
+            self.message = Some("starting".into());
+        }
+    }
+
+    pub(super) fn attach(&mut self, shell: bool) {
+        let Some(c) = self.selected_container() else {
+            self.message = Some("no container selected (c creates one)".into());
+            return;
+        };
+        if !c.info.managed {
+            self.message = Some("attach works on containers agentdock manages".into());
+            return;
+        }
+        if c.info.state != ContainerState::Running {
+            self.message = Some("the container is not running: press s to start it, then attach".into());
+            return;
+        }
+        let container = c.info.id.clone();
+        let project = c.info.project_id.clone().unwrap_or_default();
+        self.emit(if shell { Command::Shell { container, project } } else { Command::Attach { container, project } });
+    }
+
+    pub(super) fn new_stream(&mut self, title: String) -> u64 {
+        let (id, replaced) = self.output.new_stream(title);
+        self.emit_some(replaced.map(Command::StopStream));
+        id
+    }
+
+    pub(super) fn follow_logs(&mut self) {
+        let Some(c) = self.selected_container() else {
+            self.message = Some("no container selected".into());
+            return;
+        };
+        let (id, name) = (c.info.id.clone(), c.info.name.clone());
+        let stream = self.new_stream(format!("log: {name}"));
+        self.emit(Command::Logs { stream, container: id });
+    }
+
+    pub(super) fn run_command(&mut self, cmd: String) {
+        let Some(c) = self.selected_container() else { return };
+        let (id, name) = (c.info.id.clone(), c.info.name.clone());
+        self.cmdline.remember(&cmd);
+        let stream = self.new_stream(format!("{name}: {cmd}"));
+        self.emit(Command::Exec { stream, container: id, cmd });
+    }
+
+    pub(super) fn on_key_confirm(&mut self, c: Confirm, key: KeyEvent) {
+        self.mode = Mode::Normal;
+        let Confirm::Remove { project } = c;
+        if !overlay::confirms(key) {
+            self.message = Some("nothing removed".into());
+            return;
+        }
+        let p = self.model.project(&project).cloned().or_else(|| {
+            let c = self.model.containers.values().find(|c| c.info.project_id.as_deref() == Some(project.as_str()))?;
+            self.model.project_of(c)
+        });
+        if let Some(p) = p {
+            self.model.ops.insert(p.id.clone(), "removing".into());
+            self.emit(Command::Remove(p));
+        }
+    }
+
+    /// `:` commands.
+    pub fn run_colon(&mut self, text: &str) {
+        let colon = parse_colon(text);
+        if let Some(name) = colon.project {
+            // select the named project first
+            let Some(i) = self.list.rows.iter().position(|r| match r {
+                Row::Project { project, .. } => {
+                    let p = &self.model.projects[*project];
+                    p.id == name || p.name == name
+                }
+                _ => false,
+            }) else {
+                self.message = Some(format!("unknown project '{name}'"));
+                return;
+            };
+            self.select(i);
+        }
+        match colon.verb {
+            "" => {}
+            "q" | "quit" | "q!" => self.quit = true,
+            "refresh" => self.refresh_selected(),
+            "refresh-all" => self.do_action(Action::RefreshAll),
+            "rm" | "remove" => self.do_action(Action::Remove),
+            "up" | "create" => self.create_selected(),
+            "start" | "stop" => self.start_stop(),
+            "logs" => self.follow_logs(),
+            "attach" => self.attach(false),
+            "shell" => self.attach(true),
+            "help" => self.mode = Mode::Help,
+            "history" => self.do_action(Action::History),
+            "unmanaged" => self.do_action(Action::ToggleUnmanaged),
+            other => self.message = Some(format!("unknown command ':{other}' (try :help)")),
+        }
+    }
+}

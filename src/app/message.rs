@@ -1,0 +1,63 @@
+//! The messages between the dashboard's app and the rest: commands out, engine events in.
+
+use crate::domain::container::ContainerInfo;
+use crate::domain::project::Project;
+use crate::domain::stats::StatsSample;
+use crate::engine::{DetailInfo, StateInfo};
+
+pub use crate::domain::agent::AgentStatus;
+
+/// What the app asks the engine worker (or the terminal owner) to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Up(Project),
+    Refresh { project: Project, reason: String },
+    Remove(Project),
+    Start(String),
+    Stop(String),
+    Exec { stream: u64, container: String, cmd: String },
+    Logs { stream: u64, container: String },
+    StopStream(u64),
+    Detail(String),
+    /// The detail view closed: no more per-container extras.
+    CloseDetail,
+    Attach { container: String, project: String },
+    Shell { container: String, project: String },
+    Bell,
+}
+
+/// What the engine worker tells the app.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineEvent {
+    Connected { host: String, version: String, api: String },
+    Disconnected { reason: String, retry_in_ms: u64 },
+    Containers(Vec<ContainerInfo>),
+    Container(ContainerInfo),
+    ContainerGone(String),
+    State(StateInfo),
+    Stats(Vec<(String, LiveStats)>),
+    Detail { id: String, state: StateInfo, detail: DetailInfo },
+    Output { stream: u64, data: Vec<u8> },
+    OutputEnd { stream: u64, exit_code: Option<i64>, error: Option<String> },
+    OpProgress { project: String, text: String },
+    OpDone { project: String, result: Result<String, String> },
+    Agent { container: String, status: AgentStatus },
+    /// The kernel killed a process of the container for going over its memory limit.
+    Oom { id: String, name: String },
+    /// A container's main process ended (it may be restarted by its policy).
+    Died { id: String, name: String, exit_code: Option<i64>, oom_killed: bool },
+    Error(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiveStats {
+    pub sample: StatsSample,
+    pub disk_percent: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineStatus {
+    Connecting,
+    Connected { host: String, version: String, api: String },
+    Reconnecting { reason: String, retry_in_ms: u64 },
+}

@@ -1,0 +1,217 @@
+//! The scriptable subcommands, on the same core as the dashboard: the command line, exit codes
+//! and failures here, one file per group of subcommands.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::config::ConfigError;
+use crate::domain::container::ContainerInfo;
+use crate::domain::project::Project;
+use crate::engine::{Engine, EngineError};
+use crate::ops::{Context, OpError};
+
+mod exec;
+mod history;
+mod projects;
+mod status;
+
+/// Exit codes (documented in the README).
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// The operation failed (engine refused, container not running, refresh rolled back…).
+    pub const FAILED: i32 = 1;
+    /// Bad usage, bad config, unknown project.
+    pub const USAGE: i32 = 2;
+    /// The Docker engine could not be reached.
+    pub const ENGINE_UNREACHABLE: i32 = 3;
+    /// The image is missing (the message names the build command).
+    pub const IMAGE_MISSING: i32 = 4;
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "agentdock", version, about = "Long-running Docker containers for coding agents: a dashboard and a CLI")]
+pub struct Cli {
+    /// Config file (default: $AGENTDOCK_CONFIG, else ~/.config/agentdock/config.toml)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List projects and their containers
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create the project's container if missing, start it if stopped
+    Up {
+        project: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command in the project's container (bash -c, as the container user, in /workspace)
+    Exec {
+        project: String,
+        /// Print one JSON object (stdout, stderr, exit code) at the end instead of streaming
+        #[arg(long)]
+        json: bool,
+        /// Kill the command after this many seconds (default: config exec.timeout_secs)
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+        #[arg(required = true, last = true, value_name = "CMD")]
+        cmd: Vec<String>,
+    },
+    /// Print the container's log
+    Logs {
+        project: String,
+        /// Follow the log as it grows
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines
+        #[arg(long, value_name = "N")]
+        tail: Option<usize>,
+    },
+    /// Resource use, health and refresh needs of managed containers
+    Stats {
+        project: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the project's container anew (workspace and agent config survive)
+    Refresh {
+        project: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop and remove the project's containers
+    Rm {
+        project: String,
+        /// Also delete the project's agent config dir
+        #[arg(long)]
+        purge: bool,
+        /// Do not ask for confirmation
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Attach to the agent's tmux session in the project's container (detach: ctrl-] or tmux's own)
+    Attach { project: String },
+    /// Open a login shell in the project's container
+    Shell { project: String },
+    /// Check the engine, the image, the config and the projects
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The refresh history
+    History {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A failure with its exit code and one line to print.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(m: impl Into<String>) -> Self {
+        Failure { code: exit::USAGE, message: m.into() }
+    }
+    pub fn failed(m: impl Into<String>) -> Self {
+        Failure { code: exit::FAILED, message: m.into() }
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        let code = match &e {
+            EngineError::Unreachable { .. } => exit::ENGINE_UNREACHABLE,
+            EngineError::ImageMissing { .. } => exit::IMAGE_MISSING,
+            _ => exit::FAILED,
+        };
+        Failure { code, message: e.to_string() }
+    }
+}
+
+impl From<OpError> for Failure {
+    fn from(e: OpError) -> Self {
+        match e {
+            OpError::Engine(e) => e.into(),
+            other => Failure::failed(other.to_string()),
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::usage(format!("config error: {e}"))
+    }
+}
+
+fn print_json<T: Serialize>(v: &T) -> Result<(), Failure> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| Failure::failed(e.to_string()))?;
+    println!("{s}");
+    Ok(())
+}
+
+pub async fn run(cmd: Command, config_path: Option<PathBuf>) -> Result<i32, Failure> {
+    let ctx = Context::load(config_path)?;
+    match cmd {
+        Command::Ls { json } => projects::ls(&ctx, json).await,
+        Command::Up { project, json } => projects::up(&ctx, &project, json).await,
+        Command::Exec { project, json, timeout, cmd } => exec::exec(&ctx, &project, json, timeout, &cmd).await,
+        Command::Logs { project, follow, tail } => exec::logs(&ctx, &project, follow, tail).await,
+        Command::Stats { project, json } => status::stats(&ctx, project.as_deref(), json).await,
+        Command::Refresh { project, json } => projects::refresh(&ctx, &project, json).await,
+        Command::Rm { project, purge, yes } => projects::rm(&ctx, &project, purge, yes).await,
+        Command::Attach { project } => exec::attach(&ctx, &project, false).await,
+        Command::Shell { project } => exec::attach(&ctx, &project, true).await,
+        Command::Doctor { json } => status::doctor(&ctx, json).await,
+        Command::History { json } => history::history(json),
+    }
+}
+
+async fn connect() -> Result<Engine, Failure> {
+    Ok(Engine::connect().await?)
+}
+
+/// Engine, managed containers, and the project named `key`.
+async fn project_and_containers(ctx: &Context, key: &str) -> Result<(Engine, Project, Vec<ContainerInfo>), Failure> {
+    let engine = connect().await?;
+    let all = engine.list(false).await?;
+    let p = ctx.resolve(key, &all).map_err(Failure::usage)?;
+    let mine = all.into_iter().filter(|c| c.project_id.as_deref() == Some(p.id.as_str())).collect();
+    Ok((engine, p, mine))
+}
+
+/// The project's main container, or a clear error.
+fn main_container<'a>(p: &Project, containers: &'a [ContainerInfo]) -> Result<&'a ContainerInfo, Failure> {
+    let name = crate::domain::container::container_name(&p.id);
+    containers
+        .iter()
+        .find(|c| c.name == name)
+        .or_else(|| containers.first())
+        .ok_or_else(|| Failure::failed(format!("{} has no container; create it with `agentdock up {}`", p.name, p.id)))
+}
+
+/// The project's main container when it runs; else one line saying how to start it.
+fn running_main_container<'a>(p: &Project, containers: &'a [ContainerInfo], then: &str) -> Result<&'a ContainerInfo, Failure> {
+    let c = main_container(p, containers)?;
+    if c.state != crate::domain::container::ContainerState::Running {
+        return Err(Failure::failed(format!(
+            "the container of {} is {}; start it with `agentdock up {}`{then}",
+            p.name,
+            c.state.as_str(),
+            p.id
+        )));
+    }
+    Ok(c)
+}
+

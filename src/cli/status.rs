@@ -1,0 +1,171 @@
+//! How things stand: stats and doctor.
+
+
+use serde::Serialize;
+
+use super::{connect, exit, print_json, Failure};
+use crate::domain::container::Health;
+use crate::domain::policy::{refresh_reasons, Observed, RefreshReason};
+use crate::domain::spec::SECRET_ENV;
+use crate::domain::stats::{human_age, human_bytes};
+use crate::engine::{ContainerStats, Engine, EngineError};
+use crate::ops::Context;
+
+#[derive(Serialize)]
+struct StatsRow {
+    #[serde(flatten)]
+    stats: ContainerStats,
+    needs_refresh: Vec<RefreshReason>,
+}
+
+pub(super) async fn stats(ctx: &Context, key: Option<&str>, json: bool) -> Result<i32, Failure> {
+    let engine = connect().await?;
+    let mut containers = engine.list(false).await?;
+    if let Some(k) = key {
+        let p = ctx.resolve(k, &containers).map_err(Failure::usage)?;
+        containers.retain(|c| c.project_id.as_deref() == Some(p.id.as_str()));
+    }
+    let stats = engine.stats_many(&containers).await;
+    let rows: Vec<StatsRow> = stats
+        .into_iter()
+        .map(|s| {
+            let policy = s
+                .project_id
+                .as_deref()
+                .and_then(|id| ctx.projects.iter().find(|p| p.id == id))
+                .map(|p| p.settings.refresh.clone())
+                .unwrap_or_else(|| ctx.config().refresh.clone());
+            let observed = Observed {
+                age_secs: s.age_secs,
+                disk_percent: s.disk_percent,
+                mem_percent: s.sample.map(|x| x.mem_percent),
+                health: Some(s.health),
+            };
+            StatsRow { needs_refresh: refresh_reasons(&policy, &observed), stats: s }
+        })
+        .collect();
+    if json {
+        print_json(&rows)?;
+        return Ok(exit::OK);
+    }
+    println!(
+        "{:<28} {:<9} {:<10} {:>7} {:>22} {:>6} {:>5} {:>7}  REFRESH",
+        "NAME", "STATE", "HEALTH", "CPU%", "MEM USED / LIMIT", "DISK", "PIDS", "AGE"
+    );
+    for r in &rows {
+        let s = &r.stats;
+        let (cpu, mem, pids) = match &s.sample {
+            Some(x) => (
+                format!("{:.1}", x.cpu_percent),
+                format!("{} / {} {:.0}%", human_bytes(x.mem_used), human_bytes(x.mem_limit), x.mem_percent),
+                x.pids.to_string(),
+            ),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        let disk = s.disk_percent.map(|d| format!("{d:.0}%")).unwrap_or_else(|| "-".into());
+        let reasons: Vec<String> = r.needs_refresh.iter().map(ToString::to_string).collect();
+        println!(
+            "{:<28} {:<9} {:<10} {:>7} {:>22} {:>6} {:>5} {:>7}  {}",
+            s.name,
+            s.state.as_str(),
+            s.health.as_str(),
+            cpu,
+            mem,
+            disk,
+            pids,
+            s.age_secs.map(human_age).unwrap_or_default(),
+            if reasons.is_empty() { "-".to_string() } else { reasons.join(", ") }
+        );
+        if s.health == Health::Unhealthy {
+            if let Some(o) = &s.last_health_output {
+                println!("    last health check: {o}");
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Serialize)]
+struct Check {
+    name: &'static str,
+    ok: bool,
+    detail: String,
+}
+
+pub(super) async fn doctor(ctx: &Context, json: bool) -> Result<i32, Failure> {
+    let mut checks = Vec::new();
+    let cfg = ctx.config();
+    let engine = Engine::connect().await;
+    let mut unreachable = false;
+    match &engine {
+        Ok(e) => checks.push(Check {
+            name: "engine",
+            ok: true,
+            detail: format!("{} (Docker {}, API {})", e.host(), e.server_version(), e.api_version()),
+        }),
+        Err(e) => {
+            unreachable = matches!(e, EngineError::Unreachable { .. });
+            checks.push(Check { name: "engine", ok: false, detail: e.to_string() })
+        }
+    }
+    let mut images: Vec<&str> = vec![cfg.image.as_str()];
+    images.extend(ctx.projects.iter().map(|p| p.settings.image.as_str()));
+    images.sort();
+    images.dedup();
+    for image in images {
+        let check = match &engine {
+            Ok(e) => match e.image_size(image).await {
+                Ok(Some(size)) => Check { name: "image", ok: true, detail: format!("{image} ({})", human_bytes(size as u64)) },
+                Ok(None) => Check {
+                    name: "image",
+                    ok: false,
+                    detail: format!("{image} is missing; build it with: {}", crate::config::BUILD_COMMAND),
+                },
+                Err(err) => Check { name: "image", ok: false, detail: err.to_string() },
+            },
+            Err(_) => Check { name: "image", ok: false, detail: format!("{image}: engine unreachable") },
+        };
+        checks.push(check);
+    }
+    checks.push(Check {
+        name: "config",
+        ok: true,
+        detail: if ctx.loaded.from_file {
+            format!("{}", ctx.loaded.path.display())
+        } else {
+            format!("{} (no file: defaults in use)", ctx.loaded.path.display())
+        },
+    });
+    let missing: Vec<&str> = ctx.projects.iter().filter(|p| !p.exists).map(|p| p.name.as_str()).collect();
+    checks.push(Check {
+        name: "projects",
+        ok: missing.is_empty(),
+        detail: if missing.is_empty() {
+            format!("{} found (roots: {})", ctx.projects.len(), cfg.roots.join(", "))
+        } else {
+            format!("{} found; directory missing: {}", ctx.projects.len(), missing.join(", "))
+        },
+    });
+    checks.push(Check { name: "data", ok: true, detail: crate::paths::data_dir().display().to_string() });
+    let secrets: Vec<String> = SECRET_ENV
+        .iter()
+        .map(|n| format!("{n} {}", if std::env::var(n).map(|v| !v.is_empty()).unwrap_or(false) { "set" } else { "not set" }))
+        .collect();
+    checks.push(Check { name: "secrets", ok: true, detail: secrets.join(", ") });
+
+    let all_ok = checks.iter().all(|c| c.ok);
+    if json {
+        print_json(&checks)?;
+    } else {
+        for c in &checks {
+            println!("{:<9} {:<4} {}", c.name, if c.ok { "ok" } else { "FAIL" }, c.detail);
+        }
+    }
+    Ok(if unreachable {
+        exit::ENGINE_UNREACHABLE
+    } else if all_ok {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}

@@ -1,0 +1,272 @@
+//! The settings model: every value a user can set, with the defaults in one place (`Default`
+//! impls). Plain data: `config` reads it from TOML, the rest of the program reads it from here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The image agentdock builds and uses unless a project says otherwise.
+pub const DEFAULT_IMAGE: &str = "agentdock/agent:latest";
+/// The command that builds [`DEFAULT_IMAGE`]; named in the "image missing" error.
+pub const BUILD_COMMAND: &str = "docker/build-image.sh";
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Image for project containers.
+    pub image: String,
+    /// Directories whose children holding `.git` are projects.
+    pub roots: Vec<String>,
+    /// Command the agent's tmux session runs.
+    pub agent_command: String,
+    /// Name of the agent's tmux session.
+    pub session_name: String,
+    /// `uid:gid` the container and its execs run as.
+    pub user: String,
+    /// Home of that user inside the image.
+    pub container_home: String,
+    /// Host environment variables passed into every container (values never shown).
+    pub env_passthrough: Vec<String>,
+    /// Extra labels put on every container agentdock creates.
+    pub labels: BTreeMap<String, String>,
+    pub limits: Limits,
+    pub security: Security,
+    pub health: HealthCheck,
+    pub refresh: RefreshPolicy,
+    pub exec: ExecSettings,
+    pub ui: UiSettings,
+    /// Key overrides for the dashboard: `"<key>" = "action"`; only listed keys change.
+    pub keys: BTreeMap<String, String>,
+    /// Projects listed one by one: `[[project]]`.
+    #[serde(rename = "project")]
+    pub projects: Vec<ProjectEntry>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            image: DEFAULT_IMAGE.to_string(),
+            roots: vec!["~/projects".to_string()],
+            agent_command: "claude".to_string(),
+            session_name: "claude".to_string(),
+            user: "1000:1000".to_string(),
+            container_home: "/home/agent".to_string(),
+            env_passthrough: Vec::new(),
+            labels: BTreeMap::new(),
+            limits: Limits::default(),
+            security: Security::default(),
+            health: HealthCheck::default(),
+            refresh: RefreshPolicy::default(),
+            exec: ExecSettings::default(),
+            ui: UiSettings::default(),
+            keys: BTreeMap::new(),
+            projects: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Memory limit, e.g. "8g", "512m".
+    pub memory: String,
+    pub cpus: f64,
+    pub pids: i64,
+    pub nofile_soft: i64,
+    pub nofile_hard: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory: "8g".to_string(),
+            cpus: 4.0,
+            pids: 1000,
+            nofile_soft: 1024,
+            nofile_hard: 2048,
+        }
+    }
+}
+
+/// Per-project override of [`Limits`]: only the fields given change.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsPatch {
+    pub memory: Option<String>,
+    pub cpus: Option<f64>,
+    pub pids: Option<i64>,
+    pub nofile_soft: Option<i64>,
+    pub nofile_hard: Option<i64>,
+}
+
+impl Limits {
+    pub fn patched(&self, patch: &LimitsPatch) -> Limits {
+        Limits {
+            memory: patch.memory.clone().unwrap_or_else(|| self.memory.clone()),
+            cpus: patch.cpus.unwrap_or(self.cpus),
+            pids: patch.pids.unwrap_or(self.pids),
+            nofile_soft: patch.nofile_soft.unwrap_or(self.nofile_soft),
+            nofile_hard: patch.nofile_hard.unwrap_or(self.nofile_hard),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Security {
+    /// Read-only root filesystem, with a noexec,nosuid tmpfs on /tmp.
+    pub read_only_root: bool,
+    /// No network at all inside the container.
+    pub network_none: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthCheck {
+    pub interval_secs: u64,
+    pub timeout_secs: u64,
+    pub retries: u32,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck {
+            interval_secs: 60,
+            timeout_secs: 10,
+            retries: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RefreshPolicy {
+    pub max_age_hours: f64,
+    pub max_disk_percent: f64,
+    pub max_memory_percent: f64,
+    /// Refresh a container Docker reports unhealthy.
+    pub when_unhealthy: bool,
+    /// Refresh containers that need it without asking (opt-in).
+    pub auto: bool,
+    pub cooldown_minutes: u64,
+    pub max_tries: u32,
+    /// How long a refresh waits for the new container to work before rolling back.
+    pub ready_timeout_secs: u64,
+    /// Seconds `stop` waits before killing.
+    pub stop_timeout_secs: i64,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        RefreshPolicy {
+            max_age_hours: 72.0,
+            max_disk_percent: 80.0,
+            max_memory_percent: 90.0,
+            when_unhealthy: true,
+            auto: false,
+            cooldown_minutes: 10,
+            max_tries: 3,
+            ready_timeout_secs: 120,
+            stop_timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RefreshPatch {
+    pub max_age_hours: Option<f64>,
+    pub max_disk_percent: Option<f64>,
+    pub max_memory_percent: Option<f64>,
+    pub when_unhealthy: Option<bool>,
+    pub auto: Option<bool>,
+}
+
+impl RefreshPolicy {
+    pub fn patched(&self, patch: &RefreshPatch) -> RefreshPolicy {
+        RefreshPolicy {
+            max_age_hours: patch.max_age_hours.unwrap_or(self.max_age_hours),
+            max_disk_percent: patch.max_disk_percent.unwrap_or(self.max_disk_percent),
+            max_memory_percent: patch.max_memory_percent.unwrap_or(self.max_memory_percent),
+            when_unhealthy: patch.when_unhealthy.unwrap_or(self.when_unhealthy),
+            auto: patch.auto.unwrap_or(self.auto),
+            ..self.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecSettings {
+    /// Seconds before a command run with `exec` is killed (0: never).
+    pub timeout_secs: u64,
+    /// Bytes of output kept per stream; the newest are kept and the cut is stated.
+    pub output_cap_bytes: usize,
+}
+
+impl Default for ExecSettings {
+    fn default() -> Self {
+        ExecSettings {
+            timeout_secs: 3600,
+            output_cap_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiSettings {
+    /// Milliseconds between stats refreshes in the dashboard.
+    pub stats_interval_ms: u64,
+    /// Show the containers agentdock does not manage.
+    pub show_unmanaged: bool,
+    /// Lines kept in the output pane.
+    pub output_lines: usize,
+    /// Keep ANSI colours in the output pane (else strip them).
+    pub ansi_colors: bool,
+    /// Ring the bell and say so when an agent starts waiting or a container turns unhealthy.
+    pub notifications: bool,
+    /// Key that leaves an attached session.
+    pub detach_key: String,
+    /// Seconds between samples of the tmux pane of an agent that reports no status through
+    /// hooks (each sample is one exec; at least 5).
+    pub pane_sample_secs: u64,
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        UiSettings {
+            stats_interval_ms: 2000,
+            show_unmanaged: false,
+            output_lines: 10_000,
+            ansi_colors: true,
+            notifications: false,
+            detach_key: "ctrl-]".to_string(),
+            pane_sample_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProjectEntry {
+    pub path: String,
+    pub name: Option<String>,
+    pub image: Option<String>,
+    pub agent_command: Option<String>,
+    pub env_passthrough: Option<Vec<String>>,
+    pub limits: LimitsPatch,
+    pub refresh: RefreshPatch,
+}
+
+/// `~` and `~/x` expanded against `home`.
+pub fn expand_home(p: &str, home: &Path) -> PathBuf {
+    if p == "~" {
+        home.to_path_buf()
+    } else if let Some(rest) = p.strip_prefix("~/") {
+        home.join(rest)
+    } else {
+        PathBuf::from(p)
+    }
+}

@@ -1,0 +1,94 @@
+//! Text from containers, made safe to show: one scanner of escape sequences and control
+//! characters, used by the plain-text filter here and by the colour renderer in `ui::ansi`.
+
+/// A piece of scanned text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Piece<'a> {
+    /// A printable character.
+    Char(char),
+    /// A tab (shown as spaces).
+    Tab,
+    /// The parameters of an SGR sequence (`ESC [ … m`): colours and attributes.
+    Sgr(&'a str),
+}
+
+/// Walks `s`, giving printable characters, tabs and SGR parameters; every other escape
+/// sequence (CSI, OSC up to BEL or ST, two-byte escapes) and control character is dropped.
+pub fn scan<'a>(s: &'a str, mut out: impl FnMut(Piece<'a>)) {
+    let mut chars = s.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        match c {
+            '\x1b' => match chars.peek().map(|(_, d)| *d) {
+                Some('[') => {
+                    let (open, _) = chars.next().expect("peeked");
+                    let start = open + 1;
+                    let mut fin = None;
+                    let mut end = s.len();
+                    for (i, d) in chars.by_ref() {
+                        if ('\x40'..='\x7e').contains(&d) {
+                            fin = Some(d);
+                            end = i;
+                            break;
+                        }
+                    }
+                    if fin == Some('m') {
+                        out(Piece::Sgr(&s[start..end]));
+                    }
+                }
+                Some(']') => {
+                    // OSC: up to BEL or ESC \
+                    chars.next();
+                    while let Some((_, d)) = chars.next() {
+                        if d == '\x07' {
+                            break;
+                        }
+                        if d == '\x1b' {
+                            chars.next();
+                            break;
+                        }
+                    }
+                }
+                Some(_) => {
+                    chars.next();
+                }
+                None => {}
+            },
+            '\t' => out(Piece::Tab),
+            c if c.is_control() => {}
+            c => out(Piece::Char(c)),
+        }
+    }
+}
+
+/// Plain text of `s`: no escape sequences, no control characters, tabs as four spaces.
+pub fn strip(s: &str) -> String {
+    let mut text = String::with_capacity(s.len());
+    scan(s, |p| match p {
+        Piece::Char(c) => text.push(c),
+        Piece::Tab => text.push_str("    "),
+        Piece::Sgr(_) => {}
+    });
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_controls_vanish() {
+        assert_eq!(strip("a\x1b[31mred\x1b[0m b\x1b[2J\x1b]0;title\x07c\x08"), "ared bc");
+        assert_eq!(strip("x\ty"), "x    y");
+    }
+
+    #[test]
+    fn sgr_parameters_are_given() {
+        let mut sgr = Vec::new();
+        scan("\x1b[1;38;5;200mx\x1b[m", |p| {
+            if let Piece::Sgr(s) = p {
+                sgr.push(s.to_string())
+            }
+        });
+        assert_eq!(sgr, vec!["1;38;5;200".to_string(), String::new()]);
+    }
+}

@@ -1,0 +1,66 @@
+//! Agent status: the hook and runner files in each container's mounted agent dir, read on the
+//! host when they change; the tmux pane's activity, sampled by exec, for agents without hooks.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::Worker;
+use crate::app::AgentStatus;
+use crate::domain::container::ContainerState;
+use crate::engine::{Engine, ExecOptions};
+
+/// The fallback samples an agent's tmux pane no more often than this.
+const PANE_SAMPLE_MIN: Duration = Duration::from_secs(5);
+
+impl Worker {
+    /// Reads each running managed container's agent status files (host files, no exec; read
+    /// again only when they change) and sends what changed. An agent that never reports through
+    /// hooks gets its tmux pane's last activity sampled instead, by exec, in a task of its own,
+    /// at most every `ui.pane_sample_secs` (never under 5 s).
+    pub(super) async fn agent_statuses(&mut self, engine: &Engine) {
+        let session = self.ctx.config().session_name.clone();
+        let every = Duration::from_secs(self.ctx.config().ui.pane_sample_secs).max(PANE_SAMPLE_MIN);
+        let running: Vec<(String, Option<String>)> = self
+            .containers
+            .values()
+            .filter(|c| c.managed && c.state == ContainerState::Running)
+            .map(|c| (c.id.clone(), c.agent_dir.clone()))
+            .collect();
+        let alive = |id: &String| running.iter().any(|(r, _)| r == id);
+        self.agents.retain(|id, _| alive(id));
+        self.stamps.retain(|id, _| alive(id));
+        self.file_status.retain(|id, _| alive(id));
+        for (id, dir) in &running {
+            let Some(dir) = dir else { continue };
+            let stamp = crate::agent_status::stamp(Path::new(dir));
+            if self.stamps.get(id) != Some(&stamp) {
+                self.stamps.insert(id.clone(), stamp);
+                self.file_status.insert(id.clone(), crate::agent_status::read(Path::new(dir)));
+            }
+            let Some(Some(status)) = self.file_status.get(id).cloned() else { continue };
+            if !matches!(status, AgentStatus::Started { .. }) {
+                self.sampled.remove(id);
+                self.agent_changed(id.clone(), status).await;
+                continue;
+            }
+            // no hook has spoken: fall back to the pane's activity
+            if !self.agents.contains_key(id) {
+                self.agent_changed(id.clone(), status).await;
+            }
+            if self.sampled.get(id).map(|t| t.elapsed() < every).unwrap_or(false) {
+                continue;
+            }
+            self.sampled.insert(id.clone(), std::time::Instant::now());
+            let (engine, tx, id) = (engine.clone(), self.samples_tx.clone(), id.clone());
+            let cmd = format!("tmux display-message -p -t {session} '#{{window_activity}}'");
+            tokio::spawn(async move {
+                if let Ok(out) = engine.exec_capture(&id, &cmd, &ExecOptions::quick()).await {
+                    if let Ok(at) = String::from_utf8_lossy(&out.stdout).trim().parse::<i64>() {
+                        // the label ages with the clock: "active" now, "output 3m ago" later
+                        let _ = tx.send((id, AgentStatus::Quiet { last_output: at }));
+                    }
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The engine worker: owns the engine connection, runs the app's commands, follows the
+//! engine's event stream and collects stats, and sends domain events back over a channel.
+//! Nothing is shared with the UI under a lock. The loop is here; stats collection, agent
+//! status and command execution have a file each. The per-engine workers to come are
+//! instances of this one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+mod agents;
+mod commands;
+mod stats;
+
+use crate::app::{AgentStatus, Command, EngineEvent};
+use crate::domain::container::{ContainerInfo, ContainerState};
+use crate::engine::cgroup::CgroupReader;
+use crate::engine::Engine;
+use crate::ops::Context;
+
+pub struct WorkerHandle {
+    pub commands: mpsc::UnboundedSender<Command>,
+    pub task: JoinHandle<()>,
+}
+
+pub fn spawn(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>) -> WorkerHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(run(ctx, events, rx));
+    WorkerHandle { commands: tx, task }
+}
+
+struct Worker {
+    ctx: Arc<Context>,
+    events: mpsc::Sender<EngineEvent>,
+    streams: HashMap<u64, JoinHandle<()>>,
+    containers: HashMap<String, ContainerInfo>,
+    cgroups: CgroupReader,
+    stats_interval: Duration,
+    /// The agent status last sent, per container.
+    agents: HashMap<String, AgentStatus>,
+    /// The container the detail view shows: its net and block I/O are read too.
+    detail: Option<String>,
+    /// What each container's status files said when last read.
+    file_status: HashMap<String, Option<AgentStatus>>,
+    /// Modification times of each container's status files when last read.
+    stamps: HashMap<String, Option<std::time::SystemTime>>,
+    /// Disk use % per workspace path and when it was read (disk use moves slowly).
+    disks: HashMap<String, (Option<f64>, std::time::Instant)>,
+    /// When the pane of an agent without hooks was last sampled (at most every 5 s).
+    sampled: HashMap<String, std::time::Instant>,
+    /// Pane samples come back here from their own tasks, so no exec holds up the loop.
+    samples_tx: mpsc::UnboundedSender<(String, AgentStatus)>,
+    samples_rx: Option<mpsc::UnboundedReceiver<(String, AgentStatus)>>,
+}
+
+async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands: mpsc::UnboundedReceiver<Command>) {
+    let stats_interval = Duration::from_millis(ctx.config().ui.stats_interval_ms.max(250));
+    let (samples_tx, samples_rx) = mpsc::unbounded_channel();
+    let mut w = Worker {
+        ctx,
+        events,
+        streams: HashMap::new(),
+        containers: HashMap::new(),
+        cgroups: CgroupReader::default(),
+        stats_interval,
+        agents: HashMap::new(),
+        detail: None,
+        file_status: HashMap::new(),
+        stamps: HashMap::new(),
+        disks: HashMap::new(),
+        sampled: HashMap::new(),
+        samples_tx,
+        samples_rx: Some(samples_rx),
+    };
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match Engine::connect().await {
+            Ok(engine) => {
+                backoff = Duration::from_millis(500);
+                let reason = w.connected(&engine, &mut commands).await;
+                match reason {
+                    None => return, // the app is gone
+                    Some(r) => {
+                        w.send(EngineEvent::Disconnected { reason: r, retry_in_ms: backoff.as_millis() as u64 }).await;
+                    }
+                }
+            }
+            Err(e) => {
+                w.send(EngineEvent::Disconnected { reason: e.to_string(), retry_in_ms: backoff.as_millis() as u64 }).await;
+            }
+        }
+        // wait before retrying, still answering commands (with an error)
+        let sleep = tokio::time::sleep(backoff);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => break,
+                cmd = commands.recv() => match cmd {
+                    None => return,
+                    Some(c) => w.refuse(c).await,
+                },
+            }
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(8));
+    }
+}
+
+impl Worker {
+    async fn send(&self, e: EngineEvent) {
+        let _ = self.events.send(e).await;
+    }
+
+    async fn refuse(&self, c: Command) {
+        let project = match &c {
+            Command::Up(p) | Command::Remove(p) | Command::Refresh { project: p, .. } => Some(p.id.clone()),
+            _ => None,
+        };
+        let msg = "the engine is not connected; try again when it is back".to_string();
+        match (project, c) {
+            (Some(project), _) => self.send(EngineEvent::OpDone { project, result: Err(msg) }).await,
+            (None, Command::Exec { stream, .. } | Command::Logs { stream, .. }) => {
+                self.send(EngineEvent::OutputEnd { stream, exit_code: None, error: Some(msg) }).await
+            }
+            _ => self.send(EngineEvent::Error(msg)).await,
+        }
+    }
+
+    /// Runs while the engine answers; returns why it stopped (None: the app closed).
+    async fn connected(&mut self, engine: &Engine, commands: &mut mpsc::UnboundedReceiver<Command>) -> Option<String> {
+        // Subscribe before listing, so no change between the two is missed.
+        let mut events = Box::pin(engine.container_events());
+        let list = match engine.list(true).await {
+            Ok(l) => l,
+            Err(e) => return Some(e.to_string()),
+        };
+        self.send(EngineEvent::Connected {
+            host: engine.host().to_string(),
+            version: engine.server_version().to_string(),
+            api: engine.api_version().to_string(),
+        })
+        .await;
+        self.containers = list.iter().map(|c| (c.id.clone(), c.clone())).collect();
+        self.send(EngineEvent::Containers(list)).await;
+        for id in self.exited_ids() {
+            self.send_state(engine, &id).await;
+        }
+        let mut tick = tokio::time::interval(self.stats_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut stats_task: Option<JoinHandle<CgroupReader>> = None;
+        let mut agent_tick = tokio::time::interval(Duration::from_secs(1));
+        agent_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut samples = self.samples_rx.take().expect("samples receiver");
+        let why = loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    None => break None,
+                    Some(c) => self.command(engine, c).await,
+                },
+                ev = events.next() => match ev {
+                    Some(Ok(ev)) => self.container_event(engine, &ev.id, &ev.action).await,
+                    Some(Err(e)) => break Some(e.to_string()),
+                    None => break Some("the engine closed its event stream".into()),
+                },
+                Some((id, status)) = samples.recv() => self.agent_changed(id, status).await,
+                _ = agent_tick.tick() => self.agent_statuses(engine).await,
+                _ = tick.tick() => {
+                    // one collection at a time; a slow one is skipped over, not queued
+                    if let Some(t) = &stats_task {
+                        if !t.is_finished() { continue; }
+                    }
+                    if let Some(t) = stats_task.take() {
+                        if let Ok(r) = t.await { self.cgroups = r; }
+                    }
+                    stats_task = Some(self.collect_stats(engine));
+                }
+            }
+        };
+        self.samples_rx = Some(samples);
+        why
+    }
+
+    async fn agent_changed(&mut self, id: String, status: AgentStatus) {
+        if self.agents.get(&id) != Some(&status) {
+            self.agents.insert(id.clone(), status.clone());
+            self.send(EngineEvent::Agent { container: id, status }).await;
+        }
+    }
+
+    fn exited_ids(&self) -> Vec<String> {
+        self.containers
+            .values()
+            .filter(|c| c.managed && matches!(c.state, ContainerState::Exited | ContainerState::Dead))
+            .map(|c| c.id.clone())
+            .collect()
+    }
+
+    async fn send_state(&self, engine: &Engine, id: &str) {
+        if let Ok(Some(st)) = engine.inspect_state(id).await {
+            self.send(EngineEvent::State(st)).await;
+        }
+    }
+
+    async fn container_event(&mut self, engine: &Engine, id: &str, action: &str) {
+        if id.is_empty() || action.starts_with("exec_") || action == "top" || action.starts_with("resize") {
+            return;
+        }
+        match engine.list_one(id).await {
+            Ok(Some(info)) => {
+                let name = info.name.clone();
+                self.containers.insert(id.to_string(), info.clone());
+                self.send(EngineEvent::Container(info)).await;
+                if action == "oom" {
+                    self.send(EngineEvent::Oom { id: id.to_string(), name }).await;
+                }
+                if action == "die" || action == "oom" || action == "start" {
+                    if let Ok(Some(st)) = engine.inspect_state(id).await {
+                        if action == "die" {
+                            let name = st.name.clone();
+                            let (exit_code, oom_killed) = (st.exit_code, st.oom_killed);
+                            self.send(EngineEvent::Died { id: id.to_string(), name, exit_code, oom_killed }).await;
+                        }
+                        self.send(EngineEvent::State(st)).await;
+                    }
+                }
+            }
+            Ok(None) => {
+                self.containers.remove(id);
+                self.send(EngineEvent::ContainerGone(id.to_string())).await;
+            }
+            Err(e) => self.send(EngineEvent::Error(e.to_string())).await,
+        }
+    }
+}
