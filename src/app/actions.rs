@@ -4,7 +4,7 @@
 use crossterm::event::KeyEvent;
 
 use super::{overlay, parse_colon, refresh, App, Command, Confirm, Mode, Row};
-use crate::domain::container::ContainerState;
+use crate::domain::container::{ContainerInfo, ContainerState};
 use crate::keymap::Action;
 
 impl App {
@@ -41,40 +41,38 @@ impl App {
         self.emit_some(cmd);
     }
 
-    pub(super) fn start_stop(&mut self) {
-        let Some(c) = self.selected_container() else {
-            self.message = Some("no container selected".into());
-            return;
-        };
-        if !c.info.managed {
-            self.message = Some("agentdock does not change containers it does not manage".into());
-            return;
+    /// The selected container when agentdock manages it, else None with `none` or `unmanaged`
+    /// said on the status line.
+    fn managed_selection(&mut self, none: &str, unmanaged: &str) -> Option<ContainerInfo> {
+        let found = self.selected_container().map(|c| c.info.clone());
+        match found {
+            Some(info) if info.managed => return Some(info),
+            Some(_) => self.message = Some(unmanaged.into()),
+            None => self.message = Some(none.into()),
         }
-        let id = c.info.id.clone();
-        if c.info.state == ContainerState::Running {
-            self.emit(Command::Stop(id));
+        None
+    }
+
+    pub(super) fn start_stop(&mut self) {
+        let unmanaged = "agentdock does not change containers it does not manage";
+        let Some(c) = self.managed_selection("no container selected", unmanaged) else { return };
+        if c.state == ContainerState::Running {
+            self.emit(Command::Stop(c.id));
             self.message = Some("stopping".into());
         } else {
-            self.emit(Command::Start(id));
+            self.emit(Command::Start(c.id));
             self.message = Some("starting".into());
         }
     }
 
     pub(super) fn attach(&mut self, shell: bool) {
-        let Some(c) = self.selected_container() else {
-            self.message = Some("no container selected (c creates one)".into());
-            return;
-        };
-        if !c.info.managed {
-            self.message = Some("attach works on containers agentdock manages".into());
-            return;
-        }
-        if c.info.state != ContainerState::Running {
+        let none = "no container selected (c creates one)";
+        let Some(c) = self.managed_selection(none, "attach works on containers agentdock manages") else { return };
+        if c.state != ContainerState::Running {
             self.message = Some("the container is not running: press s to start it, then attach".into());
             return;
         }
-        let container = c.info.id.clone();
-        let project = c.info.project_id.clone().unwrap_or_default();
+        let (container, project) = (c.id, c.project_id.unwrap_or_default());
         self.emit(if shell { Command::Shell { container, project } } else { Command::Attach { container, project } });
     }
 

@@ -21,6 +21,32 @@ pub enum LineKey {
     Run(String),
 }
 
+/// What a key did to a one-line text (the filter, the output search).
+#[derive(Debug, PartialEq)]
+pub enum LineEdit {
+    Edited,
+    Enter,
+    Esc,
+    Other,
+}
+
+/// Typing into a one-line text: characters (not control ones) and backspace edit it.
+pub fn edit_line(text: &mut String, key: KeyEvent) -> LineEdit {
+    match key.code {
+        KeyCode::Esc => LineEdit::Esc,
+        KeyCode::Enter => LineEdit::Enter,
+        KeyCode::Backspace => {
+            text.pop();
+            LineEdit::Edited
+        }
+        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+            text.push(c);
+            LineEdit::Edited
+        }
+        _ => LineEdit::Other,
+    }
+}
+
 /// A `:` command: its verb and the project it names, if any.
 #[derive(Debug, PartialEq)]
 pub struct Colon<'a> {

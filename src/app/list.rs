@@ -1,8 +1,9 @@
 //! The list view: projects with their containers, then (toggle) the unmanaged ones; its sort,
 //! filter and selection.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
 
+use super::cmdline::{edit_line, LineEdit};
 use super::model::{ContainerView, Model};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,21 +94,14 @@ impl ListView {
 
     /// Keys while the filter is typed; true when the filter changed (the rows need rebuilding).
     pub fn on_filter_key(&mut self, key: KeyEvent) -> FilterKey {
-        match key.code {
-            KeyCode::Esc => {
+        match edit_line(&mut self.filter, key) {
+            LineEdit::Edited => FilterKey::Changed,
+            LineEdit::Enter => FilterKey::Done,
+            LineEdit::Esc => {
                 self.filter.clear();
                 FilterKey::Done
             }
-            KeyCode::Enter => FilterKey::Done,
-            KeyCode::Backspace => {
-                self.filter.pop();
-                FilterKey::Changed
-            }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                self.filter.push(c);
-                FilterKey::Changed
-            }
-            _ => FilterKey::Ignored,
+            LineEdit::Other => FilterKey::Ignored,
         }
     }
 

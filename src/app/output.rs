@@ -1,8 +1,9 @@
 //! The output pane: one stream at a time (a command's output or a container's log), bounded,
 //! with scroll, follow, wrap, colours and search.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
 
+use super::cmdline::{edit_line, LineEdit};
 use crate::domain::output::LineRing;
 use crate::domain::text::strip;
 
@@ -160,25 +161,17 @@ impl OutputPane {
     }
 
     pub fn on_search_key(&mut self, key: KeyEvent) -> SearchKey {
-        match key.code {
-            KeyCode::Esc => {
+        match edit_line(&mut self.search, key) {
+            LineEdit::Esc => {
                 self.search.clear();
                 self.search_hit = None;
                 SearchKey::Closed
             }
-            KeyCode::Enter => {
+            LineEdit::Enter => {
                 self.search_hit = None;
                 SearchKey::Find
             }
-            KeyCode::Backspace => {
-                self.search.pop();
-                SearchKey::Typing
-            }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                self.search.push(c);
-                SearchKey::Typing
-            }
-            _ => SearchKey::Typing,
+            LineEdit::Edited | LineEdit::Other => SearchKey::Typing,
         }
     }
 }
