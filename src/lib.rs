@@ -18,6 +18,7 @@ pub mod lock;
 pub mod ops;
 pub mod logging;
 pub mod paths;
+pub mod tasks;
 pub mod tui;
 pub mod ui;
 pub mod worker;

@@ -16,6 +16,7 @@ mod exec;
 mod history;
 mod projects;
 mod status;
+mod tasks;
 
 /// Exit codes (documented in the README).
 pub mod exit {
@@ -106,6 +107,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Tasks: a prompt run headless in a container of its own, its work on a branch
+    Task {
+        #[command(subcommand)]
+        cmd: tasks::TaskCommand,
+    },
     /// The refresh history
     History {
         #[arg(long)]
@@ -175,6 +181,7 @@ pub async fn run(cmd: Command, config_path: Option<PathBuf>) -> Result<i32, Fail
         Command::Shell { project } => exec::attach(&ctx, &project, true).await,
         Command::Doctor { json } => status::doctor(&ctx, json).await,
         Command::History { json } => history::history(json),
+        Command::Task { cmd } => tasks::run(&ctx, cmd).await,
     }
 }
 

@@ -11,6 +11,8 @@ pub mod labels {
     pub const ROLE: &str = "dev.agentdock.role";
     pub const SESSION: &str = "dev.agentdock.session";
     pub const AGENT_DIR: &str = "dev.agentdock.agent-dir";
+    /// The task a one-shot container runs (its id).
+    pub const TASK: &str = "dev.agentdock.task";
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]

@@ -10,4 +10,5 @@ pub mod settings;
 pub mod spec;
 pub mod stats;
 pub mod suggest;
+pub mod task;
 pub mod text;

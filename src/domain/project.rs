@@ -118,7 +118,7 @@ pub fn discover(config: &Config, home: &Path) -> Vec<Project> {
     projects
 }
 
-fn settings_for(config: &Config, entry: Option<&ProjectEntry>) -> ProjectSettings {
+pub fn settings_for(config: &Config, entry: Option<&ProjectEntry>) -> ProjectSettings {
     let mut s = ProjectSettings {
         image: config.image.clone(),
         agent_command: config.agent_command.clone(),

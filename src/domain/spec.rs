@@ -71,6 +71,9 @@ pub struct ContainerSpec {
     pub health: HealthSpec,
     /// The host's agent config dir for this project (mounted at `~/.claude`).
     pub agent_dir: PathBuf,
+    /// A one-shot container (a task): no restart, no health check, removed by the engine when
+    /// it ends.
+    pub one_shot: bool,
 }
 
 /// Parses "8g", "512m", "1024k", "123" (bytes) into bytes.
@@ -197,6 +200,7 @@ pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<C
             retries: config.health.retries.max(1),
         },
         agent_dir: host.agent_dir.clone(),
+        one_shot: false,
     })
 }
 

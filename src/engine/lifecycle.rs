@@ -73,9 +73,10 @@ fn body(spec: &ContainerSpec) -> ContainerCreateBody {
         tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
         network_mode: spec.network_none.then(|| "none".to_string()),
         restart_policy: Some(RestartPolicy {
-            name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+            name: Some(if spec.one_shot { RestartPolicyNameEnum::NO } else { RestartPolicyNameEnum::UNLESS_STOPPED }),
             maximum_retry_count: None,
         }),
+        auto_remove: Some(spec.one_shot),
         ..Default::default()
     };
     ContainerCreateBody {
@@ -85,7 +86,7 @@ fn body(spec: &ContainerSpec) -> ContainerCreateBody {
         env: Some(spec.env.iter().map(|e| format!("{}={}", e.name, e.value.expose())).collect()),
         labels: Some(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
         healthcheck: Some(HealthConfig {
-            test: Some(spec.health.test.clone()),
+            test: Some(if spec.one_shot { vec!["NONE".into()] } else { spec.health.test.clone() }),
             interval: Some(secs(spec.health.interval_secs)),
             timeout: Some(secs(spec.health.timeout_secs)),
             retries: Some(i64::from(spec.health.retries)),
@@ -98,7 +99,7 @@ fn body(spec: &ContainerSpec) -> ContainerCreateBody {
 }
 
 impl Engine {
-    async fn require_image(&self, image: &str) -> Result<(), EngineError> {
+    pub(super) async fn require_image(&self, image: &str) -> Result<(), EngineError> {
         if self.image_exists(image).await? {
             Ok(())
         } else {
@@ -321,7 +322,7 @@ impl Engine {
 
     /// Creates the container of `spec` under its name, or finds the one a lost answer created
     /// (same name, same project, not `old_id`).
-    async fn create_named(&self, spec: &ContainerSpec, old_id: Option<&str>) -> Result<String, EngineError> {
+    pub(super) async fn create_named(&self, spec: &ContainerSpec, old_id: Option<&str>) -> Result<String, EngineError> {
         if let Some(st) = self.inspect_state(&spec.name).await? {
             if st.managed && st.project_id.as_deref() == Some(spec.project_id()) && Some(st.id.as_str()) != old_id {
                 return Ok(st.id);

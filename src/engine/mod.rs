@@ -4,6 +4,7 @@
 pub mod cgroup;
 mod exec;
 mod lifecycle;
+mod task;
 pub mod stats;
 
 use std::collections::HashMap;

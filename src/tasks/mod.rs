@@ -1,0 +1,309 @@
+//! Tasks on the host: prepare a task's workspace and container, follow it, cancel it, and
+//! collect its result (state, summary, the branch fetched from its bundle). The container runs
+//! on its own (`agentdock-task` in the image) and writes everything to its mounted run dir, so a
+//! task outlives the agentdock that started it; whoever looks next collects it.
+
+pub mod git;
+pub mod store;
+
+use std::path::{Path, PathBuf};
+
+use crate::domain::container::{labels, now_unix};
+use crate::domain::project::{self, Project};
+use crate::domain::spec::{self, EnvVar, HostContext, Mount, Secret};
+use crate::domain::task::{branch_of, TaskState};
+use crate::engine::{Engine, EngineError};
+use crate::ops::{Context, OpError};
+use store::{TaskRecord, TaskSpec};
+
+/// Where the run dir is mounted in the container.
+pub const RUN_MOUNT: &str = "/agentdock/task";
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct TaskRequest {
+    pub project: Option<String>,
+    pub repo_url: Option<String>,
+    pub prompt: String,
+    pub base: Option<String>,
+    pub timeout_secs: u64,
+    pub max_output: u64,
+    pub model: Option<String>,
+    pub permission_mode: String,
+}
+
+/// Makes the task's directory, workspace and container, and starts it. Anything made is
+/// removed again when a step fails, so a refused task leaves nothing behind.
+pub async fn start(engine: &Engine, ctx: &Context, req: TaskRequest, projects_seen: &[crate::domain::container::ContainerInfo]) -> Result<TaskRecord, OpError> {
+    let id = store::new_id();
+    let dir = store::task_dir(&id);
+    let result = prepare(engine, ctx, &req, &id, projects_seen).await;
+    match result {
+        Ok(rec) => Ok(rec),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            Err(e)
+        }
+    }
+}
+
+async fn prepare(
+    engine: &Engine,
+    ctx: &Context,
+    req: &TaskRequest,
+    id: &str,
+    seen: &[crate::domain::container::ContainerInfo],
+) -> Result<TaskRecord, OpError> {
+    let refused = |m: String| OpError::Refused(m);
+    let branch = branch_of(id);
+    let base_ref = req.base.clone().unwrap_or_else(|| "HEAD".into());
+    // the project (or a stand-in for --repo) and the repository the branch goes to
+    let (p, repo_dir, source): (Project, PathBuf, String) = match (&req.project, &req.repo_url) {
+        (_, Some(url)) => {
+            let name = url.trim_end_matches('/').trim_end_matches(".git").rsplit(['/', ':']).next().unwrap_or("repo");
+            let pid = format!("repo-{}", project::slug(name));
+            let mirror = crate::paths::data_dir().join("repos").join(format!("{pid}.git"));
+            std::fs::create_dir_all(mirror.parent().unwrap()).map_err(|e| refused(e.to_string()))?;
+            git::mirror(url, &mirror).map_err(|e| refused(format!("cannot clone {url}: {e}")))?;
+            let p = Project {
+                id: pid,
+                name: name.to_string(),
+                path: mirror.clone(),
+                exists: true,
+                settings: project::settings_for(ctx.config(), None),
+            };
+            let src = mirror.to_string_lossy().into_owned();
+            (p, mirror, src)
+        }
+        (Some(key), None) => {
+            let p = ctx.resolve(key, seen).map_err(refused)?;
+            if !p.exists {
+                return Err(refused(format!("the directory of {} ({}) is gone", p.name, p.path.display())));
+            }
+            let src = p.path.to_string_lossy().into_owned();
+            (p.clone(), p.path.clone(), src)
+        }
+        (None, None) => return Err(refused("name a project, or a repository with --repo URL".into())),
+    };
+    let base_commit = git::resolve(&repo_dir, &base_ref).map_err(refused)?;
+    if !engine.image_exists(&p.settings.image).await? {
+        return Err(EngineError::ImageMissing { image: p.settings.image.clone(), build: crate::config::BUILD_COMMAND.into() }.into());
+    }
+
+    let dir = store::task_dir(id);
+    let (run, workspace, claude) = (dir.join("run"), dir.join("workspace"), dir.join("claude"));
+    for d in [&dir, &run] {
+        std::fs::create_dir_all(d).map_err(|e| refused(format!("cannot create {}: {e}", d.display())))?;
+    }
+    std::fs::write(run.join("prompt.txt"), &req.prompt).map_err(|e| refused(e.to_string()))?;
+    git::clone_for_task(&source, &workspace, &base_commit, &branch).map_err(|e| refused(format!("cannot make the workspace: {e}")))?;
+    crate::agent_config::prepare(&claude, &crate::paths::home_dir()).map_err(OpError::Other)?;
+    chown_tree(&run, ctx.config())?;
+    chown_tree(&workspace, ctx.config())?;
+
+    let spec = TaskSpec {
+        id: id.to_string(),
+        project_id: p.id.clone(),
+        project_name: p.name.clone(),
+        repo_dir: repo_dir.clone(),
+        repo_url: req.repo_url.clone(),
+        base_ref,
+        base_commit,
+        branch,
+        timeout_secs: req.timeout_secs,
+        max_output: req.max_output,
+        model: req.model.clone(),
+        permission_mode: req.permission_mode.clone(),
+        image: p.settings.image.clone(),
+        container: format!("agentdock-task-{id}"),
+        created_at: now_unix(),
+    };
+    let cspec = container_spec(ctx, &p, &spec, &workspace, &run, &claude).map_err(refused)?;
+    let mut rec = TaskRecord {
+        spec,
+        state: TaskState::Starting,
+        reason: None,
+        started_at: Some(now_unix()),
+        ended_at: None,
+        collected: false,
+        diffstat: None,
+        head: None,
+        summary: Default::default(),
+    };
+    store::save(&rec).map_err(|e| refused(e.to_string()))?;
+    engine.run_once(&cspec).await?;
+    rec.state = TaskState::Running;
+    store::save(&rec).map_err(|e| refused(e.to_string()))?;
+    Ok(rec)
+}
+
+/// The task's container: the project's spec, with the task's workspace, run dir and agent
+/// config mounted, the runner's settings in its environment, and no restart.
+fn container_spec(
+    ctx: &Context,
+    p: &Project,
+    t: &TaskSpec,
+    workspace: &Path,
+    run: &Path,
+    claude: &Path,
+) -> Result<spec::ContainerSpec, String> {
+    let host = HostContext::gather(p, claude.to_path_buf());
+    let mut s = spec::build(ctx.config(), p, &host)?;
+    s.name = t.container.clone();
+    s.one_shot = true;
+    for m in s.mounts.iter_mut().filter(|m| m.target == "/workspace") {
+        m.source = workspace.to_path_buf();
+    }
+    s.mounts.push(Mount { source: run.to_path_buf(), target: RUN_MOUNT.into(), read_only: false });
+    s.labels.insert(labels::ROLE.into(), "task".into());
+    s.labels.insert(labels::TASK.into(), t.id.clone());
+    s.labels.insert(labels::PROJECT_PATH.into(), t.repo_dir.to_string_lossy().into_owned());
+    let shown = |name: &str, value: String| EnvVar { name: name.into(), value: Secret::new(value), shown: true };
+    s.env.extend([
+        shown("TASK_FILE", format!("{RUN_MOUNT}/prompt.txt")),
+        shown("TASK_DIR", RUN_MOUNT.into()),
+        shown("SESSION_ID", t.id.clone()),
+        shown("TASK_BRANCH", t.branch.clone()),
+        shown("BRANCH", t.base_ref.clone()),
+        shown("BUNDLE_BASE", t.base_commit.clone()),
+        shown("TIMEOUT", t.timeout_secs.to_string()),
+        shown("MAX_OUTPUT_SIZE", t.max_output.to_string()),
+        shown("PERMISSION_MODE", t.permission_mode.clone()),
+    ]);
+    if let Some(m) = &t.model {
+        s.env.push(shown("MODEL", m.clone()));
+    }
+    Ok(s)
+}
+
+/// What the container writes lands owned by its user, when agentdock runs as root.
+fn chown_tree(dir: &Path, config: &crate::config::Config) -> Result<(), OpError> {
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    let mut ids = config.user.split(':').map(|x| x.parse::<u32>().ok());
+    let (Some(Some(uid)), gid) = (ids.next(), ids.next().flatten()) else { return Ok(()) };
+    let status = std::process::Command::new("chown")
+        .arg("-R")
+        .arg("-h")
+        .arg(format!("{uid}:{}", gid.unwrap_or(uid)))
+        .arg(dir)
+        .status()
+        .map_err(|e| OpError::Refused(format!("cannot chown {}: {e}", dir.display())))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(OpError::Refused(format!("cannot chown {}", dir.display())))
+    }
+}
+
+/// Brings a record up to date: a task whose container is gone is over; its result is read and
+/// its branch fetched (once). `running` says whether its container still runs (None: the
+/// engine was not asked).
+pub fn reconcile(mut rec: TaskRecord, running: Option<bool>) -> TaskRecord {
+    if rec.collected {
+        return rec;
+    }
+    let id = rec.spec.id.clone();
+    rec.summary = store::summary_of(&id, rec.spec.max_output);
+    let run = store::run_dir(&id);
+    let word = store::read_untrusted(&run, "state", 64).map(|b| String::from_utf8_lossy(&b).into_owned());
+    let said = word.as_deref().and_then(TaskState::from_runner);
+    match (running, said) {
+        (Some(true), _) | (None, None | Some(TaskState::Running)) => {
+            if rec.state == TaskState::Starting && said == Some(TaskState::Running) {
+                rec.state = TaskState::Running;
+            }
+            return rec;
+        }
+        (_, Some(s)) if s.is_final() => {
+            rec.state = s;
+            rec.reason = result_reason(&run);
+        }
+        _ => {
+            rec.state = TaskState::Failed;
+            rec.reason = Some("the task's container ended without a result (killed?)".into());
+        }
+    }
+    collect(&mut rec);
+    rec
+}
+
+fn result_reason(run: &Path) -> Option<String> {
+    let bytes = store::read_untrusted(run, "result.json", 256 * 1024)?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("reason").and_then(|r| r.as_str()).filter(|r| !r.is_empty()).map(|r| crate::domain::task::cut(&crate::domain::text::strip(r), 500))
+}
+
+/// The end of a task: its branch fetched from the bundle the runner wrote, the diff stat
+/// against the base, the record saved.
+fn collect(rec: &mut TaskRecord) {
+    let id = rec.spec.id.clone();
+    let dir = store::task_dir(&id);
+    let copy = dir.join("result.bundle");
+    rec.ended_at.get_or_insert(now_unix());
+    // a bundle as big as the whole output allowance is plenty for a task's commits
+    let cap = 1 << 30;
+    if store::copy_untrusted(&store::run_dir(&id), "result.bundle", cap, &copy).is_some() {
+        if let Err(e) = git::fetch_bundle(&rec.spec.repo_dir, &copy, &rec.spec.branch) {
+            let note = format!("the task's commits could not be fetched: {e}");
+            rec.reason = Some(rec.reason.take().map(|r| format!("{r}; {note}")).unwrap_or(note));
+        }
+    }
+    rec.head = git::head_of(&rec.spec.repo_dir, &rec.spec.branch);
+    if let Some(head) = &rec.head {
+        rec.diffstat = git::diffstat(&rec.spec.repo_dir, &rec.spec.base_commit, head).ok();
+    }
+    rec.collected = true;
+    if let Err(e) = store::save(rec) {
+        tracing::warn!(task = %id, error = %e, "cannot save the task record");
+    }
+}
+
+/// Every task, brought up to date with the engine (when it answers).
+pub async fn refreshed_all(engine: Option<&Engine>) -> Vec<TaskRecord> {
+    let mut out = Vec::new();
+    for rec in store::load_all() {
+        out.push(refreshed(engine, rec).await);
+    }
+    out
+}
+
+pub async fn refreshed(engine: Option<&Engine>, rec: TaskRecord) -> TaskRecord {
+    if rec.collected {
+        return rec;
+    }
+    let running = match engine {
+        Some(e) => match e.inspect_state(&rec.spec.container).await {
+            Ok(Some(st)) => Some(st.state == crate::domain::container::ContainerState::Running),
+            Ok(None) => Some(false),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    let rec = reconcile(rec, running);
+    if !rec.collected {
+        let _ = store::save(&rec);
+    }
+    rec
+}
+
+/// Cancels a running task: the runner is told (SIGTERM), stops the agent, commits what it
+/// made and writes its result; told again with SIGKILL if it has not ended in 10 s.
+pub async fn cancel(engine: &Engine, rec: &TaskRecord) -> Result<TaskRecord, OpError> {
+    let name = rec.spec.container.clone();
+    // a signal sent while the runner is still starting can be lost: say it again until it ends
+    for _ in 0..5 {
+        engine.kill(&name, "TERM").await?;
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(2), engine.wait_exit(&name)).await;
+        if matches!(waited, Ok(Ok(_))) {
+            break;
+        }
+    }
+    if engine.inspect_state(&name).await?.is_some() {
+        engine.kill(&name, "KILL").await?;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), engine.wait_exit(&name)).await;
+    }
+    let fresh = store::load(&rec.spec.id).unwrap_or_else(|| rec.clone());
+    Ok(reconcile(fresh, Some(false)))
+}

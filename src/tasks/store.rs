@@ -1,0 +1,188 @@
+//! A task on disk: one directory each under `<data>/tasks/<id>/`:
+//! `task.json` (the host's record, written by rename), `run/` (mounted in the container at
+//! `/agentdock/task`: prompt, events, state, result, bundle), `workspace/` (the clone, mounted at
+//! `/workspace`), `claude/` (the task's own agent config). Everything under `run/` and
+//! `workspace/` is written by the container, so it is read here as untrusted: regular files
+//! only, never through a link, never more than asked.
+
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::task::{valid_id, Summary, TaskState};
+
+/// What a task was asked to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub id: String,
+    pub project_id: String,
+    pub project_name: String,
+    /// The repository the task branch ends up in (the project's, or agentdock's clone of
+    /// `--repo`).
+    pub repo_dir: PathBuf,
+    pub repo_url: Option<String>,
+    /// What the task started from, as asked (`HEAD`, a branch) and as resolved.
+    pub base_ref: String,
+    pub base_commit: String,
+    pub branch: String,
+    pub timeout_secs: u64,
+    pub max_output: u64,
+    pub model: Option<String>,
+    pub permission_mode: String,
+    pub image: String,
+    pub container: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiffStat {
+    pub files: u64,
+    pub insertions: u64,
+    pub deletions: u64,
+}
+
+/// A task and how it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub spec: TaskSpec,
+    pub state: TaskState,
+    pub reason: Option<String>,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    /// The result was read and the branch fetched: nothing more to do.
+    pub collected: bool,
+    pub diffstat: Option<DiffStat>,
+    pub head: Option<String>,
+    pub summary: Summary,
+}
+
+impl TaskRecord {
+    pub fn elapsed(&self, now: i64) -> Option<i64> {
+        self.started_at.map(|s| self.ended_at.unwrap_or(now) - s)
+    }
+}
+
+pub fn tasks_dir() -> PathBuf {
+    crate::paths::data_dir().join("tasks")
+}
+
+pub fn task_dir(id: &str) -> PathBuf {
+    tasks_dir().join(id)
+}
+
+pub fn run_dir(id: &str) -> PathBuf {
+    task_dir(id).join("run")
+}
+
+pub fn save(r: &TaskRecord) -> std::io::Result<()> {
+    let dir = task_dir(&r.spec.id);
+    let tmp = dir.join("task.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(r)?)?;
+    std::fs::rename(tmp, dir.join("task.json"))
+}
+
+pub fn load(id: &str) -> Option<TaskRecord> {
+    if !valid_id(id) {
+        return None;
+    }
+    let text = std::fs::read(task_dir(id).join("task.json")).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Every task on disk, oldest first.
+pub fn load_all() -> Vec<TaskRecord> {
+    let Ok(entries) = std::fs::read_dir(tasks_dir()) else { return Vec::new() };
+    let mut v: Vec<TaskRecord> =
+        entries.flatten().filter_map(|e| load(&e.file_name().to_string_lossy())).collect();
+    v.sort_by(|a, b| (a.spec.created_at, &a.spec.id).cmp(&(b.spec.created_at, &b.spec.id)));
+    v
+}
+
+/// A new task id: the date and a random part (`20261125-3f9a1c`), safe in paths and labels.
+pub fn new_id() -> String {
+    let mut b = [0u8; 3];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut b);
+    }
+    let now = crate::domain::container::now_unix();
+    let (d, rest) = (now / 86_400, now % 86_400);
+    let (y, m, day) = civil(d);
+    let _ = rest;
+    format!("{y:04}{m:02}{day:02}-{:02x}{:02x}{:02x}", b[0], b[1], b[2])
+}
+
+/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Reads at most `max` bytes of `dir/name`, a file the container may have written: only a
+/// regular file, never through a symlink, never blocking on a FIFO. None when it is not so.
+pub fn read_untrusted(dir: &Path, name: &str, max: u64) -> Option<Vec<u8>> {
+    let flags = (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(flags).open(dir.join(name)).ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut buf = Vec::new();
+    f.take(max).read_to_end(&mut buf).ok()?;
+    Some(buf)
+}
+
+/// Copies an untrusted file to a host-owned one (so nothing can swap it while git reads it).
+pub fn copy_untrusted(dir: &Path, name: &str, max: u64, to: &Path) -> Option<u64> {
+    let flags = (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(flags).open(dir.join(name)).ok()?;
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() || meta.len() > max {
+        return None;
+    }
+    let mut out = std::fs::File::create(to).ok()?;
+    std::io::copy(&mut f.take(max), &mut out).ok()
+}
+
+/// The stream so far, summed up (read bounded: the output cap and a little more).
+pub fn summary_of(id: &str, max_output: u64) -> Summary {
+    let mut s = Summary::default();
+    if let Some(bytes) = read_untrusted(&run_dir(id), "events.jsonl", max_output + 64 * 1024) {
+        String::from_utf8_lossy(&bytes).lines().for_each(|l| s.push_line(l));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_dated_and_valid() {
+        assert_eq!(civil(0), (1970, 1, 1));
+        assert_eq!(civil(20_517), (2026, 3, 5));
+        assert_eq!(civil(11_016), (2000, 2, 29));
+        let id = new_id();
+        assert!(valid_id(&id) && id.len() == 15, "{id}");
+    }
+
+    #[test]
+    fn untrusted_reads_refuse_links_and_fifos_and_are_bounded() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("f"), "0123456789").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", d.path().join("link")).unwrap();
+        rustix::fs::mknodat(rustix::fs::CWD, d.path().join("fifo"), rustix::fs::FileType::Fifo, 0o600.into(), 0).unwrap();
+        assert_eq!(read_untrusted(d.path(), "f", 4).unwrap(), b"0123");
+        assert!(read_untrusted(d.path(), "link", 100).is_none());
+        assert!(read_untrusted(d.path(), "fifo", 100).is_none());
+        assert!(copy_untrusted(d.path(), "f", 5, &d.path().join("copy")).is_none(), "over the cap");
+        assert_eq!(copy_untrusted(d.path(), "f", 50, &d.path().join("copy")), Some(10));
+    }
+}
