@@ -89,11 +89,17 @@ fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
 }
 
 fn chown_for_container(dir: &Path) -> Result<()> {
+    chown_tree(dir, CONTAINER_UID, CONTAINER_UID)
+}
+
+/// Gives `dir` and everything under it to `uid:gid` when agentdock runs as root (else does
+/// nothing); symlinks are neither followed nor changed.
+pub fn chown_tree(dir: &Path, uid: u32, gid: u32) -> Result<()> {
     if !rustix::process::geteuid().is_root() {
         return Ok(());
     }
-    let uid = rustix::process::Uid::from_raw(CONTAINER_UID);
-    let gid = rustix::process::Gid::from_raw(CONTAINER_UID);
+    let uid = rustix::process::Uid::from_raw(uid);
+    let gid = rustix::process::Gid::from_raw(gid);
     let mut stack: Vec<PathBuf> = vec![dir.to_path_buf()];
     while let Some(p) = stack.pop() {
         let meta = std::fs::symlink_metadata(&p)?;

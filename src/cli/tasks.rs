@@ -205,6 +205,8 @@ fn find(id: &str) -> Result<TaskRecord, Failure> {
 }
 
 /// Prints the run as it comes (when `print`) until the task ends; Ctrl-C cancels the task.
+/// While its container runs only the new lines are read; the record is brought up to date
+/// (stream summed up, result collected) once it no longer runs.
 async fn follow(engine: &crate::engine::Engine, rec: TaskRecord, print: bool) -> Result<TaskRecord, Failure> {
     let mut offset = 0u64;
     let mut rec = rec;
@@ -214,12 +216,16 @@ async fn follow(engine: &crate::engine::Engine, rec: TaskRecord, print: bool) ->
         if print {
             print_new_events(&rec, &mut offset);
         }
-        rec = tasks::refreshed(Some(engine), rec).await;
-        if rec.collected {
-            if print {
-                print_new_events(&rec, &mut offset);
+        let running = matches!(engine.inspect_state(&rec.spec.container).await,
+            Ok(Some(st)) if st.state == crate::domain::container::ContainerState::Running);
+        if !running {
+            rec = tasks::refreshed(Some(engine), rec).await;
+            if rec.collected {
+                if print {
+                    print_new_events(&rec, &mut offset);
+                }
+                return Ok(rec);
             }
-            return Ok(rec);
         }
         tokio::select! {
             _ = &mut ctrl_c => {
@@ -234,8 +240,8 @@ async fn follow(engine: &crate::engine::Engine, rec: TaskRecord, print: bool) ->
 /// Prints the lines of the event stream after `offset` (whole lines only), readably.
 fn print_new_events(rec: &TaskRecord, offset: &mut u64) {
     let run = store::run_dir(&rec.spec.id);
-    let Some(bytes) = store::read_untrusted(&run, "events.jsonl", rec.spec.max_output + 64 * 1024) else { return };
-    let bytes = bytes.get(*offset as usize..).unwrap_or(&[]);
+    let left = (rec.spec.max_output + 64 * 1024).saturating_sub(*offset);
+    let Some(bytes) = store::read_untrusted_from(&run, "events.jsonl", *offset, left) else { return };
     let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else { return };
     for line in String::from_utf8_lossy(&bytes[..=end]).lines() {
         for shown in render_line(line, 5).unwrap_or_default() {

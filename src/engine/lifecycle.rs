@@ -99,7 +99,8 @@ fn body(spec: &ContainerSpec) -> ContainerCreateBody {
 }
 
 impl Engine {
-    pub(super) async fn require_image(&self, image: &str) -> Result<(), EngineError> {
+    /// Ok when the image is there, else the error that names the build command.
+    pub async fn require_image(&self, image: &str) -> Result<(), EngineError> {
         if self.image_exists(image).await? {
             Ok(())
         } else {

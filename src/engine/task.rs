@@ -7,10 +7,10 @@ use super::{Engine, EngineError};
 use crate::domain::spec::ContainerSpec;
 
 impl Engine {
-    /// Creates and starts a one-shot container; one that does not start is removed again.
+    /// Creates and starts a one-shot container; one that does not start is removed again. The
+    /// caller checks the image first ([`Engine::require_image`]), before it makes anything else.
     pub async fn run_once(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
         debug_assert!(spec.one_shot);
-        self.require_image(&spec.image).await?;
         let id = self.create_named(spec, None).await?;
         if let Err(e) = self.start(&id).await {
             let _ = self.remove(&id, true).await;

@@ -12,7 +12,7 @@ use crate::domain::container::{labels, now_unix};
 use crate::domain::project::{self, Project};
 use crate::domain::spec::{self, EnvVar, HostContext, Mount, Secret};
 use crate::domain::task::{branch_of, TaskState};
-use crate::engine::{Engine, EngineError};
+use crate::engine::Engine;
 use crate::ops::{Context, OpError};
 use store::{TaskRecord, TaskSpec};
 
@@ -86,9 +86,8 @@ async fn prepare(
         (None, None) => return Err(refused("name a project, or a repository with --repo URL".into())),
     };
     let base_commit = git::resolve(&repo_dir, &base_ref).map_err(refused)?;
-    if !engine.image_exists(&p.settings.image).await? {
-        return Err(EngineError::ImageMissing { image: p.settings.image.clone(), build: crate::config::BUILD_COMMAND.into() }.into());
-    }
+    // before anything is made, so a missing image leaves nothing behind
+    engine.require_image(&p.settings.image).await?;
 
     let dir = store::task_dir(id);
     let (run, workspace, claude) = (dir.join("run"), dir.join("workspace"), dir.join("claude"));
@@ -176,25 +175,12 @@ fn container_spec(
     Ok(s)
 }
 
-/// What the container writes lands owned by its user, when agentdock runs as root.
+/// What the container writes lands owned by its user (`config.user`), when agentdock runs as
+/// root.
 fn chown_tree(dir: &Path, config: &crate::config::Config) -> Result<(), OpError> {
-    if !rustix::process::geteuid().is_root() {
-        return Ok(());
-    }
     let mut ids = config.user.split(':').map(|x| x.parse::<u32>().ok());
     let (Some(Some(uid)), gid) = (ids.next(), ids.next().flatten()) else { return Ok(()) };
-    let status = std::process::Command::new("chown")
-        .arg("-R")
-        .arg("-h")
-        .arg(format!("{uid}:{}", gid.unwrap_or(uid)))
-        .arg(dir)
-        .status()
-        .map_err(|e| OpError::Refused(format!("cannot chown {}: {e}", dir.display())))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(OpError::Refused(format!("cannot chown {}", dir.display())))
-    }
+    crate::agent_config::chown_tree(dir, uid, gid.unwrap_or(uid)).map_err(OpError::Other)
 }
 
 /// Brings a record up to date: a task whose container is gone is over; its result is read and
@@ -281,8 +267,9 @@ pub async fn refreshed(engine: Option<&Engine>, rec: TaskRecord) -> TaskRecord {
         },
         None => None,
     };
+    let before = rec.clone();
     let rec = reconcile(rec, running);
-    if !rec.collected {
+    if !rec.collected && rec != before {
         let _ = store::save(&rec);
     }
     rec

@@ -5,7 +5,7 @@
 //! `workspace/` is written by the container, so it is read here as untrusted: regular files
 //! only, never through a link, never more than asked.
 
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -106,10 +106,7 @@ pub fn new_id() -> String {
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
         let _ = f.read_exact(&mut b);
     }
-    let now = crate::domain::container::now_unix();
-    let (d, rest) = (now / 86_400, now % 86_400);
-    let (y, m, day) = civil(d);
-    let _ = rest;
+    let (y, m, day) = civil(crate::domain::container::now_unix() / 86_400);
     format!("{y:04}{m:02}{day:02}-{:02x}{:02x}{:02x}", b[0], b[1], b[2])
 }
 
@@ -126,14 +123,25 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// Reads at most `max` bytes of `dir/name`, a file the container may have written: only a
-/// regular file, never through a symlink, never blocking on a FIFO. None when it is not so.
-pub fn read_untrusted(dir: &Path, name: &str, max: u64) -> Option<Vec<u8>> {
+/// Opens `dir/name`, a file the container may have written: only a regular file, never
+/// through a symlink, never blocking on a FIFO. None when it is not so.
+fn open_untrusted(dir: &Path, name: &str) -> Option<(std::fs::File, u64)> {
     let flags = (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32;
     let f = std::fs::OpenOptions::new().read(true).custom_flags(flags).open(dir.join(name)).ok()?;
-    if !f.metadata().ok()?.is_file() {
-        return None;
-    }
+    let meta = f.metadata().ok()?;
+    meta.is_file().then_some((f, meta.len()))
+}
+
+/// Reads at most `max` bytes of an untrusted file (see [`open_untrusted`]).
+pub fn read_untrusted(dir: &Path, name: &str, max: u64) -> Option<Vec<u8>> {
+    read_untrusted_from(dir, name, 0, max)
+}
+
+/// Reads at most `max` bytes of an untrusted file, from byte `offset` on (what came since the
+/// last look).
+pub fn read_untrusted_from(dir: &Path, name: &str, offset: u64, max: u64) -> Option<Vec<u8>> {
+    let (mut f, _) = open_untrusted(dir, name)?;
+    f.seek(SeekFrom::Start(offset)).ok()?;
     let mut buf = Vec::new();
     f.take(max).read_to_end(&mut buf).ok()?;
     Some(buf)
@@ -141,10 +149,8 @@ pub fn read_untrusted(dir: &Path, name: &str, max: u64) -> Option<Vec<u8>> {
 
 /// Copies an untrusted file to a host-owned one (so nothing can swap it while git reads it).
 pub fn copy_untrusted(dir: &Path, name: &str, max: u64, to: &Path) -> Option<u64> {
-    let flags = (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32;
-    let f = std::fs::OpenOptions::new().read(true).custom_flags(flags).open(dir.join(name)).ok()?;
-    let meta = f.metadata().ok()?;
-    if !meta.is_file() || meta.len() > max {
+    let (f, len) = open_untrusted(dir, name)?;
+    if len > max {
         return None;
     }
     let mut out = std::fs::File::create(to).ok()?;
@@ -180,6 +186,7 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", d.path().join("link")).unwrap();
         rustix::fs::mknodat(rustix::fs::CWD, d.path().join("fifo"), rustix::fs::FileType::Fifo, 0o600.into(), 0).unwrap();
         assert_eq!(read_untrusted(d.path(), "f", 4).unwrap(), b"0123");
+        assert_eq!(read_untrusted_from(d.path(), "f", 8, 100).unwrap(), b"89");
         assert!(read_untrusted(d.path(), "link", 100).is_none());
         assert!(read_untrusted(d.path(), "fifo", 100).is_none());
         assert!(copy_untrusted(d.path(), "f", 5, &d.path().join("copy")).is_none(), "over the cap");

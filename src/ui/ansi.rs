@@ -28,11 +28,6 @@ pub fn parse(s: &str, keep_colour: bool) -> Line<'static> {
     Line::from(spans)
 }
 
-/// Plain text of `s`.
-pub fn strip(s: &str) -> String {
-    crate::domain::text::strip(s)
-}
-
 fn basic(n: u16) -> Color {
     match n {
         0 => Color::Black,
@@ -120,7 +115,7 @@ mod tests {
         assert_eq!(l.spans.len(), 3);
         assert_eq!(l.spans[1].content, "red");
         assert_eq!(l.spans[1].style.fg, Some(Color::Red));
-        assert_eq!(strip("a\x1b[31mred\x1b[0m b\x1b[2J\x1b]0;title\x07c\x08"), "ared bc");
+        assert_eq!(crate::domain::text::strip("a\x1b[31mred\x1b[0m b\x1b[2J\x1b]0;title\x07c\x08"), "ared bc");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use ratatui::Frame;
 
 use super::{ansi, panel, theme};
 use crate::app::App;
+use crate::domain::text::strip;
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
     let o = &app.output;
@@ -56,7 +57,7 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
             let mut line = ansi::parse(raw, o.ansi);
             if o.search_hit == Some(i) {
                 line = line.style(Style::new().add_modifier(Modifier::REVERSED));
-            } else if !needle.is_empty() && ansi::strip(raw).to_lowercase().contains(&needle) {
+            } else if !needle.is_empty() && strip(raw).to_lowercase().contains(&needle) {
                 line = line.style(Style::new().fg(theme::WARN));
             }
             Some(line)
