@@ -95,6 +95,13 @@ fn validate(config: &Config) -> Result<(), String> {
                 .map_err(|e| format!("project {}: limits.memory: {e}", p.path))?;
         }
     }
+    const MODES: &[&str] = &["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk"];
+    if !MODES.contains(&config.tasks.permission_mode.as_str()) {
+        return Err(format!("tasks.permission_mode must be one of {}", MODES.join(", ")));
+    }
+    if config.tasks.timeout_secs == 0 {
+        return Err("tasks.timeout_secs must be above 0".into());
+    }
     if config.user.trim().is_empty() {
         return Err("user must not be empty".into());
     }

@@ -61,6 +61,7 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
                 Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => app.on_key(k),
                 Some(Ok(Event::Mouse(m))) => app.on_mouse(m),
                 Some(Ok(Event::Resize(w, h))) => app.on_resize(w, h),
+                Some(Ok(Event::Paste(text))) => app.on_paste(&text),
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => app.quit = true,
             },

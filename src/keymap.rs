@@ -40,6 +40,11 @@ pub enum Action {
     Shell,
     History,
     Cancel,
+    Tasks,
+    NewTask,
+    OpenRun,
+    TaskDiff,
+    CancelTask,
 }
 
 impl Action {
@@ -76,6 +81,11 @@ impl Action {
             Action::Shell => "open a shell in the container",
             Action::History => "refresh history",
             Action::Cancel => "cancel the running command / close",
+            Action::Tasks => "tasks / containers",
+            Action::NewTask => "tasks: new task (a prompt for a headless agent)",
+            Action::OpenRun => "tasks: the task's run in the output pane",
+            Action::TaskDiff => "tasks: the task branch's diff",
+            Action::CancelTask => "tasks: cancel the running task (asks y/n)",
         }
     }
 }
@@ -204,42 +214,68 @@ pub const DEFAULT_KEYS: &[(&str, Action)] = &[
     ("S", Action::Shell),
     ("H", Action::History),
     ("esc", Action::Cancel),
+    ("t", Action::Tasks),
 ];
+
+/// Keys of the task list (they win over the global ones while it has the focus). Remapped in
+/// `[keys]` as `"tasks.<key>" = "action"`.
+pub const TASK_KEYS: &[(&str, Action)] = &[
+    ("n", Action::NewTask),
+    ("enter", Action::OpenRun),
+    ("l", Action::OpenRun),
+    ("D", Action::TaskDiff),
+    ("x", Action::CancelTask),
+];
+
+const TASKS_PREFIX: &str = "tasks.";
 
 #[derive(Debug, Clone)]
 pub struct Keymap {
     map: BTreeMap<String, Action>,
+    tasks: BTreeMap<String, Action>,
 }
 
 impl Keymap {
     /// The defaults with the user's `[keys]` applied; a bad key or action is an error.
     pub fn new(overrides: &BTreeMap<String, String>) -> Result<Keymap, String> {
-        let mut map: BTreeMap<String, Action> = DEFAULT_KEYS
-            .iter()
-            .map(|(k, a)| (key_name(parse_key(k).expect("default keys parse")), *a))
-            .collect();
+        let defaults = |keys: &[(&str, Action)]| -> BTreeMap<String, Action> {
+            keys.iter().map(|(k, a)| (key_name(parse_key(k).expect("default keys parse")), *a)).collect()
+        };
+        let (mut map, mut tasks) = (defaults(DEFAULT_KEYS), defaults(TASK_KEYS));
         for (k, a) in overrides {
+            let (target, k) = match k.strip_prefix(TASKS_PREFIX) {
+                Some(rest) => (&mut tasks, rest),
+                None => (&mut map, k.as_str()),
+            };
             let key = parse_key(k).ok_or_else(|| format!("keys: '{k}' is not a key"))?;
             if a == "none" {
-                map.remove(&key_name(key));
+                target.remove(&key_name(key));
                 continue;
             }
             let action: Action = serde_json::from_value(serde_json::Value::String(a.clone()))
                 .map_err(|_| format!("keys: '{a}' is not an action"))?;
-            map.insert(key_name(key), action);
+            target.insert(key_name(key), action);
         }
-        Ok(Keymap { map })
+        Ok(Keymap { map, tasks })
     }
 
     pub fn action(&self, key: KeyEvent) -> Option<Action> {
         self.map.get(&key_name(key)).copied()
     }
 
-    /// Keys bound to each action, for the help screen.
+    /// A key in the task list: its own keys first, then the global ones.
+    pub fn task_action(&self, key: KeyEvent) -> Option<Action> {
+        self.tasks.get(&key_name(key)).copied().or_else(|| self.action(key))
+    }
+
+    /// Keys bound to each action, for the help screen (task-list keys as `tasks.<key>`).
     pub fn bindings(&self) -> Vec<(Action, Vec<String>)> {
         let mut by_action: BTreeMap<Action, Vec<String>> = BTreeMap::new();
         for (k, a) in &self.map {
             by_action.entry(*a).or_default().push(k.clone());
+        }
+        for (k, a) in &self.tasks {
+            by_action.entry(*a).or_default().push(format!("{TASKS_PREFIX}{k}"));
         }
         by_action.into_iter().collect()
     }

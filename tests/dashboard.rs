@@ -311,3 +311,50 @@ fn agent_status_follows_the_hooks_through_working_waiting_idle() {
     }
     t.keys(&["q"]);
 }
+
+#[test]
+fn the_task_list_starts_a_task_follows_its_run_and_shows_its_diff() {
+    let status = Command::new("tests/fixtures/build-test-image.sh").arg("--if-missing").status().expect("build script");
+    assert!(status.success(), "the test image could not be built");
+    let mut env = TestEnv::new("image = \"agentdock/agent-test:latest\"\nenv_passthrough = [\"MODEL_SCRIPT\"]");
+    let script = r#"[{"bash": "echo made-in-the-view > view.txt; sleep 2"}, {"text": "Made view.txt for you."}]"#;
+    env.extra_env.push(("MODEL_SCRIPT".into(), script.into()));
+    env.extra_env.push(("ANTHROPIC_API_KEY".into(), "sk-test-not-a-real-key".into()));
+    let p = env.git_project("tview");
+    let t = Tmux::start(&env);
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    t.wait_for(&p, Duration::from_secs(10));
+    t.keys(&["t"]);
+    t.wait_for("no tasks yet", Duration::from_secs(5));
+
+    // n: the prompt, on the project; Ctrl-S starts it
+    t.keys(&["n"]);
+    let s = t.wait_for("new task on", Duration::from_secs(5));
+    assert!(s.contains(&format!("new task on {p}")), "{s}");
+    t.literal("make view.txt");
+    t.keys(&["C-s"]);
+    let task_row = |s: &str| s.lines().find(|l| l.contains("agentdock/task-") && !l.contains("<id>")).unwrap_or("").to_string();
+    let s = t.wait_until(Duration::from_secs(20), "the task's row", |s| !task_row(s).is_empty());
+    assert!(s.contains("started on"), "{s}");
+
+    // Enter: its run, followed as it comes
+    t.keys(&["Enter"]);
+    t.wait_for("→ Bash(echo made-in-the-view > view.txt; sleep 2)", Duration::from_secs(30));
+    let s = t.wait_until(Duration::from_secs(60), "succeeded", |s| task_row(s).contains("succeeded"));
+    let row = task_row(&s);
+    assert!(row.contains(&p) && row.contains("1 +1 -0"), "{row}");
+    let s = t.wait_for("── succeeded", Duration::from_secs(10));
+    assert!(s.contains("Made view.txt for you."), "{s}");
+
+    // D: the branch's diff
+    t.keys(&["D"]);
+    t.wait_for("+made-in-the-view", Duration::from_secs(10));
+    let branch = row.split_whitespace().find(|w| w.starts_with("agentdock/task-")).unwrap().to_string();
+    let path = env.project_path(&p);
+    let out = Command::new("git").args(["-c", "safe.directory=*", "-C"]).arg(&path).args(["show", &format!("{branch}:view.txt")]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "made-in-the-view\n");
+    assert!(!path.join("view.txt").exists(), "the project's own tree was touched");
+    assert!(env.containers().is_empty(), "the task's container is still there");
+    t.keys(&["q"]);
+}

@@ -102,7 +102,18 @@ impl App {
 
     pub(super) fn on_key_confirm(&mut self, c: Confirm, key: KeyEvent) {
         self.mode = Mode::Normal;
-        let Confirm::Remove { project } = c;
+        let project = match c {
+            Confirm::Remove { project } => project,
+            Confirm::CancelTask { id } => {
+                if overlay::confirms(key) {
+                    self.message = Some(format!("cancelling task {id}…"));
+                    self.emit(Command::CancelTask(id));
+                } else {
+                    self.message = Some("the task goes on".into());
+                }
+                return;
+            }
+        };
         if !overlay::confirms(key) {
             self.message = Some("nothing removed".into());
             return;

@@ -3,6 +3,7 @@
 use crate::domain::container::ContainerInfo;
 use crate::domain::project::Project;
 use crate::domain::stats::StatsSample;
+use crate::domain::task::TaskRecord;
 use crate::engine::{DetailInfo, StateInfo};
 
 pub use crate::domain::agent::AgentStatus;
@@ -24,6 +25,14 @@ pub enum Command {
     Attach { container: String, project: String },
     Shell { container: String, project: String },
     Bell,
+    /// The task list is on screen (its tasks are looked at every second) or not.
+    WatchTasks(bool),
+    StartTask { project: Project, prompt: String },
+    CancelTask(String),
+    /// A task's run, readable, into the output pane until the task ends.
+    TaskRun { stream: u64, id: String },
+    /// A task branch's diff against its base, into the output pane.
+    TaskDiff { stream: u64, id: String },
 }
 
 /// What the engine worker tells the app.
@@ -47,6 +56,12 @@ pub enum EngineEvent {
     /// A container's main process ended (it may be restarted by its policy).
     Died { id: String, name: String, exit_code: Option<i64>, oom_killed: bool },
     Error(String),
+    /// Every task, newest first, when something about them changed.
+    Tasks(Vec<TaskRecord>),
+    /// A task started from the dashboard (or why it could not).
+    TaskStarted(Result<Box<TaskRecord>, String>),
+    /// Something done that the user should read about (a task cancelled).
+    Message(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -23,6 +23,7 @@ mod model;
 mod output;
 mod overlay;
 mod refresh;
+mod tasks;
 
 use crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
@@ -34,6 +35,7 @@ pub use model::{Applied, ContainerView, Model, HISTORY_SECS};
 pub use output::{OutputPane, SearchKey};
 pub use overlay::{Confirm, Mode};
 pub use refresh::RefreshQueue;
+pub use tasks::{FormKey, TaskForm, TasksView};
 
 use crate::config::Config;
 use crate::domain::container::{now_unix, ContainerState};
@@ -63,6 +65,7 @@ pub struct App {
     pub output: OutputPane,
     pub cmdline: CommandLine,
     pub refresh: RefreshQueue,
+    pub tasks: TasksView,
     pub focus: Focus,
     pub mode: Mode,
     pub detail_open: bool,
@@ -85,6 +88,7 @@ impl App {
             output: OutputPane::new(config.ui.output_lines, config.ui.ansi_colors),
             cmdline: CommandLine::default(),
             refresh: RefreshQueue::default(),
+            tasks: TasksView::default(),
             model: Model { config, projects, containers: Default::default(), ops: Default::default(), now: now_unix() },
             focus: Focus::List,
             mode: Mode::Normal,
@@ -142,13 +146,14 @@ impl App {
         let status_h = 1u16;
         let prompt_h = if matches!(self.mode, Mode::CommandLine | Mode::Command | Mode::Filter | Mode::Search) { 3 } else { 0 };
         let body_h = area.height.saturating_sub(status_h + prompt_h);
-        let list_h = if self.detail_open { body_h * 2 / 5 } else { body_h / 2 }.max(3.min(body_h));
-        let detail_h = if self.detail_open { body_h * 3 / 10 } else { 0 };
+        let detail_open = self.detail_open && !self.tasks.shown;
+        let list_h = if detail_open { body_h * 2 / 5 } else { body_h / 2 }.max(3.min(body_h));
+        let detail_h = if detail_open { body_h * 3 / 10 } else { 0 };
         let output_h = body_h.saturating_sub(list_h + detail_h);
         let mut y = area.y;
         let list = Rect::new(area.x, y, area.width, list_h);
         y += list_h;
-        let detail = self.detail_open.then(|| Rect::new(area.x, y, area.width, detail_h));
+        let detail = detail_open.then(|| Rect::new(area.x, y, area.width, detail_h));
         y += detail_h;
         let output = Rect::new(area.x, y, area.width, output_h);
         y += output_h;
@@ -191,12 +196,17 @@ impl App {
         self.dirty = true;
         match self.mode.clone() {
             Mode::Normal => {
+                let in_tasks = self.tasks.shown && self.focus == Focus::List;
+                let action = if in_tasks { self.keymap.task_action(key) } else { self.keymap.action(key) };
                 // an unmapped key does nothing
-                if let Some(action) = self.keymap.action(key) {
+                if let Some(action) = action {
                     self.message = None;
-                    self.do_action(action);
+                    if !(in_tasks && self.on_task_action(action)) {
+                        self.do_action(action);
+                    }
                 }
             }
+            Mode::NewTask => self.on_task_form_key(key),
             Mode::Help | Mode::History => {
                 if overlay::closes_popup(&self.keymap, key) {
                     self.mode = Mode::Normal;
@@ -325,6 +335,10 @@ impl App {
             Action::SearchNext => self.search_step(true),
             Action::SearchPrev => self.search_step(false),
             Action::Attach | Action::Shell => self.attach(action == Action::Shell),
+            Action::Tasks => self.toggle_tasks(),
+            Action::NewTask | Action::OpenRun | Action::TaskDiff | Action::CancelTask => {
+                self.message = Some("t shows the tasks".into());
+            }
             Action::Cancel => {
                 if self.output.running {
                     if let Some(s) = self.output.cancel() {
@@ -369,9 +383,16 @@ impl App {
                     let y = m.row.saturating_sub(a.list.y + 2) as usize;
                     if m.row >= a.list.y + 2 {
                         let visible = a.list.height.saturating_sub(3) as usize;
-                        let i = list_offset(self.list.selected, visible) + y;
-                        if i < self.list.rows.len() {
-                            self.select(i);
+                        if self.tasks.shown {
+                            let i = list_offset(self.tasks.selected, visible) + y;
+                            if i < self.tasks.tasks.len() {
+                                self.tasks.select(i);
+                            }
+                        } else {
+                            let i = list_offset(self.list.selected, visible) + y;
+                            if i < self.list.rows.len() {
+                                self.select(i);
+                            }
                         }
                     }
                 } else if a.output.contains(pos) {
@@ -382,6 +403,8 @@ impl App {
             MouseEventKind::ScrollUp => {
                 if a.output.contains(pos) {
                     self.output.scroll_up(3);
+                } else if self.tasks.shown {
+                    self.tasks.select(self.tasks.selected.saturating_sub(1));
                 } else {
                     self.select(self.list.selected.saturating_sub(1));
                 }
@@ -390,6 +413,8 @@ impl App {
             MouseEventKind::ScrollDown => {
                 if a.output.contains(pos) {
                     self.output.scroll_down(3);
+                } else if self.tasks.shown {
+                    self.tasks.select(self.tasks.selected + 1);
                 } else {
                     self.select(self.list.selected + 1);
                 }
@@ -425,6 +450,13 @@ impl App {
                 self.emit_some(cmd);
             }
             EngineEvent::Error(e) => self.last_error = Some(e),
+            EngineEvent::Message(m) => self.message = Some(m),
+            EngineEvent::Tasks(all) => self.tasks.set(all),
+            EngineEvent::TaskStarted(Ok(rec)) => {
+                self.message = Some(format!("task {} started on {} (branch {})", rec.spec.id, rec.spec.project_name, rec.spec.branch));
+                self.tasks.started(*rec);
+            }
+            EngineEvent::TaskStarted(Err(e)) => self.last_error = Some(format!("task not started: {e}")),
             container_event => {
                 let applied = self.model.apply(container_event);
                 if let Some((text, only_when_notifying)) = applied.notice {

@@ -3,6 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 
+use super::App;
 use crate::keymap::{Action, Keymap};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -15,11 +16,14 @@ pub enum Mode {
     Confirm(Confirm),
     Help,
     History,
+    /// The new task's prompt.
+    NewTask,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Confirm {
     Remove { project: String },
+    CancelTask { id: String },
 }
 
 /// A pop-up (help, history) closes on Esc, q, ?, Enter or its own key.
@@ -31,4 +35,25 @@ pub fn closes_popup(keymap: &Keymap, key: KeyEvent) -> bool {
 /// A confirmation is given by y or Y; any other key declines.
 pub fn confirms(key: KeyEvent) -> bool {
     matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y'))
+}
+
+impl App {
+    /// Pasted text goes into the prompt that is open (one line where the prompt has one); with
+    /// none open it is dropped: a paste is never taken as keys.
+    pub fn on_paste(&mut self, text: &str) {
+        let one_line = || text.split(['\r', '\n']).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ").replace(|c: char| c.is_control(), "");
+        match self.mode {
+            Mode::NewTask => self.tasks.form.paste(text),
+            Mode::CommandLine | Mode::Command => {
+                self.cmdline.prompt.insert_str(one_line());
+            }
+            Mode::Filter => {
+                self.list.filter.push_str(&one_line());
+                self.rebuild_rows();
+            }
+            Mode::Search => self.output.search.push_str(&one_line()),
+            _ => return,
+        }
+        self.dirty = true;
+    }
 }

@@ -231,3 +231,4 @@ fn help_lists_the_live_keymap() {
 }
 
 mod behaviour;
+mod task_view;

@@ -29,13 +29,13 @@ pub enum TaskCommand {
         /// A repository that is not a local project (cloned by agentdock)
         #[arg(long, value_name = "URL")]
         repo: Option<String>,
-        /// Time limit in seconds
-        #[arg(long, default_value_t = 300)]
-        timeout: u64,
-        /// Output limit in bytes (the agent's event stream)
-        #[arg(long, default_value_t = 10 * 1024 * 1024)]
-        max_output: u64,
-        /// Model the agent uses
+        /// Time limit in seconds (default: tasks.timeout_secs, 300)
+        #[arg(long)]
+        timeout: Option<u64>,
+        /// Output limit in bytes, the agent's event stream (default: tasks.max_output_bytes, 10 MiB)
+        #[arg(long)]
+        max_output: Option<u64>,
+        /// Model the agent uses (default: tasks.model, else the CLI's)
         #[arg(long)]
         model: Option<String>,
         /// Return once the task started (follow it with `task logs -f ID`)
@@ -97,15 +97,16 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             if prompt.trim().is_empty() {
                 return Err(Failure::usage("the prompt is empty"));
             }
+            let t = &ctx.config().tasks;
             let req = TaskRequest {
                 project,
                 repo_url: repo,
                 prompt,
                 base: branch,
-                timeout_secs: timeout.max(1),
-                max_output: max_output.max(1024),
-                model,
-                permission_mode: "bypassPermissions".into(),
+                timeout_secs: timeout.unwrap_or(t.timeout_secs).max(1),
+                max_output: max_output.unwrap_or(t.max_output_bytes).max(1024),
+                model: model.or_else(|| Some(t.model.clone()).filter(|m| !m.is_empty())),
+                permission_mode: t.permission_mode.clone(),
             };
             let engine = connect().await?;
             let seen = engine.list(false).await?;
@@ -239,16 +240,11 @@ async fn follow(engine: &crate::engine::Engine, rec: TaskRecord, print: bool) ->
 
 /// Prints the lines of the event stream after `offset` (whole lines only), readably.
 fn print_new_events(rec: &TaskRecord, offset: &mut u64) {
-    let run = store::run_dir(&rec.spec.id);
-    let left = (rec.spec.max_output + 64 * 1024).saturating_sub(*offset);
-    let Some(bytes) = store::read_untrusted_from(&run, "events.jsonl", *offset, left) else { return };
-    let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else { return };
-    for line in String::from_utf8_lossy(&bytes[..=end]).lines() {
-        for shown in render_line(line, 5).unwrap_or_default() {
+    for line in store::new_event_lines(&rec.spec.id, rec.spec.max_output, offset) {
+        for shown in render_line(&line, 5).unwrap_or_default() {
             println!("{}", crate::domain::text::strip(&shown));
         }
     }
-    *offset += end as u64 + 1;
 }
 
 fn short(sha: &str) -> &str {

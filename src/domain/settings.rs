@@ -35,6 +35,7 @@ pub struct Config {
     pub health: HealthCheck,
     pub refresh: RefreshPolicy,
     pub exec: ExecSettings,
+    pub tasks: TaskSettings,
     pub ui: UiSettings,
     /// Key overrides for the dashboard: `"<key>" = "action"`; only listed keys change.
     pub keys: BTreeMap<String, String>,
@@ -59,6 +60,7 @@ impl Default for Config {
             health: HealthCheck::default(),
             refresh: RefreshPolicy::default(),
             exec: ExecSettings::default(),
+            tasks: TaskSettings::default(),
             ui: UiSettings::default(),
             keys: BTreeMap::new(),
             projects: Vec::new(),
@@ -210,6 +212,31 @@ impl Default for ExecSettings {
         ExecSettings {
             timeout_secs: 3600,
             output_cap_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// Defaults of `agentdock task run` and of tasks started from the dashboard.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskSettings {
+    /// Seconds before a task's agent is stopped and the task ends `timed out`.
+    pub timeout_secs: u64,
+    /// Bytes of the agent's event stream kept; past it the task ends `output capped`.
+    pub max_output_bytes: u64,
+    /// Claude Code's `--permission-mode` in a task's container (see the README).
+    pub permission_mode: String,
+    /// The model the agent uses (empty: the CLI's default).
+    pub model: String,
+}
+
+impl Default for TaskSettings {
+    fn default() -> Self {
+        TaskSettings {
+            timeout_secs: 300,
+            max_output_bytes: 10 * 1024 * 1024,
+            permission_mode: "bypassPermissions".to_string(),
+            model: String::new(),
         }
     }
 }

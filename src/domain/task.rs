@@ -53,6 +53,57 @@ impl TaskState {
     }
 }
 
+/// What a task was asked to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub id: String,
+    pub project_id: String,
+    pub project_name: String,
+    /// The repository the task branch ends up in (the project's, or agentdock's clone of
+    /// `--repo`).
+    pub repo_dir: std::path::PathBuf,
+    pub repo_url: Option<String>,
+    /// What the task started from, as asked (`HEAD`, a branch) and as resolved.
+    pub base_ref: String,
+    pub base_commit: String,
+    pub branch: String,
+    pub timeout_secs: u64,
+    pub max_output: u64,
+    pub model: Option<String>,
+    pub permission_mode: String,
+    pub image: String,
+    pub container: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiffStat {
+    pub files: u64,
+    pub insertions: u64,
+    pub deletions: u64,
+}
+
+/// A task and how it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub spec: TaskSpec,
+    pub state: TaskState,
+    pub reason: Option<String>,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    /// The result was read and the branch fetched: nothing more to do.
+    pub collected: bool,
+    pub diffstat: Option<DiffStat>,
+    pub head: Option<String>,
+    pub summary: Summary,
+}
+
+impl TaskRecord {
+    pub fn elapsed(&self, now: i64) -> Option<i64> {
+        self.started_at.map(|s| self.ended_at.unwrap_or(now) - s)
+    }
+}
+
 /// A task id is safe in paths, labels and branch names: lower-case letters, digits and `-`.
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 40 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -95,6 +146,9 @@ pub struct Summary {
     /// The result line's `is_error`; None until it came.
     pub is_error: Option<bool>,
     pub lines: u64,
+    /// The last assistant message whose usage was counted (a message comes in several lines).
+    #[serde(default, skip_serializing)]
+    pub counted_message: Option<String>,
     /// Lines that were not JSON objects, and objects of a type this version does not know.
     pub bad_lines: u64,
     pub unknown_events: u64,
@@ -131,6 +185,17 @@ impl Summary {
             }
             Some("assistant") => {
                 self.turns += 1;
+                // tokens so far, until the result gives the totals
+                let msg = v.get("message");
+                let mid = msg.and_then(|m| m.get("id")).and_then(Value::as_str).map(|s| cut(s, 80));
+                if let (Some(u), true) = (msg.and_then(|m| m.get("usage")), mid.is_some() && mid != self.counted_message) {
+                    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+                    self.input_tokens += n("input_tokens");
+                    self.output_tokens += n("output_tokens");
+                    self.cache_read_tokens += n("cache_read_input_tokens");
+                    self.cache_creation_tokens += n("cache_creation_input_tokens");
+                    self.counted_message = mid;
+                }
                 for block in content(&v) {
                     if block.get("type").and_then(Value::as_str) == Some("tool_use") {
                         let name = block.get("name").and_then(Value::as_str).unwrap_or("?");
@@ -198,6 +263,10 @@ pub fn render_line(line: &str, result_lines: usize) -> Option<Vec<String>> {
     let mut out = Vec::new();
     match v.get("type").and_then(Value::as_str)? {
         "system" => {
+            // hooks and other notes of the CLI are not part of the run
+            if v.get("subtype").and_then(Value::as_str) != Some("init") {
+                return None;
+            }
             let model = v.get("model").and_then(Value::as_str).unwrap_or("?");
             out.push(format!("· session started ({})", cut(model, 60)));
         }
@@ -264,6 +333,21 @@ not json at all
 {"type":"assistant","message":{"content":[{"type":"text","text":"Done."}]}}
 {"type":"result","subtype":"success","is_error":false,"result":"All done.","num_turns":2,"total_cost_usd":0.0123,"usage":{"input_tokens":100,"output_tokens":20,"cache_read_input_tokens":5,"cache_creation_input_tokens":1}}
 "#;
+
+    #[test]
+    fn tokens_count_while_running_once_per_message_then_the_result_decides() {
+        let line = |id: &str, out: u64| {
+            format!(r#"{{"type":"assistant","message":{{"id":"{id}","content":[],"usage":{{"input_tokens":10,"output_tokens":{out}}}}}}}"#)
+        };
+        let mut s = Summary::default();
+        s.push_line(&line("m1", 5));
+        s.push_line(&line("m1", 5)); // the same message, its next block
+        assert_eq!(s.tokens(), 15);
+        s.push_line(&line("m2", 7));
+        assert_eq!(s.tokens(), 32);
+        s.push_line(r#"{"type":"result","is_error":false,"result":"ok","usage":{"input_tokens":1,"output_tokens":2}}"#);
+        assert_eq!(s.tokens(), 3);
+    }
 
     #[test]
     fn a_stream_is_summed_up() {

@@ -9,60 +9,8 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use crate::domain::task::{valid_id, Summary, TaskState};
-
-/// What a task was asked to do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskSpec {
-    pub id: String,
-    pub project_id: String,
-    pub project_name: String,
-    /// The repository the task branch ends up in (the project's, or agentdock's clone of
-    /// `--repo`).
-    pub repo_dir: PathBuf,
-    pub repo_url: Option<String>,
-    /// What the task started from, as asked (`HEAD`, a branch) and as resolved.
-    pub base_ref: String,
-    pub base_commit: String,
-    pub branch: String,
-    pub timeout_secs: u64,
-    pub max_output: u64,
-    pub model: Option<String>,
-    pub permission_mode: String,
-    pub image: String,
-    pub container: String,
-    pub created_at: i64,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct DiffStat {
-    pub files: u64,
-    pub insertions: u64,
-    pub deletions: u64,
-}
-
-/// A task and how it stands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskRecord {
-    pub spec: TaskSpec,
-    pub state: TaskState,
-    pub reason: Option<String>,
-    pub started_at: Option<i64>,
-    pub ended_at: Option<i64>,
-    /// The result was read and the branch fetched: nothing more to do.
-    pub collected: bool,
-    pub diffstat: Option<DiffStat>,
-    pub head: Option<String>,
-    pub summary: Summary,
-}
-
-impl TaskRecord {
-    pub fn elapsed(&self, now: i64) -> Option<i64> {
-        self.started_at.map(|s| self.ended_at.unwrap_or(now) - s)
-    }
-}
+pub use crate::domain::task::{DiffStat, TaskRecord, TaskSpec};
+use crate::domain::task::{valid_id, Summary};
 
 pub fn tasks_dir() -> PathBuf {
     crate::paths::data_dir().join("tasks")
@@ -89,6 +37,12 @@ pub fn load(id: &str) -> Option<TaskRecord> {
     }
     let text = std::fs::read(task_dir(id).join("task.json")).ok()?;
     serde_json::from_slice(&text).ok()
+}
+
+/// The ids of the tasks on disk (directory names only: nothing is read).
+pub fn ids() -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(tasks_dir()) else { return Vec::new() };
+    entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|id| valid_id(id)).collect()
 }
 
 /// Every task on disk, oldest first.
@@ -158,6 +112,16 @@ pub fn copy_untrusted(dir: &Path, name: &str, max: u64, to: &Path) -> Option<u64
 }
 
 /// The stream so far, summed up (read bounded: the output cap and a little more).
+/// The whole lines of a task's event stream after `offset` (moved past them); the stream is
+/// read no further than the task's output allowance.
+pub fn new_event_lines(id: &str, max_output: u64, offset: &mut u64) -> Vec<String> {
+    let left = (max_output + 64 * 1024).saturating_sub(*offset);
+    let Some(bytes) = read_untrusted_from(&run_dir(id), "events.jsonl", *offset, left) else { return Vec::new() };
+    let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else { return Vec::new() };
+    *offset += end as u64 + 1;
+    String::from_utf8_lossy(&bytes[..end]).lines().map(str::to_string).collect()
+}
+
 pub fn summary_of(id: &str, max_output: u64) -> Summary {
     let mut s = Summary::default();
     if let Some(bytes) = read_untrusted(&run_dir(id), "events.jsonl", max_output + 64 * 1024) {

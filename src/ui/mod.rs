@@ -6,6 +6,7 @@ mod list;
 mod output;
 mod overlay;
 mod status;
+mod tasks;
 
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::Style;
@@ -44,7 +45,11 @@ pub fn draw(f: &mut Frame, app: &App) {
     let a = app.areas();
     // running, unhealthy, needing refresh: shown in the list title and the status line
     let counts = app.model.counts();
-    list::draw(f, app, a.list, app.focus == Focus::List, counts);
+    if app.tasks.shown {
+        tasks::draw(f, app, a.list, app.focus == Focus::List);
+    } else {
+        list::draw(f, app, a.list, app.focus == Focus::List, counts);
+    }
     if let Some(d) = a.detail {
         detail::draw(f, app, d);
     }
@@ -57,6 +62,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Mode::Help => overlay::draw_help(f, app),
         Mode::History => overlay::draw_history(f, app),
         Mode::Confirm(c) => overlay::draw_confirm(f, app, c),
+        Mode::NewTask => tasks::draw_form(f, app),
         _ => {}
     }
 }

@@ -36,7 +36,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
     let h = inner.height as usize;
     let w = inner.width.max(1) as usize;
     if o.lines.is_empty() {
-        let hint = if o.running { "waiting for output…" } else { "l follows the log, e runs a command in the selected container" };
+        let hint = match (o.running, app.tasks.shown) {
+            (true, _) => "waiting for output…",
+            (false, true) => "Enter shows the selected task's run, D its diff",
+            (false, false) => "l follows the log, e runs a command in the selected container",
+        };
         f.render_widget(Paragraph::new(hint).style(Style::new().fg(theme::DIM)).block(block), area);
         return;
     }

@@ -90,18 +90,25 @@ pub fn draw_history(f: &mut Frame, app: &App) {
 }
 
 pub fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm) {
-    let Confirm::Remove { project } = c;
-    let names: Vec<String> = app.model.project_containers(project).iter().map(|c| c.info.name.clone()).collect();
+    let (question, note, yes, no) = match c {
+        Confirm::Remove { project } => {
+            let names: Vec<String> = app.model.project_containers(project).iter().map(|c| c.info.name.clone()).collect();
+            (format!("Remove {} ?", names.join(", ")), "The workspace and the agent config stay.", " remove   ", " keep")
+        }
+        Confirm::CancelTask { id } => {
+            (format!("Cancel task {id} ?"), "What it made so far is committed on its branch.", " cancel it   ", " let it run")
+        }
+    };
     let area = popup(f, f.area(), 64, 7);
     let text = vec![
-        Line::from(format!("Remove {} ?", names.join(", "))),
-        Line::from(Span::styled("The workspace and the agent config stay.", Style::new().fg(theme::DIM))),
+        Line::from(question),
+        Line::from(Span::styled(note, Style::new().fg(theme::DIM))),
         Line::from(""),
         Line::from(vec![
             Span::styled("y", theme::header()),
-            Span::raw(" remove   "),
+            Span::raw(yes),
             Span::styled("any other key", theme::header()),
-            Span::raw(" keep"),
+            Span::raw(no),
         ]),
     ];
     let p = Paragraph::new(text)

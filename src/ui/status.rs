@@ -28,6 +28,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, counts: (usize, usize, usize))
     if refresh > 0 {
         spans.push(Span::styled(format!(" · {refresh} need refresh"), Style::new().fg(theme::WARN)));
     }
+    let (tasks_under_way, _) = app.tasks.counts();
+    if tasks_under_way > 0 {
+        let word = if tasks_under_way == 1 { "task" } else { "tasks" };
+        spans.push(Span::styled(format!(" · {tasks_under_way} {word} under way"), Style::new().fg(theme::WARN)));
+    }
     if !app.model.ops.is_empty() {
         let spin = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"][(app.tick % 10) as usize];
         let ops: Vec<String> = app.model.ops.iter().map(|(p, what)| format!("{p}: {what}")).collect();

@@ -155,11 +155,19 @@ impl Worker {
                 });
             }
             Command::CloseDetail => self.detail = None,
+            Command::WatchTasks(shown) => {
+                self.tasks.shown = shown;
+                self.watch_tasks().await;
+            }
+            Command::StartTask { project, prompt } => self.start_task(project, prompt),
+            Command::CancelTask(id) => self.cancel_task(id),
+            Command::TaskRun { stream, id } => self.follow_task(stream, id),
+            Command::TaskDiff { stream, id } => self.diff_task(stream, id),
             Command::Attach { .. } | Command::Shell { .. } | Command::Bell => {}
         }
     }
 
-    fn track(&mut self, stream: u64, task: JoinHandle<()>) {
+    pub(super) fn track(&mut self, stream: u64, task: JoinHandle<()>) {
         self.streams.retain(|_, t| !t.is_finished());
         self.streams.insert(stream, task);
     }

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 mod agents;
 mod commands;
 mod stats;
+mod tasks;
 
 use crate::app::{AgentStatus, Command, EngineEvent};
 use crate::domain::container::{ContainerInfo, ContainerState};
@@ -55,6 +56,7 @@ struct Worker {
     /// Pane samples come back here from their own tasks, so no exec holds up the loop.
     samples_tx: mpsc::UnboundedSender<(String, AgentStatus)>,
     samples_rx: Option<mpsc::UnboundedReceiver<(String, AgentStatus)>>,
+    tasks: tasks::TaskWatch,
 }
 
 async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -75,6 +77,7 @@ async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands:
         sampled: HashMap::new(),
         samples_tx,
         samples_rx: Some(samples_rx),
+        tasks: tasks::TaskWatch::new(),
     };
     let mut backoff = Duration::from_millis(500);
     loop {
@@ -114,7 +117,7 @@ impl Worker {
         let _ = self.events.send(e).await;
     }
 
-    async fn refuse(&self, c: Command) {
+    async fn refuse(&mut self, c: Command) {
         let project = match &c {
             Command::Up(p) | Command::Remove(p) | Command::Refresh { project: p, .. } => Some(p.id.clone()),
             _ => None,
@@ -122,7 +125,8 @@ impl Worker {
         let msg = "the engine is not connected; try again when it is back".to_string();
         match (project, c) {
             (Some(project), _) => self.send(EngineEvent::OpDone { project, result: Err(msg) }).await,
-            (None, Command::Exec { stream, .. } | Command::Logs { stream, .. }) => {
+            (None, Command::WatchTasks(shown)) => self.tasks.shown = shown,
+            (None, Command::Exec { stream, .. } | Command::Logs { stream, .. } | Command::TaskRun { stream, .. } | Command::TaskDiff { stream, .. }) => {
                 self.send(EngineEvent::OutputEnd { stream, exit_code: None, error: Some(msg) }).await
             }
             _ => self.send(EngineEvent::Error(msg)).await,
@@ -144,6 +148,7 @@ impl Worker {
         })
         .await;
         self.containers = list.iter().map(|c| (c.id.clone(), c.clone())).collect();
+        self.tasks.look_again();
         self.send(EngineEvent::Containers(list)).await;
         for id in self.exited_ids() {
             self.send_state(engine, &id).await;
@@ -166,7 +171,10 @@ impl Worker {
                     None => break Some("the engine closed its event stream".into()),
                 },
                 Some((id, status)) = samples.recv() => self.agent_changed(id, status).await,
-                _ = agent_tick.tick() => self.agent_statuses(engine).await,
+                _ = agent_tick.tick() => {
+                    self.agent_statuses(engine).await;
+                    self.watch_tasks().await;
+                }
                 _ = tick.tick() => {
                     // one collection at a time; a slow one is skipped over, not queued
                     if let Some(t) = &stats_task {

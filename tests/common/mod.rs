@@ -62,6 +62,19 @@ impl TestEnv {
         name
     }
 
+    /// A project that is a real git repository with one commit (README.md), as tasks need.
+    pub fn git_project(&self, base: &str) -> String {
+        let p = self.project(base);
+        let path = self.project_path(&p);
+        std::fs::remove_dir_all(path.join(".git")).unwrap();
+        std::fs::write(path.join("README.md"), "hello\n").unwrap();
+        for args in [&["init", "-q", "-b", "main"][..], &["add", "README.md"], &["-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-q", "-m", "base"]] {
+            let out = Command::new("git").args(["-c", "safe.directory=*", "-C"]).arg(&path).args(args).output().unwrap();
+            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        p
+    }
+
     pub fn project_path(&self, name: &str) -> PathBuf {
         self.home().join("projects").join(name)
     }
