@@ -277,7 +277,12 @@ fn print_table(all: &[TaskRecord]) {
 
 fn print_result(r: &TaskRecord) {
     println!("state: {}{}", r.state.label(), r.reason.as_deref().map(|x| format!(" ({})", crate::domain::text::strip(x))).unwrap_or_default());
-    println!("branch: {} (from {} {})", r.spec.branch, r.spec.base_ref, short(&r.spec.base_commit));
+    if r.collected && r.head.is_none() {
+        // no commits came back, so no branch was made: do not name one that is not there
+        println!("branch: none, no commits (from {} {})", r.spec.base_ref, short(&r.spec.base_commit));
+    } else {
+        println!("branch: {} (from {} {})", r.spec.branch, r.spec.base_ref, short(&r.spec.base_commit));
+    }
     if let Some(d) = r.diffstat {
         println!("changes: {} files, +{} -{}", d.files, d.insertions, d.deletions);
     }

@@ -25,10 +25,23 @@ pub fn run_dir(id: &str) -> PathBuf {
 }
 
 pub fn save(r: &TaskRecord) -> std::io::Result<()> {
-    let dir = task_dir(&r.spec.id);
-    let tmp = dir.join("task.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(r)?)?;
-    std::fs::rename(tmp, dir.join("task.json"))
+    replace_file(&task_dir(&r.spec.id), "task.json", &serde_json::to_vec_pretty(r)?)
+}
+
+/// Writes `dir/name` whole, by rename. Several agentdock processes may save the same record at
+/// once (`task run` following it, `task ls` in another terminal), so each write has a temp file
+/// of its own: a shared one lets one writer rename the other's half-written (or mixed) bytes.
+fn replace_file(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let written = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).and_then(|mut f| f.write_all(data));
+    let done = written.and_then(|()| std::fs::rename(&tmp, dir.join(name)));
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
 }
 
 pub fn load(id: &str) -> Option<TaskRecord> {
@@ -141,6 +154,25 @@ mod tests {
         assert_eq!(civil(11_016), (2000, 2, 29));
         let id = new_id();
         assert!(valid_id(&id) && id.len() == 15, "{id}");
+    }
+
+    #[test]
+    fn concurrent_saves_never_leave_a_mixed_file() {
+        let d = tempfile::tempdir().unwrap();
+        let texts: Vec<String> = (0..4).map(|i| format!("{{\"n\": \"{}\"}}", "x".repeat(100 + i * 3000))).collect();
+        std::fs::write(d.path().join("r.json"), &texts[0]).unwrap();
+        std::thread::scope(|s| {
+            for t in &texts {
+                let dir = d.path();
+                s.spawn(move || (0..300).for_each(|_| { let _ = replace_file(dir, "r.json", t.as_bytes()); }));
+            }
+            for _ in 0..2000 {
+                let got = std::fs::read_to_string(d.path().join("r.json")).unwrap();
+                assert!(texts.contains(&got), "a torn file: {} bytes", got.len());
+            }
+        });
+        let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left, ["r.json"], "temp files left behind");
     }
 
     #[test]
