@@ -102,6 +102,16 @@ fn validate(config: &Config) -> Result<(), String> {
     if config.tasks.timeout_secs == 0 {
         return Err("tasks.timeout_secs must be above 0".into());
     }
+    if !["agent", "keys", "none"].contains(&config.security.ssh.as_str()) {
+        return Err(format!("security.ssh must be \"agent\", \"keys\" or \"none\", not \"{}\"", config.security.ssh));
+    }
+    if config.user.split(':').next().map(str::trim) == Some("0") && !config.security.allow_root {
+        return Err("user = \"0:…\" runs the agent as root; set security.allow_root = true to allow it".into());
+    }
+    crate::domain::spec::parse_bytes(&config.limits.log_max_size).map_err(|e| format!("limits.log_max_size: {e}"))?;
+    if !config.limits.memory_swap.is_empty() {
+        crate::domain::spec::parse_bytes(&config.limits.memory_swap).map_err(|e| format!("limits.memory_swap: {e}"))?;
+    }
     if config.user.trim().is_empty() {
         return Err("user must not be empty".into());
     }
@@ -151,6 +161,17 @@ mod tests {
     fn bad_memory_is_an_error() {
         let (_, msg) = parse("[limits]\nmemory = \"lots\"").unwrap_err();
         assert!(msg.contains("limits.memory"), "{msg}");
+    }
+
+    #[test]
+    fn root_and_bad_security_values_are_refused() {
+        let (_, msg) = parse("user = \"0:0\"").unwrap_err();
+        assert!(msg.contains("allow_root"), "{msg}");
+        assert!(parse("user = \"0:0\"\n[security]\nallow_root = true").is_ok());
+        let (_, msg) = parse("[security]\nssh = \"all\"").unwrap_err();
+        assert!(msg.contains("security.ssh"), "{msg}");
+        let (_, msg) = parse("[tasks]\npermission_mode = \"yolo\"").unwrap_err();
+        assert!(msg.contains("tasks.permission_mode"), "{msg}");
     }
 
     #[test]

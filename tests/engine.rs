@@ -285,3 +285,52 @@ fn stats_json_reports_usage_and_logs_follow() {
     let logs = env.ok(&["logs", &p]);
     assert!(logs.contains("ready; tmux session 'claude'"), "{logs}");
 }
+
+#[test]
+fn the_agent_cannot_change_what_host_git_runs_nor_read_ssh_keys_and_the_container_is_bounded() {
+    let env = TestEnv::new("");
+    let ssh = env.home().join(".ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    std::fs::write(ssh.join("id_ed25519"), "-----BEGIN OPENSSH PRIVATE KEY----- not-for-agents").unwrap();
+    std::fs::write(ssh.join("known_hosts"), "github.com ssh-ed25519 AAAA\n").unwrap();
+    let p = env.git_project("gitro");
+    let path = env.project_path(&p);
+    let config_before = std::fs::read_to_string(path.join(".git/config")).unwrap();
+    env.ok(&["up", &p]);
+    let id = main_container_id(&env, &p);
+
+    // bounds: an init, no core dumps, a rotated log, no swap, a start period for the health check
+    let i = inspect(&id);
+    let hc = &i["HostConfig"];
+    assert_eq!(hc["Init"], true);
+    let ulimits = hc["Ulimits"].as_array().unwrap();
+    assert!(ulimits.iter().any(|u| u["Name"] == "core" && u["Hard"] == 0), "{ulimits:?}");
+    assert_eq!(hc["LogConfig"]["Type"], "json-file");
+    assert_eq!(hc["LogConfig"]["Config"]["max-size"], "10m");
+    assert_eq!(hc["LogConfig"]["Config"]["max-file"], "3");
+    assert_eq!(hc["MemorySwap"], hc["Memory"]);
+    assert_eq!(i["Config"]["Healthcheck"]["StartPeriod"], 30_000_000_000i64);
+
+    // the hostile agent, from inside
+    let agent = |cmd: &str| {
+        let out = std::process::Command::new("docker").args(["exec", "-u", "1000:1000", "-w", "/workspace", &id, "sh", "-c", cmd]).output().unwrap();
+        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    let (ok, out) = agent("git config core.fsmonitor 'touch /tmp/pwned'");
+    assert!(!ok, "the agent set core.fsmonitor: {out}");
+    let (ok, out) = agent("printf '#!/bin/sh\\ntouch /tmp/pwned\\n' > .git/hooks/post-checkout");
+    assert!(!ok, "the agent planted a hook: {out}");
+    let (ok, out) = agent("mv .git .git-aside");
+    assert!(!ok, "the agent moved .git aside: {out}");
+    let (ok, out) = agent("cat ~/.ssh/id_ed25519");
+    assert!(!ok && !out.contains("not-for-agents"), "the private key is readable: {out}");
+    let (ok, out) = agent("cat ~/.ssh/known_hosts");
+    assert!(ok && out.contains("github.com"), "{out}");
+    // it can still commit
+    let (ok, out) = agent("echo work > work.txt && git add work.txt && git -c user.name=a -c user.email=a@b commit -q -m by-the-agent && echo committed");
+    assert!(ok && out.contains("committed"), "{out}");
+    let log = std::process::Command::new("git").args(["-c", "safe.directory=*", "-C"]).arg(&path).args(["log", "--format=%s", "-1"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&log.stdout).trim(), "by-the-agent");
+    assert_eq!(std::fs::read_to_string(path.join(".git/config")).unwrap(), config_before);
+    assert!(!path.join(".git/hooks/post-checkout").exists());
+}

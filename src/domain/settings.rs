@@ -77,6 +77,12 @@ pub struct Limits {
     pub pids: i64,
     pub nofile_soft: i64,
     pub nofile_hard: i64,
+    /// Memory plus swap; empty: the same as `memory` (no swap).
+    pub memory_swap: String,
+    /// The engine's log of the container is rotated at this size...
+    pub log_max_size: String,
+    /// ...keeping this many files.
+    pub log_max_files: u32,
 }
 
 impl Default for Limits {
@@ -85,8 +91,11 @@ impl Default for Limits {
             memory: "8g".to_string(),
             cpus: 4.0,
             pids: 1000,
-            nofile_soft: 1024,
-            nofile_hard: 2048,
+            nofile_soft: 65536,
+            nofile_hard: 65536,
+            memory_swap: String::new(),
+            log_max_size: "10m".to_string(),
+            log_max_files: 3,
         }
     }
 }
@@ -100,6 +109,9 @@ pub struct LimitsPatch {
     pub pids: Option<i64>,
     pub nofile_soft: Option<i64>,
     pub nofile_hard: Option<i64>,
+    pub memory_swap: Option<String>,
+    pub log_max_size: Option<String>,
+    pub log_max_files: Option<u32>,
 }
 
 impl Limits {
@@ -110,17 +122,32 @@ impl Limits {
             pids: patch.pids.unwrap_or(self.pids),
             nofile_soft: patch.nofile_soft.unwrap_or(self.nofile_soft),
             nofile_hard: patch.nofile_hard.unwrap_or(self.nofile_hard),
+            memory_swap: patch.memory_swap.clone().unwrap_or_else(|| self.memory_swap.clone()),
+            log_max_size: patch.log_max_size.clone().unwrap_or_else(|| self.log_max_size.clone()),
+            log_max_files: patch.log_max_files.unwrap_or(self.log_max_files),
         }
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Security {
     /// Read-only root filesystem, with a noexec,nosuid tmpfs on /tmp.
     pub read_only_root: bool,
     /// No network at all inside the container.
     pub network_none: bool,
+    /// SSH for the agent: "agent" (the host's ssh-agent socket, no key in the container, plus
+    /// `known_hosts` and `config`), "keys" (`~/.ssh` read-only: the agent can read the private
+    /// keys), "none".
+    pub ssh: String,
+    /// Containers may run as root (`user = "0:0"`).
+    pub allow_root: bool,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security { read_only_root: false, network_none: false, ssh: "agent".to_string(), allow_root: false }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -129,6 +156,8 @@ pub struct HealthCheck {
     pub interval_secs: u64,
     pub timeout_secs: u64,
     pub retries: u32,
+    /// Failures in the first seconds after a start do not count.
+    pub start_period_secs: u64,
 }
 
 impl Default for HealthCheck {
@@ -137,6 +166,7 @@ impl Default for HealthCheck {
             interval_secs: 60,
             timeout_secs: 10,
             retries: 3,
+            start_period_secs: 30,
         }
     }
 }

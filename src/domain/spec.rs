@@ -1,7 +1,7 @@
 //! The whole spec of a project's container: what `ensure` creates and `refresh` recreates.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::container::{container_name, labels};
 use super::project::Project;
@@ -9,6 +9,9 @@ use super::settings::Config;
 
 /// Environment variables whose values are secrets: passed into the container, never shown.
 pub const SECRET_ENV: &[&str] = &["GITHUB_TOKEN", "ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"];
+
+/// Where the host's ssh-agent socket is in the container (`security.ssh = "agent"`).
+pub const SSH_AGENT_SOCK: &str = "/run/agentdock/ssh-agent.sock";
 
 /// A value that must not be shown: its Debug and Display print a placeholder.
 #[derive(Clone, PartialEq, Eq)]
@@ -51,6 +54,7 @@ pub struct HealthSpec {
     pub interval_secs: u64,
     pub timeout_secs: u64,
     pub retries: u32,
+    pub start_period_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +67,11 @@ pub struct ContainerSpec {
     pub env: Vec<EnvVar>,
     pub mounts: Vec<Mount>,
     pub memory_bytes: i64,
+    /// Memory plus swap (equal to `memory_bytes`: no swap).
+    pub memory_swap_bytes: i64,
+    /// The engine's log: rotated at this size ("10m"), this many files kept.
+    pub log_max_size: String,
+    pub log_max_files: u32,
     pub nano_cpus: i64,
     pub pids: i64,
     pub nofile: (i64, i64),
@@ -104,8 +113,18 @@ pub struct HostContext {
     pub home: PathBuf,
     /// `~/.gitconfig` exists.
     pub has_gitconfig: bool,
-    /// `~/.ssh` exists.
+    /// `~/.ssh` is a directory (not a link).
     pub has_ssh: bool,
+    /// Files of `~/.ssh` without key material that are there: `known_hosts`, `config`.
+    pub ssh_files: Vec<String>,
+    /// The host's ssh-agent socket (`SSH_AUTH_SOCK`), when it is one.
+    pub ssh_agent: Option<PathBuf>,
+    /// The project's `.git` is a directory whose `config` and `hooks` are a file and a
+    /// directory (no links): they are mounted read-only over the workspace.
+    pub git_dir: bool,
+    /// The most open files a process here may have (the engine's own limit, when it is local):
+    /// a container cannot be given more.
+    pub nofile_max: Option<i64>,
     /// Values of the environment variables passed through, when set on the host.
     pub env: BTreeMap<String, String>,
     pub agent_dir: PathBuf,
@@ -123,9 +142,27 @@ impl HostContext {
                 }
             }
         }
+        let real_dir = |p: &Path| std::fs::symlink_metadata(p).map(|m| m.is_dir()).unwrap_or(false);
+        let real_file = |p: &Path| std::fs::symlink_metadata(p).map(|m| m.is_file()).unwrap_or(false);
+        let ssh = home.join(".ssh");
+        let ssh_files = ["known_hosts", "config"].iter().filter(|f| real_file(&ssh.join(f))).map(|f| f.to_string()).collect();
+        let ssh_agent = std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from).filter(|p| {
+            use std::os::unix::fs::FileTypeExt;
+            std::fs::metadata(p).map(|m| m.file_type().is_socket()).unwrap_or(false)
+        });
+        // hooks/ is made when missing, so that it too is read-only in the container
+        let git = project.path.join(".git");
+        if real_dir(&git) && std::fs::symlink_metadata(git.join("hooks")).is_err() {
+            let _ = std::fs::create_dir(git.join("hooks"));
+        }
+        let git_dir = real_dir(&git) && real_file(&git.join("config")) && real_dir(&git.join("hooks"));
         HostContext {
             has_gitconfig: home.join(".gitconfig").is_file(),
-            has_ssh: home.join(".ssh").is_dir(),
+            has_ssh: real_dir(&ssh),
+            ssh_files,
+            ssh_agent,
+            git_dir,
+            nofile_max: rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum.map(|m| m.min(i64::MAX as u64) as i64),
             home,
             env,
             agent_dir,
@@ -175,8 +212,29 @@ pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<C
             read_only: true,
         });
     }
-    if host.has_ssh {
-        mounts.push(Mount { source: host.home.join(".ssh"), target: format!("{home}/.ssh"), read_only: true });
+    // the agent can commit, but not set core.fsmonitor / core.pager or add a hook that the
+    // user's next git command on the host would run; .git is a mount point of its own, so it
+    // cannot be moved aside for another
+    if host.git_dir {
+        let git = project.path.join(".git");
+        mounts.push(Mount { source: git.clone(), target: "/workspace/.git".into(), read_only: false });
+        mounts.push(Mount { source: git.join("config"), target: "/workspace/.git/config".into(), read_only: true });
+        mounts.push(Mount { source: git.join("hooks"), target: "/workspace/.git/hooks".into(), read_only: true });
+    }
+    match config.security.ssh.as_str() {
+        "keys" if host.has_ssh => {
+            mounts.push(Mount { source: host.home.join(".ssh"), target: format!("{home}/.ssh"), read_only: true });
+        }
+        "agent" => {
+            for f in &host.ssh_files {
+                mounts.push(Mount { source: host.home.join(".ssh").join(f), target: format!("{home}/.ssh/{f}"), read_only: true });
+            }
+            if let Some(sock) = &host.ssh_agent {
+                mounts.push(Mount { source: sock.clone(), target: SSH_AGENT_SOCK.into(), read_only: true });
+                env.push(shown("SSH_AUTH_SOCK", SSH_AGENT_SOCK));
+            }
+        }
+        _ => {}
     }
 
     Ok(ContainerSpec {
@@ -188,9 +246,15 @@ pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<C
         env,
         mounts,
         memory_bytes: parse_bytes(&s.limits.memory)?,
+        memory_swap_bytes: if s.limits.memory_swap.trim().is_empty() { parse_bytes(&s.limits.memory)? } else { parse_bytes(&s.limits.memory_swap)? },
+        log_max_size: s.limits.log_max_size.clone(),
+        log_max_files: s.limits.log_max_files.max(1),
         nano_cpus: (s.limits.cpus * 1e9) as i64,
         pids: s.limits.pids,
-        nofile: (s.limits.nofile_soft, s.limits.nofile_hard),
+        nofile: {
+            let max = host.nofile_max.unwrap_or(i64::MAX);
+            (s.limits.nofile_soft.min(max), s.limits.nofile_hard.min(max))
+        },
         read_only_root: config.security.read_only_root,
         network_none: config.security.network_none,
         health: HealthSpec {
@@ -198,6 +262,7 @@ pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<C
             interval_secs: config.health.interval_secs.max(1),
             timeout_secs: config.health.timeout_secs.max(1),
             retries: config.health.retries.max(1),
+            start_period_secs: config.health.start_period_secs,
         },
         agent_dir: host.agent_dir.clone(),
         one_shot: false,
@@ -251,9 +316,9 @@ mod tests {
         let host = HostContext {
             home: "/home/u".into(),
             has_gitconfig: true,
-            has_ssh: false,
             env,
             agent_dir: "/data/agents/api".into(),
+            ..Default::default()
         };
         let spec = build(&Config::default(), &project(), &host).unwrap();
         assert_eq!(spec.name, "agentdock-api");
@@ -267,5 +332,39 @@ mod tests {
         assert_eq!(token.value.expose(), "ghp_secret");
         assert!(spec.env.iter().any(|e| e.name == "GIT_ASKPASS"));
         assert!(!format!("{spec:?}").contains("ghp_secret"));
+    }
+
+    #[test]
+    fn ssh_keys_stay_out_unless_asked_and_git_config_and_hooks_are_read_only() {
+        let host = HostContext {
+            home: "/home/u".into(),
+            has_ssh: true,
+            ssh_files: vec!["known_hosts".into()],
+            ssh_agent: Some("/run/user/1000/agent.sock".into()),
+            git_dir: true,
+            nofile_max: Some(20_000),
+            agent_dir: "/data/agents/api".into(),
+            ..Default::default()
+        };
+        let mut config = Config::default();
+        let spec = build(&config, &project(), &host).unwrap();
+        let targets: Vec<(&str, bool)> = spec.mounts.iter().map(|m| (m.target.as_str(), m.read_only)).collect();
+        assert!(!targets.iter().any(|(t, _)| *t == "/home/agent/.ssh"), "{targets:?}");
+        assert!(targets.contains(&("/home/agent/.ssh/known_hosts", true)));
+        assert!(targets.contains(&(SSH_AGENT_SOCK, true)));
+        assert!(spec.env.iter().any(|e| e.name == "SSH_AUTH_SOCK" && e.value.expose() == SSH_AGENT_SOCK));
+        assert!(targets.contains(&("/workspace/.git", false)));
+        assert!(targets.contains(&("/workspace/.git/config", true)));
+        assert!(targets.contains(&("/workspace/.git/hooks", true)));
+        // the engine's own limit caps the open files
+        assert_eq!(spec.nofile, (20_000, 20_000));
+        assert_eq!(spec.memory_swap_bytes, spec.memory_bytes);
+
+        config.security.ssh = "keys".into();
+        let spec = build(&config, &project(), &host).unwrap();
+        assert!(spec.mounts.iter().any(|m| m.target == "/home/agent/.ssh" && m.read_only));
+        config.security.ssh = "none".into();
+        let spec = build(&config, &project(), &host).unwrap();
+        assert!(!spec.mounts.iter().any(|m| m.target.contains(".ssh") || m.target == SSH_AGENT_SOCK));
     }
 }

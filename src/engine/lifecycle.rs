@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::models::{
-    ContainerCreateBody, HealthConfig, HostConfig, Mount, MountType, ResourcesUlimits, RestartPolicy,
+    ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, Mount, MountType, ResourcesUlimits, RestartPolicy,
     RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
@@ -62,11 +62,21 @@ fn body(spec: &ContainerSpec) -> ContainerCreateBody {
         memory: Some(spec.memory_bytes),
         nano_cpus: Some(spec.nano_cpus),
         pids_limit: Some(spec.pids),
-        ulimits: Some(vec![ResourcesUlimits {
-            name: Some("nofile".into()),
-            soft: Some(spec.nofile.0),
-            hard: Some(spec.nofile.1),
-        }]),
+        memory_swap: Some(spec.memory_swap_bytes.max(spec.memory_bytes)),
+        ulimits: Some(vec![
+            ResourcesUlimits { name: Some("nofile".into()), soft: Some(spec.nofile.0), hard: Some(spec.nofile.1) },
+            // no core dumps: they fill the disk and can hold secrets
+            ResourcesUlimits { name: Some("core".into()), soft: Some(0), hard: Some(0) },
+        ]),
+        // an init reaps the zombies an agent's tools leave
+        init: Some(true),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(HashMap::from([
+                ("max-size".to_string(), spec.log_max_size.clone()),
+                ("max-file".to_string(), spec.log_max_files.to_string()),
+            ])),
+        }),
         cap_drop: Some(vec!["ALL".into()]),
         security_opt: Some(vec!["no-new-privileges:true".into()]),
         readonly_rootfs: Some(spec.read_only_root),
@@ -90,7 +100,7 @@ fn body(spec: &ContainerSpec) -> ContainerCreateBody {
             interval: Some(secs(spec.health.interval_secs)),
             timeout: Some(secs(spec.health.timeout_secs)),
             retries: Some(i64::from(spec.health.retries)),
-            start_period: None,
+            start_period: Some(secs(spec.health.start_period_secs)),
             start_interval: None,
         }),
         host_config: Some(host_config),

@@ -150,6 +150,8 @@ fn container_spec(
     let mut s = spec::build(ctx.config(), p, &host)?;
     s.name = t.container.clone();
     s.one_shot = true;
+    // the project's own .git config and hooks are not the clone's
+    s.mounts.retain(|m| !m.target.starts_with("/workspace/"));
     for m in s.mounts.iter_mut().filter(|m| m.target == "/workspace") {
         m.source = workspace.to_path_buf();
     }

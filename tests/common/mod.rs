@@ -72,6 +72,7 @@ impl TestEnv {
             let out = Command::new("git").args(["-c", "safe.directory=*", "-C"]).arg(&path).args(args).output().unwrap();
             assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         }
+        chown_r(&path);
         p
     }
 
