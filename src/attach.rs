@@ -176,12 +176,7 @@ pub async fn run(
     };
     drop(pump);
     let _ = session.input.shutdown().await;
-    // The session may have been cut mid-screen (our detach key, a dead container): undo what a
-    // full-screen program leaves set: scroll region, alternate screen, hidden cursor, colours,
-    // mouse and paste modes, application keypad.
-    let _ = stdout.write_all(
-        b"\x1b[r\x1b[?1049l\x1b[?25h\x1b[0m\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[?1l\x1b>\r\n",
-    );
+    let _ = stdout.write_all(RESET);
     let _ = stdout.flush();
     // why did it end: a container that stopped (or died and was restarted by its restart
     // policy) says how. When the session ended by itself, the engine may take a moment to
@@ -207,6 +202,13 @@ pub async fn run(
     }
     Ok(ended)
 }
+
+/// What is written when a session ends. It may have been cut mid-screen (our detach key, a dead
+/// container) or have left modes set on purpose: first a string terminator (ending an escape
+/// string the session left open, so what follows is not swallowed), then off with the scroll
+/// region, alternate screen, hidden cursor, colours, mouse, paste and focus reporting,
+/// application keypad, the kitty keyboard protocol and xterm's modifyOtherKeys.
+pub const RESET: &[u8] = b"\x1b\\\x1b[r\x1b[?1049l\x1b[?25h\x1b[0m\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1004l\x1b[?2004l\x1b[?1l\x1b>\x1b[=0;1u\x1b[<99u\x1b[>4;0m\r\n";
 
 #[cfg(test)]
 mod tests {

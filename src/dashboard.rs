@@ -44,7 +44,9 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
     let session = ctx.config().session_name.clone();
     let detach = attach::detach_byte(&ctx.config().ui.detach_key).unwrap_or(0x1d);
     let (events_tx, mut events) = mpsc::channel(1024);
-    let worker = worker::spawn(Arc::new(ctx), events_tx);
+    let ctx = Arc::new(ctx);
+    let mut worker = worker::spawn(ctx.clone(), events_tx.clone());
+    let mut worker_failures = 0;
     let mut input = Input::start();
     let mut attach_engine: Option<Engine> = None;
     let mut clock = tokio::time::interval(Duration::from_secs(1));
@@ -80,6 +82,24 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
                 }
                 None => app.quit = true,
             },
+            done = &mut worker.task => {
+                // a worker that panicked (the panic hook gave the terminal back): take the
+                // terminal again and start a new one, a few times at most
+                let why = match done {
+                    Err(e) if e.is_panic() => panic_text(e.into_panic()),
+                    _ => "it stopped".to_string(),
+                };
+                worker_failures += 1;
+                tracing::error!(failures = worker_failures, "the engine worker failed: {why}");
+                if worker_failures > 3 {
+                    return Err(std::io::Error::other(format!("the engine worker failed {worker_failures} times; the last: {why}")));
+                }
+                tui::resume(term)?;
+                worker = worker::spawn(ctx.clone(), events_tx.clone());
+                app.engine = crate::app::EngineStatus::Connecting;
+                app.last_error = Some(format!("the engine worker failed ({why}) and was started again"));
+                app.dirty = true;
+            }
             _ = clock.tick() => app.on_tick(),
             _ = tokio::time::sleep_until(draw_due), if app.dirty => {}
         }
@@ -90,12 +110,12 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
                 }
                 Command::Attach { container, project } => {
                     let target = Target::Agent { session: session.clone() };
-                    let msg = lend_terminal(term, &input, &mut attach_engine, &container, &target, &user, detach).await;
+                    let msg = lend_terminal(term, &mut input, &mut attach_engine, &container, &target, &user, detach).await;
                     app.message = Some(format!("{project}: {msg}"));
                     app.dirty = true;
                 }
                 Command::Shell { container, project } => {
-                    let msg = lend_terminal(term, &input, &mut attach_engine, &container, &Target::Shell, &user, detach).await;
+                    let msg = lend_terminal(term, &mut input, &mut attach_engine, &container, &Target::Shell, &user, detach).await;
                     app.message = Some(format!("{project}: {msg}"));
                     app.dirty = true;
                 }
@@ -123,27 +143,40 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
     Ok(())
 }
 
+fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "a panic".into())
+}
+
 /// Gives the terminal to an attach session and takes it back, redrawing where it was.
 async fn lend_terminal(
     term: &mut tui::Term,
-    input: &Input,
+    input: &mut Input,
     engine: &mut Option<Engine>,
     container: &str,
     target: &Target,
     user: &str,
     detach: u8,
 ) -> String {
+    // no key typed from here on is the dashboard's
+    input.pause();
+    input.discard_pending();
     if engine.is_none() {
         match Engine::connect().await {
             Ok(e) => *engine = Some(e),
-            Err(e) => return e.to_string(),
+            Err(e) => {
+                input.resume();
+                return e.to_string();
+            }
         }
     }
-    let Some(engine) = engine.as_ref() else { return "no engine".into() };
-    input.pause();
+    let Some(engine) = engine.as_ref() else {
+        input.resume();
+        return "no engine".into();
+    };
     tui::lend();
     let result = attach::run(engine, container, target, Some(user.to_string()), detach).await;
     let back = tui::resume(term);
+    input.discard_pending();
     input.resume();
     if let Err(e) = back {
         return format!("cannot take the terminal back: {e}");

@@ -66,6 +66,14 @@ impl Input {
     pub fn resume(&self) {
         self.paused.store(false, Ordering::Release);
     }
+
+    /// Drops every key typed but not yet handled: what was typed around an attach was meant
+    /// for the session (or for nothing), never for the dashboard (a `d` then a `y` would remove
+    /// a project). Call it paused: it empties the terminal's own input queue too.
+    pub fn discard_pending(&mut self) {
+        let _ = rustix::termios::tcflush(std::io::stdin(), rustix::termios::QueueSelector::IFlush);
+        while self.events.try_recv().is_ok() {}
+    }
 }
 
 impl Drop for Input {

@@ -205,11 +205,17 @@ fn attach_detach_reattach_and_resize() {
     let s = t.wait_for("┏ projects", Duration::from_secs(5));
     assert!(s.contains(&format!("name     agentdock-{p}")), "same selection and detail:\n{s}");
 
-    // attach again: the earlier line lived through the detach
-    t.keys(&["a"]);
+    // attach again, with d and y typed at once: they were not meant for the dashboard, so they
+    // never remove the project; the earlier line lived through the detach
+    let before = env.containers();
+    t.keys(&["a", "d", "y"]);
     t.wait_for("\nhello-from-agent", Duration::from_secs(10));
     t.keys(&["C-]"]);
-    t.wait_for("┏ projects", Duration::from_secs(5));
+    let s = t.wait_for("┏ projects", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500));
+    let s2 = t.screen();
+    assert!(!s.contains("Remove agentdock-") && !s2.contains("Remove agentdock-") && !s2.contains("removing"), "{s2}");
+    assert_eq!(env.containers(), before, "keys typed around the attach removed the container");
     t.keys(&["q"]);
     t.wait_for("READY$", Duration::from_secs(5));
     assert_eq!(t.display("#{alternate_on}"), "0");
@@ -357,4 +363,23 @@ fn the_task_list_starts_a_task_follows_its_run_and_shows_its_diff() {
     assert!(!path.join("view.txt").exists(), "the project's own tree was touched");
     assert!(env.containers().is_empty(), "the task's container is still there");
     t.keys(&["q"]);
+}
+
+#[test]
+fn a_worker_that_panics_is_started_again_and_the_terminal_stays_the_dashboards() {
+    let mut env = TestEnv::new("");
+    env.extra_env.push(("AGENTDOCK_FAULT".into(), "worker-panic".into()));
+    let p = env.project("panic");
+    let t = Tmux::start(&env);
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    t.wait_for("was started again", Duration::from_secs(10));
+    t.wait_for("API 1.41", Duration::from_secs(10));
+    assert_eq!(t.display("#{alternate_on}"), "1", "the dashboard lost its screen");
+    // it still answers keys and shows the projects
+    t.keys(&["t"]);
+    t.wait_for("┏ tasks", Duration::from_secs(5));
+    t.keys(&["t"]);
+    t.wait_until(Duration::from_secs(5), "the project", |s| s.contains("┏ projects") && s.contains(&p));
+    quit_and_check_terminal(&t);
 }

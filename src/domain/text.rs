@@ -35,8 +35,8 @@ pub fn scan<'a>(s: &'a str, mut out: impl FnMut(Piece<'a>)) {
                         out(Piece::Sgr(&s[start..end]));
                     }
                 }
-                Some(']') => {
-                    // OSC: up to BEL or ESC \
+                Some(']' | 'P' | 'X' | '^' | '_') => {
+                    // OSC, DCS, SOS, PM, APC: a string up to BEL or ESC \
                     chars.next();
                     while let Some((_, d)) = chars.next() {
                         if d == '\x07' {
@@ -54,10 +54,17 @@ pub fn scan<'a>(s: &'a str, mut out: impl FnMut(Piece<'a>)) {
                 None => {}
             },
             '\t' => out(Piece::Tab),
-            c if c.is_control() => {}
+            c if c.is_control() || invisible(c) => {}
             c => out(Piece::Char(c)),
         }
     }
+}
+
+/// Characters that change how the text around them reads without being seen: bidirectional
+/// overrides and isolates (which can make `rm -rf /` look like something else), zero-width
+/// spaces and joiners, the byte-order mark.
+pub fn invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{061C}' | '\u{180E}')
 }
 
 /// Plain text of `s`: no escape sequences, no control characters, tabs as four spaces.
@@ -74,6 +81,14 @@ pub fn strip(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bidi_controls_zero_width_and_escape_strings_vanish() {
+        assert_eq!(strip("ab\u{202E}cd\u{2066}e\u{200B}f\u{FEFF}g"), "abcdefg");
+        assert_eq!(strip("x\x1bPq#0;2;0;0;0#0~~\x1b\\y\x1b_apc payload\x07z"), "xyz");
+        // C1 controls too (CSI as one character)
+        assert_eq!(strip("a\u{9b}31mb"), "a31mb");
+    }
 
     #[test]
     fn escapes_and_controls_vanish() {

@@ -241,6 +241,13 @@ pub struct StateInfo {
     pub restart_count: i64,
 }
 
+/// Text the engine reports about a container (its name, image, status, labels, health-check
+/// output) comes from the container's side: only its printable text is kept, for the screen
+/// and the CLI alike.
+pub(crate) fn shown(s: &str) -> String {
+    crate::domain::text::strip(s)
+}
+
 fn map_summary(c: bollard::models::ContainerSummary) -> ContainerInfo {
     let labels_map = c.labels.unwrap_or_default();
     let status = c.status.unwrap_or_default();
@@ -250,15 +257,15 @@ fn map_summary(c: bollard::models::ContainerSummary) -> ContainerInfo {
         name: c
             .names
             .and_then(|n| n.into_iter().next())
-            .map(|n| n.trim_start_matches('/').to_string())
+            .map(|n| shown(n.trim_start_matches('/')))
             .unwrap_or_default(),
-        image: c.image.unwrap_or_default(),
+        image: shown(&c.image.unwrap_or_default()),
         state: c.state.map(|s| ContainerState::parse(s.as_ref())).unwrap_or(ContainerState::Unknown),
         health: Health::from_status_text(&status),
-        status,
+        status: shown(&status),
         created: c.created.unwrap_or(0),
         project_id: managed.then(|| labels_map.get(labels::PROJECT).cloned()).flatten(),
-        project_name: managed.then(|| labels_map.get(labels::PROJECT_NAME).cloned()).flatten(),
+        project_name: managed.then(|| labels_map.get(labels::PROJECT_NAME).map(|n| shown(n))).flatten(),
         project_path: managed.then(|| labels_map.get(labels::PROJECT_PATH).cloned()).flatten(),
         agent_dir: managed.then(|| labels_map.get(labels::AGENT_DIR).cloned()).flatten(),
         managed,
@@ -271,7 +278,7 @@ pub(crate) fn map_inspect(i: &bollard::models::ContainerInspectResponse) -> Stat
     let health = st.health.clone().unwrap_or_default();
     StateInfo {
         id: i.id.clone().unwrap_or_default(),
-        name: i.name.clone().unwrap_or_default().trim_start_matches('/').to_string(),
+        name: shown(i.name.as_deref().unwrap_or_default().trim_start_matches('/')),
         state: st.status.map(|s| ContainerState::parse(s.as_ref())).unwrap_or(ContainerState::Unknown),
         health: health.status.map(|h| Health::parse(h.as_ref())).unwrap_or(Health::None),
         managed: labels_map.get(labels::MANAGED).map(|v| v == "true").unwrap_or(false),
@@ -285,7 +292,7 @@ pub(crate) fn map_inspect(i: &bollard::models::ContainerInspectResponse) -> Stat
             .as_ref()
             .and_then(|l| l.last())
             .and_then(|r| r.output.as_ref())
-            .map(|o| o.trim().to_string()),
+            .map(|o| shown(o.trim())),
         failing_streak: health.failing_streak.unwrap_or(0),
         pid: st.pid,
         restart_count: i.restart_count.unwrap_or(0),

@@ -255,7 +255,7 @@ impl Engine {
             .and_then(|h| h.log.clone())
             .unwrap_or_default()
             .into_iter()
-            .map(|r| format!("[{}] {}", r.exit_code.unwrap_or(-1), r.output.unwrap_or_default().trim()))
+            .map(|r| format!("[{}] {}", r.exit_code.unwrap_or(-1), super::shown(r.output.unwrap_or_default().trim())))
             .collect();
         Ok((
             st,

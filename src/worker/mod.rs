@@ -112,6 +112,18 @@ async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands:
     }
 }
 
+/// Debug builds only: `AGENTDOCK_FAULT=worker-panic` makes the first worker panic once it is
+/// connected, so a test can check that the dashboard survives it.
+fn fault_injection() {
+    #[cfg(debug_assertions)]
+    {
+        static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if std::env::var("AGENTDOCK_FAULT").as_deref() == Ok("worker-panic") && !DONE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            panic!("injected fault: worker-panic");
+        }
+    }
+}
+
 impl Worker {
     async fn send(&self, e: EngineEvent) {
         let _ = self.events.send(e).await;
@@ -147,6 +159,7 @@ impl Worker {
             api: engine.api_version().to_string(),
         })
         .await;
+        fault_injection();
         self.containers = list.iter().map(|c| (c.id.clone(), c.clone())).collect();
         self.tasks.look_again();
         self.send(EngineEvent::Containers(list)).await;
