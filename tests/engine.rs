@@ -334,3 +334,30 @@ fn the_agent_cannot_change_what_host_git_runs_nor_read_ssh_keys_and_the_containe
     assert_eq!(std::fs::read_to_string(path.join(".git/config")).unwrap(), config_before);
     assert!(!path.join(".git/hooks/post-checkout").exists());
 }
+
+#[test]
+fn escapes_and_bidi_controls_a_container_reports_never_reach_the_terminal_from_the_cli() {
+    let env = TestEnv::new("");
+    // a hostile container: labels claim agentdock made it, its name label and its failing
+    // health check print escape sequences and a right-to-left override
+    let name = format!("agentdock-hostile-{}", env.run_id);
+    let out = std::process::Command::new("docker")
+        .args(["run", "-d", "--name", &name, "--label", &format!("{TEST_LABEL}={}", env.run_id)])
+        .args(["--label", "dev.agentdock.managed=true", "--label", "dev.agentdock.project=hostile"])
+        .args(["--label", "dev.agentdock.project-name=evil\u{1b}]0;pwned\u{7}\u{202E}txt.exe"])
+        .args(["--health-cmd", "printf '\\033]52;c;cHduZWQ=\\007\\033[2Jbad\\342\\200\\256news'; exit 1", "--health-interval", "1s", "--health-retries", "1"])
+        .args(["--entrypoint", "sleep", "agentdock/agent:latest", "300"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(wait_for(Duration::from_secs(20), || (inspect(&id)["State"]["Health"]["Status"] == "unhealthy").then_some(())).is_some());
+    for args in [&["stats"][..], &["ls"], &["ls", "--json"], &["stats", "--json"]] {
+        let out = env.run(args);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "agentdock {args:?} printed an escape: {text:?}");
+        assert!(!text.contains('\u{202E}'), "agentdock {args:?} printed a bidi override: {text:?}");
+    }
+    let stats = env.ok(&["stats"]);
+    assert!(stats.contains("badnews"), "the health output is shown, made safe: {stats}");
+}
