@@ -8,6 +8,11 @@ fn main() {
     // clap prints usage errors itself and exits 2 (our usage code).
     let args = Cli::parse();
     agentdock::logging::init();
+    // as many open files as allowed: the dashboard reads a few files per container
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    if limit.current < limit.maximum {
+        let _ = rustix::process::setrlimit(rustix::process::Resource::Nofile, rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum });
+    }
     // The dashboard's work is light and mostly waiting: one thread serves it (and the CLI) and
     // keeps its memory small.
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

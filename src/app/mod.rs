@@ -85,7 +85,7 @@ impl App {
         let mut app = App {
             keymap,
             list: ListView::new(config.ui.show_unmanaged),
-            output: OutputPane::new(config.ui.output_lines, config.ui.ansi_colors),
+            output: OutputPane::new(config.ui.output_lines, config.ui.output_bytes, config.ui.ansi_colors),
             cmdline: CommandLine::default(),
             refresh: RefreshQueue::default(),
             tasks: TasksView::default(),

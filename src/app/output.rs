@@ -34,10 +34,10 @@ pub enum SearchKey {
 }
 
 impl OutputPane {
-    pub fn new(max_lines: usize, ansi: bool) -> OutputPane {
+    pub fn new(max_lines: usize, max_bytes: usize, ansi: bool) -> OutputPane {
         OutputPane {
             title: "output".into(),
-            lines: LineRing::new(max_lines),
+            lines: LineRing::new(max_lines).with_byte_cap(max_bytes),
             stream: None,
             running: false,
             scroll: 0,

@@ -54,12 +54,21 @@ pub struct LineRing {
     lines: VecDeque<String>,
     partial: String,
     cap: usize,
+    /// Bytes kept at most (the kept lines'), however many lines that is.
+    byte_cap: usize,
+    bytes: usize,
     dropped: u64,
 }
 
 impl LineRing {
     pub fn new(cap: usize) -> Self {
-        LineRing { lines: VecDeque::new(), partial: String::new(), cap: cap.max(1), dropped: 0 }
+        LineRing { lines: VecDeque::new(), partial: String::new(), cap: cap.max(1), byte_cap: usize::MAX, bytes: 0, dropped: 0 }
+    }
+
+    /// At most `bytes` kept as well as at most the lines.
+    pub fn with_byte_cap(mut self, bytes: usize) -> Self {
+        self.byte_cap = bytes.max(1);
+        self
     }
 
     pub fn push_bytes(&mut self, data: &[u8]) {
@@ -80,11 +89,14 @@ impl LineRing {
     }
 
     pub fn push_line(&mut self, line: String) {
-        if self.lines.len() == self.cap {
-            self.lines.pop_front();
-            self.dropped += 1;
-        }
+        self.bytes += line.len();
         self.lines.push_back(line);
+        while self.lines.len() > self.cap || (self.bytes > self.byte_cap && self.lines.len() > 1) {
+            if let Some(old) = self.lines.pop_front() {
+                self.bytes -= old.len();
+                self.dropped += 1;
+            }
+        }
     }
 
     /// Ends a partial last line (the stream closed).
@@ -127,6 +139,7 @@ impl LineRing {
 
     pub fn clear(&mut self) {
         self.lines.clear();
+        self.bytes = 0;
         self.partial.clear();
         self.dropped = 0;
     }
@@ -159,5 +172,18 @@ mod tests {
         l.push_bytes(b"tail");
         l.flush();
         assert_eq!(l.get(1), Some("tail"));
+    }
+
+    #[test]
+    fn bytes_are_capped_as_well_as_lines() {
+        let mut l = LineRing::new(1000).with_byte_cap(100);
+        for _ in 0..50 {
+            l.push_line("x".repeat(30));
+        }
+        assert_eq!(l.len(), 3, "3 lines of 30 bytes fit in 100");
+        assert_eq!(l.dropped(), 47);
+        l.clear();
+        l.push_line("y".repeat(500));
+        assert_eq!(l.len(), 1, "one line longer than the cap is still kept");
     }
 }

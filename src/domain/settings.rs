@@ -278,8 +278,10 @@ pub struct UiSettings {
     pub stats_interval_ms: u64,
     /// Show the containers agentdock does not manage.
     pub show_unmanaged: bool,
-    /// Lines kept in the output pane.
+    /// Lines kept in the output pane...
     pub output_lines: usize,
+    /// ...and bytes.
+    pub output_bytes: usize,
     /// Keep ANSI colours in the output pane (else strip them).
     pub ansi_colors: bool,
     /// Ring the bell and say so when an agent starts waiting or a container turns unhealthy.
@@ -297,6 +299,7 @@ impl Default for UiSettings {
             stats_interval_ms: 2000,
             show_unmanaged: false,
             output_lines: 10_000,
+            output_bytes: 16 * 1024 * 1024,
             ansi_colors: true,
             notifications: false,
             detach_key: "ctrl-]".to_string(),

@@ -24,17 +24,28 @@ enum Layout {
 #[derive(Debug, Default)]
 struct OpenFiles {
     files: HashMap<String, HashMap<PathBuf, std::fs::File>>,
+    /// How many are open: past [`MAX_OPEN`] a file is opened, read and closed each time.
+    open: usize,
     buf: Vec<u8>,
 }
+
+/// Cgroup files kept open at most (a few per container): at 1,000 containers and more the
+/// dashboard still has descriptors to spare.
+const MAX_OPEN: usize = 2048;
 
 impl OpenFiles {
     fn read(&mut self, id: &str, p: &Path) -> Option<String> {
         use std::io::{Read, Seek, SeekFrom};
         let files = self.files.entry(id.to_string()).or_default();
-        if !files.contains_key(p) {
-            files.insert(p.to_path_buf(), std::fs::File::open(p).ok()?);
-        }
-        let f = files.get_mut(p)?;
+        let mut once = None;
+        let f = match files.get_mut(p) {
+            Some(f) => f,
+            None if self.open < MAX_OPEN => {
+                self.open += 1;
+                files.entry(p.to_path_buf()).or_insert(std::fs::File::open(p).ok()?)
+            }
+            None => once.insert(std::fs::File::open(p).ok()?),
+        };
         if self.buf.len() < 16384 {
             self.buf.resize(16384, 0);
         }
@@ -56,7 +67,9 @@ impl OpenFiles {
                 }
             };
         if !ok {
-            files.remove(p);
+            if files.remove(p).is_some() {
+                self.open -= 1;
+            }
             return None;
         }
         Some(String::from_utf8_lossy(&self.buf[..len]).into_owned())
@@ -68,6 +81,7 @@ impl OpenFiles {
 
     fn retain(&mut self, ids: &std::collections::HashSet<&str>) {
         self.files.retain(|id, _| ids.contains(id.as_str()));
+        self.open = self.files.values().map(HashMap::len).sum();
     }
 }
 

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 mod agents;
 mod commands;
+mod events;
 mod stats;
 mod tasks;
 
@@ -179,7 +180,25 @@ impl Worker {
                     Some(c) => self.command(engine, c).await,
                 },
                 ev = events.next() => match ev {
-                    Some(Ok(ev)) => self.container_event(engine, &ev.id, &ev.action).await,
+                    Some(Ok(ev)) => {
+                        // a burst (many containers started or removed at once) is taken whole
+                        let mut batch = vec![ev];
+                        let mut failed = None;
+                        while batch.len() < events::MAX_BATCH {
+                            match futures_util::FutureExt::now_or_never(events.next()) {
+                                Some(Some(Ok(e))) => batch.push(e),
+                                Some(Some(Err(e))) => {
+                                    failed = Some(e.to_string());
+                                    break;
+                                }
+                                _ => break,
+                            }
+                        }
+                        self.container_events(engine, batch).await;
+                        if let Some(e) = failed {
+                            break Some(e);
+                        }
+                    }
                     Some(Err(e)) => break Some(e.to_string()),
                     None => break Some("the engine closed its event stream".into()),
                 },
@@ -222,37 +241,6 @@ impl Worker {
     async fn send_state(&self, engine: &Engine, id: &str) {
         if let Ok(Some(st)) = engine.inspect_state(id).await {
             self.send(EngineEvent::State(st)).await;
-        }
-    }
-
-    async fn container_event(&mut self, engine: &Engine, id: &str, action: &str) {
-        if id.is_empty() || action.starts_with("exec_") || action == "top" || action.starts_with("resize") {
-            return;
-        }
-        match engine.list_one(id).await {
-            Ok(Some(info)) => {
-                let name = info.name.clone();
-                self.containers.insert(id.to_string(), info.clone());
-                self.send(EngineEvent::Container(info)).await;
-                if action == "oom" {
-                    self.send(EngineEvent::Oom { id: id.to_string(), name }).await;
-                }
-                if action == "die" || action == "oom" || action == "start" {
-                    if let Ok(Some(st)) = engine.inspect_state(id).await {
-                        if action == "die" {
-                            let name = st.name.clone();
-                            let (exit_code, oom_killed) = (st.exit_code, st.oom_killed);
-                            self.send(EngineEvent::Died { id: id.to_string(), name, exit_code, oom_killed }).await;
-                        }
-                        self.send(EngineEvent::State(st)).await;
-                    }
-                }
-            }
-            Ok(None) => {
-                self.containers.remove(id);
-                self.send(EngineEvent::ContainerGone(id.to_string())).await;
-            }
-            Err(e) => self.send(EngineEvent::Error(e.to_string())).await,
         }
     }
 }
