@@ -361,3 +361,17 @@ fn escapes_and_bidi_controls_a_container_reports_never_reach_the_terminal_from_t
     let stats = env.ok(&["stats"]);
     assert!(stats.contains("badnews"), "the health output is shown, made safe: {stats}");
 }
+
+#[test]
+fn a_configured_project_that_is_not_a_git_repository_becomes_healthy() {
+    let env = TestEnv::new("");
+    let dir = env.home().join("plain-notes");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), "no git here\n").unwrap();
+    chown_r(&dir);
+    env.write_config(&format!("[[project]]\npath = \"{}\"\nname = \"plain-{}\"\n", dir.display(), env.run_id));
+    let name = format!("plain-{}", env.run_id);
+    env.ok(&["up", &name]);
+    let id = main_container_id(&env, &name);
+    assert!(wait_healthy(&id), "never healthy: {}", inspect(&id)["State"]["Health"]);
+}
