@@ -28,6 +28,9 @@ Long-running mode environment: AGENT_CMD (default claude), AGENT_SESSION (tmux s
 USAGE
 }
 
+# secrets come as files: exported to what this script starts, nothing else (secrets.sh)
+. /usr/local/lib/agentdock/secrets.sh
+
 # bash as PID 1 drops a SIGTERM that has no trap: note one that comes before the exec below,
 # so a task still ends "cancelled" (the runner writes state "running" once it handles signals)
 cancelled=

@@ -253,8 +253,15 @@ fn secrets_reach_the_container_but_no_json_doctor_or_log() {
     }
     let p = env.project("secret");
     env.ok(&["up", &p]);
-    let inside = env.ok(&["exec", &p, "--", "printenv GITHUB_TOKEN ANTHROPIC_API_KEY CLAUDE_CODE_OAUTH_TOKEN; echo $GIT_ASKPASS"]);
-    assert_eq!(inside, "ghp_TESTSECRET_gh_4242\nsk-ant-TESTSECRET-4242\noauth-TESTSECRET-4242\n/usr/local/bin/git-askpass-helper\n");
+    // files for the container's user, exported to the agent's session; not in the container's
+    // environment, so neither in `docker inspect` nor in a command exec'd into it
+    let inside = env.ok(&["exec", &p, "--", "cat /run/agentdock/secrets/GITHUB_TOKEN; echo; stat -c '%a %u' /run/agentdock/secrets/ANTHROPIC_API_KEY; printenv GITHUB_TOKEN; echo [$GIT_ASKPASS]; $GIT_ASKPASS Password"]);
+    assert_eq!(inside, "ghp_TESTSECRET_gh_4242\n400 1000\n[/usr/local/bin/git-askpass-helper]\nghp_TESTSECRET_gh_4242\n");
+    let session = env.ok(&["exec", &p, "--", "tmux show-environment -g ANTHROPIC_API_KEY; tmux show-environment -g CLAUDE_CODE_OAUTH_TOKEN"]);
+    assert_eq!(session, "ANTHROPIC_API_KEY=sk-ant-TESTSECRET-4242\nCLAUDE_CODE_OAUTH_TOKEN=oauth-TESTSECRET-4242\n");
+    let id = main_container_id(&env, &p);
+    let inspected = docker(&["inspect", &id]);
+    assert!(!inspected.contains("TESTSECRET"), "a secret is in docker inspect: {inspected}");
     let mut shown = String::new();
     for args in [&["ls", "--json"][..], &["stats", "--json"], &["up", &p, "--json"], &["doctor"], &["doctor", "--json"]] {
         let out = env.run(args);

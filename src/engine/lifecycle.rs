@@ -13,6 +13,8 @@ use bollard::query_parameters::{
 };
 use serde::Serialize;
 
+use super::secrets;
+
 use super::{Engine, EngineError, StateInfo};
 use crate::config::BUILD_COMMAND;
 use crate::domain::container::{now_unix, ContainerState, Health};
@@ -42,17 +44,20 @@ pub struct Refreshed {
 
 fn body(spec: &ContainerSpec) -> ContainerCreateBody {
     let secs = |s: u64| (s as i64) * 1_000_000_000;
-    let mounts = spec
-        .mounts
-        .iter()
-        .map(|m| Mount {
-            source: Some(m.source.to_string_lossy().into_owned()),
-            target: Some(m.target.clone()),
-            typ: Some(MountType::BIND),
-            read_only: Some(m.read_only),
-            ..Default::default()
-        })
-        .collect();
+    let bind = |source: &std::path::Path, target: &str, read_only: bool| Mount {
+        source: Some(source.to_string_lossy().into_owned()),
+        target: Some(target.to_string()),
+        typ: Some(MountType::BIND),
+        read_only: Some(read_only),
+        ..Default::default()
+    };
+    let mut mounts: Vec<Mount> = spec.mounts.iter().map(|m| bind(&m.source, &m.target, m.read_only)).collect();
+    // secrets are files (see `secrets`), never environment variables
+    let mut env: Vec<String> = spec.env.iter().filter(|e| e.shown).map(|e| format!("{}={}", e.name, e.value.expose())).collect();
+    if secrets::of(spec).next().is_some() {
+        mounts.push(bind(&secrets::dir_for(&spec.name), secrets::MOUNT, true));
+        env.push(format!("AGENTDOCK_SECRETS_DIR={}", secrets::MOUNT));
+    }
     let mut tmpfs = HashMap::new();
     if spec.read_only_root {
         tmpfs.insert("/tmp".to_string(), "rw,noexec,nosuid,size=1g".to_string());
@@ -93,7 +98,7 @@ fn body(spec: &ContainerSpec) -> ContainerCreateBody {
         image: Some(spec.image.clone()),
         user: Some(spec.user.clone()),
         working_dir: Some(spec.workdir.clone()),
-        env: Some(spec.env.iter().map(|e| format!("{}={}", e.name, e.value.expose())).collect()),
+        env: Some(env),
         labels: Some(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
         healthcheck: Some(HealthConfig {
             test: Some(if spec.one_shot { vec!["NONE".into()] } else { spec.health.test.clone() }),
@@ -106,6 +111,10 @@ fn body(spec: &ContainerSpec) -> ContainerCreateBody {
         host_config: Some(host_config),
         ..Default::default()
     }
+}
+
+fn write_secrets(spec: &ContainerSpec) -> Result<(), EngineError> {
+    secrets::write(spec).map_err(|e| EngineError::Failed(format!("cannot write the container's secrets under {}: {e}", secrets::base().display())))
 }
 
 impl Engine {
@@ -141,6 +150,8 @@ impl Engine {
                 Ok(Ensured { id: st.id, name: spec.name.clone(), action: EnsureAction::AlreadyRunning })
             }
             Some(st) => {
+                // a reboot empties the tmpfs the secrets live on
+                write_secrets(spec)?;
                 self.start(&st.id).await?;
                 Ok(Ensured { id: st.id, name: spec.name.clone(), action: EnsureAction::Started })
             }
@@ -341,6 +352,7 @@ impl Engine {
             return Err(EngineError::Conflict(format!("{} already exists", spec.name)));
         }
         let opts = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        write_secrets(spec)?;
         let mut body = body(spec);
         // The engine refuses more CPUs than the host has: the limit is capped to the host's.
         if let Ok(info) = self.docker.info().await {

@@ -4,6 +4,7 @@
 pub mod cgroup;
 mod exec;
 mod lifecycle;
+pub mod secrets;
 mod task;
 pub mod stats;
 

@@ -1,0 +1,124 @@
+//! Secrets reach a container as files, never as environment variables: one directory per
+//! container on a tmpfs (never the disk), mounted read-only at [`MOUNT`], each value a 0400
+//! file of the container's user. `docker inspect`, the engine's stored container config and
+//! commands exec'd into the container then hold no secret; the image's entrypoint exports them
+//! to the processes it starts (the agent's session, a task's runner), and the git askpass
+//! helper reads its token from the file.
+
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::domain::spec::ContainerSpec;
+
+/// Where the secrets are in the container.
+pub const MOUNT: &str = "/run/agentdock/secrets";
+
+/// The directory of every container's secrets: `$XDG_RUNTIME_DIR/agentdock/secrets` (the
+/// user's own tmpfs), else `/dev/shm/agentdock-<uid>/secrets`.
+pub fn base() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).filter(|d| d.is_absolute() && d.is_dir()) {
+        Some(d) => d.join("agentdock").join("secrets"),
+        None => PathBuf::from(format!("/dev/shm/agentdock-{}", rustix::process::geteuid().as_raw())).join("secrets"),
+    }
+}
+
+pub fn dir_for(container: &str) -> PathBuf {
+    base().join(container)
+}
+
+/// The spec's variables that are secrets.
+pub fn of(spec: &ContainerSpec) -> impl Iterator<Item = &crate::domain::spec::EnvVar> {
+    spec.env.iter().filter(|e| !e.shown)
+}
+
+/// A directory of ours: made 0700 when missing; refused when it is a link, not a directory, or
+/// someone else's (`/dev/shm` is shared: another user could have planted it).
+fn own_dir(p: &Path) -> std::io::Result<()> {
+    match std::fs::create_dir(p) {
+        Ok(()) => std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700))?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let m = std::fs::symlink_metadata(p)?;
+    if !m.is_dir() || m.uid() != rustix::process::geteuid().as_raw() {
+        return Err(std::io::Error::other(format!("{} is not a directory of this user; not putting secrets there", p.display())));
+    }
+    Ok(())
+}
+
+/// Writes the spec's secrets into its directory (replacing what was there), readable by the
+/// container's user only. Nothing is written, and no directory made, when it has none.
+pub fn write(spec: &ContainerSpec) -> std::io::Result<()> {
+    let secrets: Vec<_> = of(spec).collect();
+    if secrets.is_empty() {
+        return Ok(());
+    }
+    let base = base();
+    let parent = base.parent().expect("base has a parent");
+    if let Some(grand) = parent.parent() {
+        std::fs::create_dir_all(grand)?;
+    }
+    own_dir(parent)?;
+    std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700))?;
+    own_dir(&base)?;
+    let dir = base.join(&spec.name);
+    if std::fs::symlink_metadata(&dir).is_ok_and(|m| !m.is_dir()) {
+        std::fs::remove_file(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    // the container's user reads them; when agentdock is root they become that user's
+    let root = rustix::process::geteuid().is_root();
+    let ids = owner(&spec.user).filter(|_| root);
+    let mut names = Vec::new();
+    for s in &secrets {
+        let tmp = dir.join(format!(".{}.tmp", s.name));
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o400).custom_flags(libc_nofollow()).open(&tmp)?;
+        f.write_all(s.value.expose().as_bytes())?;
+        drop(f);
+        if let Some((uid, gid)) = ids {
+            std::os::unix::fs::lchown(&tmp, Some(uid), Some(gid))?;
+        } else if !root && owner(&spec.user).is_some_and(|(uid, _)| uid != rustix::process::geteuid().as_raw()) {
+            // another user in the container and no root to give it the files: readable by all,
+            // behind the 0700 directories on the host
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o444))?;
+        }
+        std::fs::rename(&tmp, dir.join(&s.name))?;
+        names.push(s.name.clone());
+    }
+    // values no longer asked for go
+    for e in std::fs::read_dir(&dir)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !names.contains(&name) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    if let Some((uid, gid)) = ids {
+        std::os::unix::fs::lchown(&dir, Some(uid), Some(gid))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o500))?;
+    } else {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
+}
+
+/// Removes a container's secrets (a task that ended).
+pub fn remove(container: &str) {
+    let dir = dir_for(container);
+    if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+fn libc_nofollow() -> i32 {
+    rustix::fs::OFlags::NOFOLLOW.bits() as i32
+}
+
+/// `uid:gid` (numbers) of a container user.
+fn owner(user: &str) -> Option<(u32, u32)> {
+    let mut it = user.split(':').map(|x| x.trim().parse::<u32>().ok());
+    let uid = it.next().flatten()?;
+    Some((uid, it.next().flatten().unwrap_or(uid)))
+}
