@@ -127,6 +127,9 @@ fn refresh_with_the_image_deleted_keeps_the_old_container_running() {
 fn a_new_container_failing_its_health_check_is_rolled_back() {
     let env = TestEnv::new("[refresh]\nready_timeout_secs = 8\n");
     let p = env.project("unhealthy");
+    // a [[project]] entry, so it stays a configured project without .git (else its container
+    // is an orphan, which is never refreshed)
+    env.write_config(&format!("[refresh]\nready_timeout_secs = 8\n\n[[project]]\npath = \"{}\"\n", env.project_path(&p).display()));
     env.ok(&["up", &p]);
     let id = container_id(&env);
     // without .git the health check fails: the new container never becomes ready
