@@ -79,19 +79,19 @@ fn exec_keeps_streams_apart_gives_the_exit_code_and_streams_as_it_comes() {
     let p = env.project("exec");
     env.ok(&["up", &p]);
 
-    let out = env.run(&["exec", &p, "--", "echo to-out; echo to-err >&2; pwd; id -u; exit 7"]);
+    let out = env.run(&["exec", &p, "--sh", "echo to-out; echo to-err >&2; pwd; id -u; exit 7"]);
     assert_eq!(out.status.code(), Some(7));
     assert_eq!(stdout(&out), "to-out\n/workspace\n1000\n");
     assert_eq!(stderr(&out), "to-err\n");
 
-    let j = json(&env.ok(&["exec", &p, "--json", "--", "echo a; echo b >&2"]));
+    let j = json(&env.ok(&["exec", &p, "--json", "--sh", "echo a; echo b >&2"]));
     assert_eq!(j["stdout"], "a\n");
     assert_eq!(j["stderr"], "b\n");
     assert_eq!(j["exit_code"], 0);
 
     // The first line arrives while the command still runs.
     let mut child = env
-        .cmd(&["exec", &p, "--", "echo first; sleep 4; echo second"])
+        .cmd(&["exec", &p, "--sh", "echo first; sleep 4; echo second"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -108,7 +108,7 @@ fn exec_keeps_streams_apart_gives_the_exit_code_and_streams_as_it_comes() {
     assert!(child.wait().unwrap().success());
 
     // A timeout kills the command.
-    let out = env.run(&["exec", &p, "--timeout", "1", "--", "sleep 30"]);
+    let out = env.run(&["exec", &p, "--timeout", "1", "--sh", "sleep 30"]);
     assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
     assert!(stderr(&out).contains("killed after 1s"));
 }
@@ -119,20 +119,20 @@ fn refresh_gives_a_new_container_and_keeps_workspace_and_agent_config() {
     let p = env.project("refresh");
     env.ok(&["up", &p]);
     let old = main_container_id(&env, &p);
-    env.ok(&["exec", &p, "--", "echo work > /workspace/work.txt && echo cfg > ~/.claude/kept.txt && echo '{\"x\":1}' > ~/.claude.json"]);
+    env.ok(&["exec", &p, "--sh", "echo work > /workspace/work.txt && echo cfg > ~/.claude/kept.txt && echo '{\"x\":1}' > ~/.claude.json"]);
 
     let out = env.ok(&["refresh", &p]);
     assert!(out.contains("refreshed"), "{out}");
     let new = main_container_id(&env, &p);
     assert_ne!(old, new);
     assert!(inspect(&old).is_null(), "old container still there");
-    let files = env.ok(&["exec", &p, "--", "cat /workspace/work.txt ~/.claude/kept.txt"]);
+    let files = env.ok(&["exec", &p, "--sh", "cat /workspace/work.txt ~/.claude/kept.txt"]);
     assert_eq!(files, "work\ncfg\n");
     // the planted login file survives (the CLI starting in the new container may add its own
     // keys to it, so only ours is checked)
-    let planted: serde_json::Value = json(&env.ok(&["exec", &p, "--", "cat ~/.claude.json"]));
+    let planted: serde_json::Value = json(&env.ok(&["exec", &p, "--sh", "cat ~/.claude.json"]));
     assert_eq!(planted["x"], 1, "{planted}");
-    let version = env.ok(&["exec", &p, "--", "claude --version"]);
+    let version = env.ok(&["exec", &p, "--sh", "claude --version"]);
     assert!(version.contains("Claude Code"), "{version}");
     // the refresh is in the history
     let hist = json(&env.ok(&["history", "--json"]));
@@ -210,7 +210,7 @@ fn fifty_mib_of_output_is_capped_with_the_cut_stated_and_memory_bounded() {
     let p = env.project("flood");
     env.ok(&["up", &p]);
     let mut child = env
-        .cmd(&["exec", &p, "--json", "--", "head -c 52428800 /dev/zero | tr '\\0' a"])
+        .cmd(&["exec", &p, "--json", "--sh", "head -c 52428800 /dev/zero | tr '\\0' a"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -253,7 +253,7 @@ fn secrets_reach_the_container_but_no_json_doctor_or_log() {
     }
     let p = env.project("secret");
     env.ok(&["up", &p]);
-    let inside = env.ok(&["exec", &p, "--", "printenv GITHUB_TOKEN ANTHROPIC_API_KEY CLAUDE_CODE_OAUTH_TOKEN; echo $GIT_ASKPASS"]);
+    let inside = env.ok(&["exec", &p, "--sh", "printenv GITHUB_TOKEN ANTHROPIC_API_KEY CLAUDE_CODE_OAUTH_TOKEN; echo $GIT_ASKPASS"]);
     assert_eq!(inside, "ghp_TESTSECRET_gh_4242\nsk-ant-TESTSECRET-4242\noauth-TESTSECRET-4242\n/usr/local/bin/git-askpass-helper\n");
     let mut shown = String::new();
     for args in [&["ls", "--json"][..], &["stats", "--json"], &["up", &p, "--json"], &["doctor"], &["doctor", "--json"]] {

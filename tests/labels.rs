@@ -1,6 +1,7 @@
 //! Labels are not trusted: a container that carries agentdock's labels but was not made by it
 //! (a prompt-injected agent can build an image with any labels) is an orphan that can only be
 //! stopped and removed; its ids and paths never reach a lock, a chown, a create or a delete.
+//! And `exec P -- ARGS` passes an argv, as `docker exec` does.
 
 mod common;
 use common::*;
@@ -200,4 +201,35 @@ fn a_container_labelled_with_a_configured_id_is_no_orphan_to_rm_by_name() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     one_line_failure(&out, "unknown project 'decoy'");
     assert!(agent.exists() && exists(&c));
+}
+
+#[test]
+fn exec_passes_an_argv_as_given_and_sh_a_shell_line() {
+    let env = TestEnv::new("");
+    let p = env.project("argv");
+    env.ok(&["up", &p]);
+
+    let out = env.run(&["exec", &p, "--", "sh", "-c", "echo out; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "out\n");
+
+    // each argument as given: spaces, quotes and $ reach the program untouched
+    let out = env.ok(&["exec", &p, "--", "printf", "%s|", "a b", "c'd", "$HOME", "*"]);
+    assert_eq!(out, "a b|c'd|$HOME|*|");
+    // so with a timeout (the default config has one) and without
+    let out = env.ok(&["exec", &p, "--timeout", "0", "--", "printf", "%s|", "a  b", "\"q\""]);
+    assert_eq!(out, "a  b|\"q\"|");
+
+    let out = env.run(&["exec", &p, "--json", "--", "sh", "-c", "echo \"$0 $1\"; exit 4", "x", "y"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(j["stdout"], "x y\n");
+    assert_eq!(j["exit_code"], 4);
+
+    // a shell line with --sh (or -c)
+    assert_eq!(env.ok(&["exec", &p, "--sh", "echo $((1+2)) | cat"]), "3\n");
+    assert_eq!(env.ok(&["exec", &p, "-c", "cd /tmp && pwd"]), "/tmp\n");
+    // one or the other
+    let out = env.run(&["exec", &p, "--sh", "true", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

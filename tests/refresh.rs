@@ -252,7 +252,7 @@ fn killed_and_oom_containers_are_shown_with_the_reason() {
         t.wait_until(Duration::from_secs(5), what, |s| s.lines().any(|l| l.starts_with(&start) && l.contains(what)))
     };
     // over the memory limit: the kernel kills the process, the dashboard says so
-    let out = env.run(&["exec", &p, "--", "python3 -c 'x = bytearray(400 << 20)'"]);
+    let out = env.run(&["exec", &p, "--sh", "python3 -c 'x = bytearray(400 << 20)'"]);
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
     row_has("running OOM");
     // killed from outside: shown within 2 s with its exit code (the restart policy may already
