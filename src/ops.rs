@@ -1,13 +1,14 @@
 //! The operations the CLI and the dashboard share: config and projects in, engine calls out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::{self, Config, ConfigError, LoadedConfig};
 use crate::domain::container::{now_unix, ContainerInfo};
-use crate::domain::project::{self, Project};
+use crate::domain::project::{self, Orphaned, Project};
 use crate::domain::spec::{self, ContainerSpec, HostContext};
 use crate::domain::suggest;
+use crate::domain::text::strip;
 use crate::engine::{Engine, EngineError, Ensured, Refreshed};
 use crate::history::{self, RefreshRecord};
 
@@ -31,13 +32,17 @@ impl Context {
     }
 
     /// The project named `key` (id, name or path), else one rebuilt from the labels of a
-    /// container made for it (an orphan), else an error naming the closest projects.
+    /// container made for it (an orphan: see [`project::orphan`]), else an error naming the
+    /// closest projects. A container whose label names a configured project's id belongs to
+    /// that project, never to an orphan found by its name label.
     pub fn resolve(&self, key: &str, containers: &[ContainerInfo]) -> Result<Project, String> {
         if let Some(p) = project::find(&self.projects, key) {
             return Ok(p.clone());
         }
+        let configured = |c: &&ContainerInfo| self.projects.iter().any(|p| c.project_id.as_deref() == Some(p.id.as_str()));
         if let Some(p) = containers
             .iter()
+            .filter(|c| !configured(c))
             .find(|c| c.project_id.as_deref() == Some(key) || c.project_name.as_deref() == Some(key))
             .and_then(|c| project::orphan(c, self.config()))
         {
@@ -46,19 +51,87 @@ impl Context {
         let names = self.projects.iter().map(|p| p.name.as_str());
         let close = suggest::closest(key, names, 3);
         Err(if close.is_empty() {
-            format!("unknown project '{key}' (no projects found; see `agentdock doctor`)")
+            format!("unknown project '{}' (no projects found; see `agentdock doctor`)", strip(key))
         } else {
-            format!("unknown project '{key}'; closest: {}", close.join(", "))
+            format!("unknown project '{}'; closest: {}", strip(key), close.join(", "))
         })
     }
 
-    /// The container spec of `p`, after making its agent config dir ready on the host.
-    pub fn prepare_spec(&self, p: &Project) -> anyhow::Result<ContainerSpec> {
-        let agent_dir = crate::paths::agent_config_dir(&p.id);
+    /// True when `p` is one of the configured projects (a `[[project]]` entry or a repository
+    /// under a root); false for an orphan rebuilt from a container's labels.
+    pub fn is_configured(&self, p: &Project) -> bool {
+        self.projects.iter().any(|q| q.id == p.id && q.path == p.path)
+    }
+
+    /// Why `p` is an orphan, in the user's words.
+    pub fn orphaned(&self, p: &Project) -> Orphaned {
+        Orphaned::of(&p.id, &p.path, self.config(), &crate::paths::home_dir())
+    }
+
+    /// Refuses anything but stop and remove for an orphan: its labels are all agentdock knows
+    /// of it, and labels are not trusted. One line.
+    fn only_configured(&self, p: &Project, what: &str) -> Result<(), OpError> {
+        if self.is_configured(p) {
+            return Ok(());
+        }
+        let why = match self.orphaned(p) {
+            w @ Orphaned::BadId => w.describe().to_string(),
+            w if p.path.as_os_str().is_empty() => w.describe().to_string(),
+            w => format!("{}: {}", w.describe(), strip(&p.path.to_string_lossy())),
+        };
+        Err(OpError::Refused(format!(
+            "cannot {what} {}: not a configured project, its container is orphaned ({why}); agentdock only stops and removes it (`agentdock rm {}`)",
+            strip(&p.name),
+            strip(&p.id),
+        )))
+    }
+
+    /// The container spec of `p`, after making its agent config dir ready on the host. Only
+    /// for a configured project.
+    pub fn prepare_spec(&self, p: &Project) -> Result<ContainerSpec, OpError> {
+        self.only_configured(p, "prepare")?;
+        let agent_dir = agent_dir_checked(&p.id, true)?;
         crate::agent_config::prepare(&agent_dir, &crate::paths::home_dir())?;
         let host = HostContext::gather(p, agent_dir);
-        spec::build(self.config(), p, &host).map_err(anyhow::Error::msg)
+        spec::build(self.config(), p, &host).map_err(|e| OpError::Other(anyhow::Error::msg(e)))
     }
+}
+
+/// The agent config dir of project `id` (`<data>/agents/<id>`), checked before agentdock
+/// writes, chowns or deletes in it: `id` must be a valid id, and the dir, symlinks resolved,
+/// must be exactly that path inside the data dir, so a link planted in its place (or in place
+/// of `agents`) cannot lead the work out. `create` makes `<data>/agents` first; a dir that is
+/// not there yet is given by the path it will have.
+pub fn agent_dir_checked(id: &str, create: bool) -> Result<PathBuf, OpError> {
+    let refused = |why: String| OpError::Refused(why);
+    if !project::valid_id(id) {
+        return Err(refused(format!("refusing to use '{}' in a path: not a project id agentdock makes (container labels are not trusted)", strip(id))));
+    }
+    let data = crate::paths::data_dir();
+    let agents = data.join("agents");
+    if create {
+        std::fs::create_dir_all(&agents).map_err(|e| refused(format!("cannot create {}: {e}", agents.display())))?;
+    }
+    // each step must be a real directory (not a link), and where it resolves must be where it
+    // is (the data dir itself may be a link: it is the user's)
+    let canon = |p: &Path| std::fs::canonicalize(p).map_err(|e| refused(format!("cannot resolve {}: {e}", p.display())));
+    let mut want = canon(&data)?;
+    for (path, name) in [(&agents, "agents"), (&agents.join(id), id)] {
+        want.push(name);
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(want),
+            Err(e) => return Err(refused(format!("cannot read {}: {e}", path.display()))),
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(refused(format!("refusing to use {}: it is a symbolic link, not a directory of agentdock's", path.display())))
+            }
+            Ok(_) => {}
+        }
+        let got = canon(path)?;
+        if got != want {
+            return Err(refused(format!("refusing to use {}: it leads to {}, outside {}", path.display(), got.display(), data.display())));
+        }
+    }
+    Ok(want)
 }
 
 /// Why an operation failed, in the caller's terms.
@@ -74,6 +147,7 @@ pub enum OpError {
 
 /// Creates or starts the project's container.
 pub async fn up(engine: &Engine, ctx: &Context, p: &Project) -> Result<Ensured, OpError> {
+    ctx.only_configured(p, "start")?;
     if !p.exists {
         return Err(OpError::Refused(format!(
             "the directory of {} ({}) is gone; its container is orphaned",
@@ -99,6 +173,7 @@ pub async fn refresh(
     reason: &str,
     progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<Refreshed, OpError> {
+    ctx.only_configured(p, "refresh")?;
     if !p.exists {
         return Err(OpError::Refused(format!("the directory of {} is gone; nothing to refresh into", p.name)));
     }
@@ -130,8 +205,25 @@ pub async fn refresh(
 }
 
 /// Stops and removes every container of the project; `purge` also deletes its agent config.
+/// The one operation open to an orphan (see [`project::orphan`]). An id that is not a valid
+/// one names no file: no lock (such a project is never refreshed, there is nothing to keep
+/// apart) and no purge.
 pub async fn remove(engine: &Engine, p: &Project, purge: bool, stop_timeout: i64) -> Result<Vec<String>, OpError> {
-    let _lock = crate::lock::try_lock(&p.id).map_err(|e| OpError::Refused(e.to_string()))?;
+    let valid = project::valid_id(&p.id);
+    if purge && !valid {
+        return Err(OpError::Refused(format!(
+            "refusing to purge '{}': not a project id agentdock makes, so it names no agent config (container labels are not trusted); nothing removed; `agentdock rm` without --purge removes its containers",
+            strip(&p.id)
+        )));
+    }
+    // checked before anything is removed, and again before the delete
+    if purge {
+        agent_dir_checked(&p.id, false).map_err(|e| OpError::Refused(format!("{e}; nothing removed")))?;
+    }
+    let _lock = match valid {
+        true => Some(crate::lock::try_lock(&p.id).map_err(|e| OpError::Refused(e.to_string()))?),
+        false => None,
+    };
     let containers = engine.project_containers(&p.id).await?;
     let mut removed = Vec::new();
     for c in containers {
@@ -139,7 +231,7 @@ pub async fn remove(engine: &Engine, p: &Project, purge: bool, stop_timeout: i64
         removed.push(c.name);
     }
     if purge {
-        let dir = crate::paths::agent_config_dir(&p.id);
+        let dir = agent_dir_checked(&p.id, false)?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| OpError::Other(anyhow::anyhow!("cannot purge {}: {e}", dir.display())))?;
         }

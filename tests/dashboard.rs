@@ -112,7 +112,7 @@ fn keys_stay_responsive_while_output_floods() {
     t.keys(&["l"]);
     t.wait_for("log: agentdock-", Duration::from_secs(5));
     let mut flood = env
-        .cmd(&["exec", &p, "--", "for i in $(seq 1 40); do head -c 262144 /dev/urandom | base64 -w 120 > /proc/1/fd/1; sleep 0.1; done"])
+        .cmd(&["exec", &p, "--sh", "for i in $(seq 1 40); do head -c 262144 /dev/urandom | base64 -w 120 > /proc/1/fd/1; sleep 0.1; done"])
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1000));
@@ -291,7 +291,7 @@ fn the_pane_runs_claude_when_it_starts() {
     env.ok(&["up", &p]);
     // the pane's current command is the Claude Code CLI while it runs (it exits without network)
     let seen = wait_for(Duration::from_secs(20), || {
-        let out = env.run(&["exec", &p, "--", "tmux display-message -p -t claude '#{pane_current_command}'"]);
+        let out = env.run(&["exec", &p, "--sh", "tmux display-message -p -t claude '#{pane_current_command}'"]);
         let cmd = stdout(&out).trim().to_string();
         (cmd == "claude").then_some(cmd)
     });
@@ -310,7 +310,7 @@ fn agent_status_follows_the_hooks_through_working_waiting_idle() {
     start_dashboard(&t, &p);
     for (event, shown) in [("UserPromptSubmit", "working"), ("Notification", "waiting"), ("Stop", "idle")] {
         let cmd = v["hooks"][event][0]["hooks"][0]["command"].as_str().unwrap().to_string();
-        env.ok(&["exec", &p, "--", &cmd]);
+        env.ok(&["exec", &p, "--sh", &cmd]);
         let done = Instant::now();
         t.wait_until(Duration::from_secs(5), shown, |s| row_of(s, &p).contains(shown));
         assert!(done.elapsed() < Duration::from_secs(2), "{shown} took {:?}", done.elapsed());

@@ -79,19 +79,19 @@ fn exec_keeps_streams_apart_gives_the_exit_code_and_streams_as_it_comes() {
     let p = env.project("exec");
     env.ok(&["up", &p]);
 
-    let out = env.run(&["exec", &p, "--", "echo to-out; echo to-err >&2; pwd; id -u; exit 7"]);
+    let out = env.run(&["exec", &p, "--sh", "echo to-out; echo to-err >&2; pwd; id -u; exit 7"]);
     assert_eq!(out.status.code(), Some(7));
     assert_eq!(stdout(&out), "to-out\n/workspace\n1000\n");
     assert_eq!(stderr(&out), "to-err\n");
 
-    let j = json(&env.ok(&["exec", &p, "--json", "--", "echo a; echo b >&2"]));
+    let j = json(&env.ok(&["exec", &p, "--json", "--sh", "echo a; echo b >&2"]));
     assert_eq!(j["stdout"], "a\n");
     assert_eq!(j["stderr"], "b\n");
     assert_eq!(j["exit_code"], 0);
 
     // The first line arrives while the command still runs.
     let mut child = env
-        .cmd(&["exec", &p, "--", "echo first; sleep 4; echo second"])
+        .cmd(&["exec", &p, "--sh", "echo first; sleep 4; echo second"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -108,7 +108,7 @@ fn exec_keeps_streams_apart_gives_the_exit_code_and_streams_as_it_comes() {
     assert!(child.wait().unwrap().success());
 
     // A timeout kills the command.
-    let out = env.run(&["exec", &p, "--timeout", "1", "--", "sleep 30"]);
+    let out = env.run(&["exec", &p, "--timeout", "1", "--sh", "sleep 30"]);
     assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
     assert!(stderr(&out).contains("killed after 1s"));
 }
@@ -119,20 +119,20 @@ fn refresh_gives_a_new_container_and_keeps_workspace_and_agent_config() {
     let p = env.project("refresh");
     env.ok(&["up", &p]);
     let old = main_container_id(&env, &p);
-    env.ok(&["exec", &p, "--", "echo work > /workspace/work.txt && echo cfg > ~/.claude/kept.txt && echo '{\"x\":1}' > ~/.claude.json"]);
+    env.ok(&["exec", &p, "--sh", "echo work > /workspace/work.txt && echo cfg > ~/.claude/kept.txt && echo '{\"x\":1}' > ~/.claude.json"]);
 
     let out = env.ok(&["refresh", &p]);
     assert!(out.contains("refreshed"), "{out}");
     let new = main_container_id(&env, &p);
     assert_ne!(old, new);
     assert!(inspect(&old).is_null(), "old container still there");
-    let files = env.ok(&["exec", &p, "--", "cat /workspace/work.txt ~/.claude/kept.txt"]);
+    let files = env.ok(&["exec", &p, "--sh", "cat /workspace/work.txt ~/.claude/kept.txt"]);
     assert_eq!(files, "work\ncfg\n");
     // the planted login file survives (the CLI starting in the new container may add its own
     // keys to it, so only ours is checked)
-    let planted: serde_json::Value = json(&env.ok(&["exec", &p, "--", "cat ~/.claude.json"]));
+    let planted: serde_json::Value = json(&env.ok(&["exec", &p, "--sh", "cat ~/.claude.json"]));
     assert_eq!(planted["x"], 1, "{planted}");
-    let version = env.ok(&["exec", &p, "--", "claude --version"]);
+    let version = env.ok(&["exec", &p, "--sh", "claude --version"]);
     assert!(version.contains("Claude Code"), "{version}");
     // the refresh is in the history
     let hist = json(&env.ok(&["history", "--json"]));
@@ -210,7 +210,7 @@ fn fifty_mib_of_output_is_capped_with_the_cut_stated_and_memory_bounded() {
     let p = env.project("flood");
     env.ok(&["up", &p]);
     let mut child = env
-        .cmd(&["exec", &p, "--json", "--", "head -c 52428800 /dev/zero | tr '\\0' a"])
+        .cmd(&["exec", &p, "--json", "--sh", "head -c 52428800 /dev/zero | tr '\\0' a"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -255,9 +255,9 @@ fn secrets_reach_the_container_but_no_json_doctor_or_log() {
     env.ok(&["up", &p]);
     // files for the container's user, exported to the agent's session; not in the container's
     // environment, so neither in `docker inspect` nor in a command exec'd into it
-    let inside = env.ok(&["exec", &p, "--", "cat /run/agentdock/secrets/GITHUB_TOKEN; echo; stat -c '%a %u' /run/agentdock/secrets/ANTHROPIC_API_KEY; printenv GITHUB_TOKEN; echo [$GIT_ASKPASS]; $GIT_ASKPASS Password"]);
+    let inside = env.ok(&["exec", &p, "--sh", "cat /run/agentdock/secrets/GITHUB_TOKEN; echo; stat -c '%a %u' /run/agentdock/secrets/ANTHROPIC_API_KEY; printenv GITHUB_TOKEN; echo [$GIT_ASKPASS]; $GIT_ASKPASS Password"]);
     assert_eq!(inside, "ghp_TESTSECRET_gh_4242\n400 1000\n[/usr/local/bin/git-askpass-helper]\nghp_TESTSECRET_gh_4242\n");
-    let session = env.ok(&["exec", &p, "--", "tmux show-environment -g ANTHROPIC_API_KEY; tmux show-environment -g CLAUDE_CODE_OAUTH_TOKEN"]);
+    let session = env.ok(&["exec", &p, "--sh", "tmux show-environment -g ANTHROPIC_API_KEY; tmux show-environment -g CLAUDE_CODE_OAUTH_TOKEN"]);
     assert_eq!(session, "ANTHROPIC_API_KEY=sk-ant-TESTSECRET-4242\nCLAUDE_CODE_OAUTH_TOKEN=oauth-TESTSECRET-4242\n");
     let id = main_container_id(&env, &p);
     let inspected = docker(&["inspect", &id]);

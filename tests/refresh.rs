@@ -127,6 +127,9 @@ fn refresh_with_the_image_deleted_keeps_the_old_container_running() {
 fn a_new_container_failing_its_health_check_is_rolled_back() {
     let env = TestEnv::new("[refresh]\nready_timeout_secs = 8\n");
     let p = env.project("unhealthy");
+    // a [[project]] entry, so it stays a configured project without .git (else its container
+    // is an orphan, which is never refreshed)
+    env.write_config(&format!("[refresh]\nready_timeout_secs = 8\n\n[[project]]\npath = \"{}\"\n", env.project_path(&p).display()));
     env.ok(&["up", &p]);
     let id = container_id(&env);
     // without .git the health check fails: the new container never becomes ready
@@ -249,7 +252,7 @@ fn killed_and_oom_containers_are_shown_with_the_reason() {
         t.wait_until(Duration::from_secs(5), what, |s| s.lines().any(|l| l.starts_with(&start) && l.contains(what)))
     };
     // over the memory limit: the kernel kills the process, the dashboard says so
-    let out = env.run(&["exec", &p, "--", "python3 -c 'x = bytearray(400 << 20)'"]);
+    let out = env.run(&["exec", &p, "--sh", "python3 -c 'x = bytearray(400 << 20)'"]);
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
     row_has("running OOM");
     // killed from outside: shown within 2 s with its exit code (the restart policy may already

@@ -5,13 +5,13 @@ use std::io::{IsTerminal, Write};
 
 use super::{exit, main_container, print_json, project_and_containers, running_main_container, Failure};
 use crate::domain::stats::human_bytes;
-use crate::engine::{ExecChunk, ExecOptions};
+use crate::engine::{ExecChunk, ExecCommand, ExecOptions};
 use crate::ops::Context;
 
-pub(super) async fn exec(ctx: &Context, key: &str, json: bool, timeout: Option<u64>, cmd: &[String]) -> Result<i32, Failure> {
+/// Runs `command` in the project's container: an argv goes as given, a shell line to `bash -c`.
+pub(super) async fn exec(ctx: &Context, key: &str, json: bool, timeout: Option<u64>, command: ExecCommand) -> Result<i32, Failure> {
     let (engine, p, containers) = project_and_containers(ctx, key).await?;
     let c = running_main_container(&p, &containers, "")?;
-    let command = cmd.join(" ");
     let cfg = ctx.config();
     let opts = ExecOptions {
         user: Some(cfg.user.clone()),
@@ -20,7 +20,7 @@ pub(super) async fn exec(ctx: &Context, key: &str, json: bool, timeout: Option<u
         ..Default::default()
     };
     if json {
-        let out = engine.exec_capture(&c.id, &command, &opts).await?;
+        let out = engine.exec_capture(&c.id, command, &opts).await?;
         for (name, dropped) in [("stdout", out.stdout_dropped), ("stderr", out.stderr_dropped)] {
             if dropped > 0 {
                 eprintln!(
@@ -33,7 +33,7 @@ pub(super) async fn exec(ctx: &Context, key: &str, json: bool, timeout: Option<u
         print_json(&out)?;
         return Ok(exit_code_of(out.exit_code));
     }
-    let mut stream = engine.exec_stream(&c.id, &command, &opts).await?;
+    let mut stream = engine.exec_stream(&c.id, command, &opts).await?;
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
     while let Some(chunk) = stream.next().await {

@@ -54,7 +54,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run a command in the project's container (bash -c, as the container user, in /workspace)
+    /// Run a command in the project's container (as the container user, in /workspace): the
+    /// arguments after `--` as given, as `docker exec` does, or a shell line with --sh
     Exec {
         project: String,
         /// Print one JSON object (stdout, stderr, exit code) at the end instead of streaming
@@ -63,7 +64,11 @@ pub enum Command {
         /// Kill the command after this many seconds (default: config exec.timeout_secs)
         #[arg(long, value_name = "SECS")]
         timeout: Option<u64>,
-        #[arg(required = true, last = true, value_name = "CMD")]
+        /// Run LINE with `bash -c` (instead of a program and its arguments after `--`)
+        #[arg(short = 'c', long = "sh", value_name = "LINE", conflicts_with = "cmd")]
+        sh: Option<String>,
+        /// The program and its arguments, each passed as given
+        #[arg(required_unless_present = "sh", last = true, value_name = "CMD")]
         cmd: Vec<String>,
     },
     /// Print the container's log
@@ -172,7 +177,13 @@ pub async fn run(cmd: Command, config_path: Option<PathBuf>) -> Result<i32, Fail
     match cmd {
         Command::Ls { json } => projects::ls(&ctx, json).await,
         Command::Up { project, json } => projects::up(&ctx, &project, json).await,
-        Command::Exec { project, json, timeout, cmd } => exec::exec(&ctx, &project, json, timeout, &cmd).await,
+        Command::Exec { project, json, timeout, sh, cmd } => {
+            let cmd = match sh {
+                Some(line) => crate::engine::ExecCommand::Shell(line),
+                None => crate::engine::ExecCommand::Argv(cmd),
+            };
+            exec::exec(&ctx, &project, json, timeout, cmd).await
+        }
         Command::Logs { project, follow, tail } => exec::logs(&ctx, &project, follow, tail).await,
         Command::Stats { project, json } => status::stats(&ctx, project.as_deref(), json).await,
         Command::Refresh { project, json } => projects::refresh(&ctx, &project, json).await,

@@ -1,11 +1,14 @@
 //! Projects and their containers: ls, up, refresh, rm.
 
 use std::io::IsTerminal;
+use std::path::Path;
 
 use serde::Serialize;
 
 use super::{connect, exit, print_json, project_and_containers, Failure};
 use crate::domain::container::ContainerInfo;
+use crate::domain::project::Orphaned;
+use crate::domain::text::strip;
 use crate::ops::{self, Context};
 
 #[derive(Serialize)]
@@ -15,6 +18,9 @@ struct LsRow<'a> {
     path: String,
     exists: bool,
     orphaned: bool,
+    /// Why the project is orphaned (absent when it is not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    orphan_reason: Option<&'static str>,
     containers: Vec<&'a ContainerInfo>,
 }
 
@@ -30,32 +36,37 @@ pub(super) async fn ls(ctx: &Context, json: bool) -> Result<i32, Failure> {
             path: p.path.display().to_string(),
             exists: p.exists,
             orphaned: false,
+            orphan_reason: None,
             containers: containers.iter().filter(|c| c.project_id.as_deref() == Some(p.id.as_str())).collect(),
         })
         .collect();
-    // Containers whose project is no longer configured or whose directory is gone.
+    let configured = rows.len();
+    // Containers whose project is not configured: all agentdock knows of them is their labels,
+    // which are not trusted (shown, never used).
     for c in &containers {
-        let known = rows.iter().any(|r| Some(r.id) == c.project_id.as_deref());
-        if !known {
-            let id = c.project_id.as_deref().unwrap_or("?");
-            if let Some(r) = rows.iter_mut().find(|r| r.id == id) {
+        let id = c.project_id.as_deref().unwrap_or("?");
+        if let Some(r) = rows.iter_mut().find(|r| r.id == id) {
+            if !r.containers.iter().any(|k| k.id == c.id) {
                 r.containers.push(c);
-                continue;
             }
-            let path = c.project_path.clone().unwrap_or_default();
-            rows.push(LsRow {
-                id,
-                name: c.project_name.as_deref().unwrap_or(id),
-                exists: std::path::Path::new(&path).is_dir(),
-                path,
-                orphaned: true,
-                containers: vec![c],
-            });
+            continue;
         }
+        let path = c.project_path.clone().unwrap_or_default();
+        let why = Orphaned::of(id, Path::new(&path), ctx.config(), &crate::paths::home_dir());
+        rows.push(LsRow {
+            id,
+            name: c.project_name.as_deref().unwrap_or(id),
+            exists: !path.is_empty() && Path::new(&path).is_dir(),
+            path,
+            orphaned: true,
+            orphan_reason: Some(why.describe()),
+            containers: vec![c],
+        });
     }
-    for r in &mut rows {
+    for r in &mut rows[..configured] {
         if !r.exists && !r.containers.is_empty() {
             r.orphaned = true;
+            r.orphan_reason = Some(Orphaned::DirectoryGone.describe());
         }
     }
     if json {
@@ -64,13 +75,15 @@ pub(super) async fn ls(ctx: &Context, json: bool) -> Result<i32, Failure> {
     }
     println!("{:<24} {:<14} {:<10} {:<10} PATH", "PROJECT", "CONTAINER", "STATE", "HEALTH");
     for r in &rows {
-        let note = if r.orphaned { "  (orphaned: directory gone)" } else { "" };
+        // label values may hold anything: shown without escapes or control characters
+        let (name, path) = (strip(r.name), strip(&r.path));
+        let note = r.orphan_reason.map(|w| format!("  (orphaned: {w})")).unwrap_or_default();
         if r.containers.is_empty() {
-            println!("{:<24} {:<14} {:<10} {:<10} {}{note}", r.name, "-", "none", "-", r.path);
+            println!("{name:<24} {:<14} {:<10} {:<10} {path}{note}", "-", "none", "-");
         }
         for c in &r.containers {
             let state = if r.orphaned { "orphaned" } else { c.state.as_str() };
-            println!("{:<24} {:<14} {:<10} {:<10} {}{note}", r.name, c.short_id(), state, c.health.as_str(), r.path);
+            println!("{name:<24} {:<14} {state:<10} {:<10} {path}{note}", c.short_id(), c.health.as_str());
         }
     }
     if rows.is_empty() {
@@ -110,8 +123,10 @@ pub(super) async fn refresh(ctx: &Context, key: &str, json: bool) -> Result<i32,
 
 pub(super) async fn rm(ctx: &Context, key: &str, purge: bool, yes: bool) -> Result<i32, Failure> {
     let (engine, p, containers) = project_and_containers(ctx, key).await?;
+    // an orphan's name is a label: shown plain
+    let name = strip(&p.name);
     if containers.is_empty() && !purge {
-        println!("{} has no container", p.name);
+        println!("{name} has no container");
         return Ok(exit::OK);
     }
     if !yes {
@@ -123,7 +138,7 @@ pub(super) async fn rm(ctx: &Context, key: &str, purge: bool, yes: bool) -> Resu
             "Remove {}{} of {}? [y/N] ",
             names.join(", "),
             if purge { " and its agent config" } else { "" },
-            p.name
+            name
         );
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer).map_err(|e| Failure::failed(e.to_string()))?;
@@ -137,7 +152,7 @@ pub(super) async fn rm(ctx: &Context, key: &str, purge: bool, yes: bool) -> Resu
         println!("removed {n}");
     }
     if purge {
-        println!("purged the agent config of {}", p.name);
+        println!("purged the agent config of {name}");
     }
     Ok(exit::OK)
 }

@@ -142,8 +142,21 @@ pub fn settings_for(config: &Config, entry: Option<&ProjectEntry>) -> ProjectSet
     s
 }
 
+/// Longest id accepted: `<id>.lock` must stay a valid file name.
+pub const MAX_ID_LEN: usize = 200;
+
+/// True for an id agentdock could have made: a slug (lower-case ASCII letters and digits, one
+/// `-` between runs), at most [`MAX_ID_LEN`] long. An id read from a container label names a
+/// file or directory (lock, agent config) only when this holds: labels are not trusted.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_LEN && slug(id) == id
+}
+
 /// A project a container was made for, rebuilt from the container's labels when the project
-/// itself is no longer in the config or on disk (an orphan), so it can still be removed.
+/// is not among the configured ones (an orphan), so its containers can be stopped and removed;
+/// nothing else. Labels are not trusted: the directory they name is never used (`exists` is
+/// false whatever is there; [`Orphaned::of`] tells the user what is there), and the id, kept
+/// as written to find the containers by their label, names a path only if [`valid_id`].
 /// None for a container without agentdock's project label.
 pub fn orphan(c: &ContainerInfo, config: &Config) -> Option<Project> {
     let id = c.project_id.as_deref()?;
@@ -152,9 +165,51 @@ pub fn orphan(c: &ContainerInfo, config: &Config) -> Option<Project> {
         id: id.to_string(),
         name: c.project_name.as_deref().unwrap_or(id).to_string(),
         path: PathBuf::from(path),
-        exists: !path.is_empty() && Path::new(path).is_dir(),
+        exists: false,
         settings: settings_for(config, None),
     })
+}
+
+/// Why a container's project is an orphan, in the user's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Orphaned {
+    /// Its project label is missing or not an id agentdock makes (no path is made of it).
+    BadId,
+    /// The directory its label names is not there.
+    DirectoryGone,
+    /// The directory is there, but outside the roots and not a configured project.
+    OutsideRoots,
+    /// The directory is a child of a root, but no git repository (so no project).
+    NotARepository,
+}
+
+impl Orphaned {
+    /// The reason for a container labelled with project `id` at `path` (label values).
+    pub fn of(id: &str, path: &Path, config: &Config, home: &Path) -> Orphaned {
+        if !valid_id(id) {
+            return Orphaned::BadId;
+        }
+        if path.as_os_str().is_empty() || !path.is_dir() {
+            return Orphaned::DirectoryGone;
+        }
+        let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let parent = canon(path).parent().map(Path::to_path_buf);
+        let under_root = config.roots.iter().any(|r| Some(canon(&expand_home(r, home))) == parent);
+        if under_root {
+            Orphaned::NotARepository
+        } else {
+            Orphaned::OutsideRoots
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Orphaned::BadId => "its project label is not an id agentdock makes",
+            Orphaned::DirectoryGone => "directory gone",
+            Orphaned::OutsideRoots => "directory outside the configured roots and projects",
+            Orphaned::NotARepository => "directory in a root but not a git repository",
+        }
+    }
 }
 
 /// Finds a project by id, name or path.
@@ -179,6 +234,44 @@ mod tests {
         assert_eq!(slug("My Project!"), "my-project");
         assert_eq!(slug("__x__y"), "x-y");
         assert_eq!(slug("***"), "project");
+    }
+
+    #[test]
+    fn only_slugs_are_ids() {
+        for ok in ["api", "my-project", "api-1a2b3c", "repo-x"] {
+            assert!(valid_id(ok), "{ok}");
+        }
+        for bad in ["", "..", "../../x", "a/b", "a--b", "-a", "a-", "Api", "a b", "a.lock", "a\nb", "é", &"a".repeat(MAX_ID_LEN + 1)] {
+            assert!(!valid_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_orphan_never_counts_its_directory_as_there() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = ContainerInfo {
+            project_id: Some("../../x".into()),
+            project_path: Some(tmp.path().to_string_lossy().into()),
+            managed: true,
+            ..Default::default()
+        };
+        let p = orphan(&c, &Config::default()).unwrap();
+        assert_eq!(p.id, "../../x");
+        assert!(!p.exists);
+    }
+
+    #[test]
+    fn orphans_are_told_why() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("projects");
+        std::fs::create_dir_all(root.join("plain")).unwrap();
+        let cfg = Config { roots: vec!["~/projects".into()], ..Config::default() };
+        let why = |id: &str, p: &Path| Orphaned::of(id, p, &cfg, tmp.path());
+        assert_eq!(why("../x", tmp.path()), Orphaned::BadId);
+        assert_eq!(why("x", &tmp.path().join("nope")), Orphaned::DirectoryGone);
+        assert_eq!(why("x", Path::new("")), Orphaned::DirectoryGone);
+        assert_eq!(why("x", tmp.path()), Orphaned::OutsideRoots);
+        assert_eq!(why("x", &root.join("plain")), Orphaned::NotARepository);
     }
 
     #[test]

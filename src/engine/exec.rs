@@ -1,5 +1,6 @@
-//! Commands in a container: `bash -c CMD` as the container user in /workspace, stdout and
-//! stderr kept apart, streamed as they come or captured into capped buffers.
+//! Commands in a container, as the container user in /workspace: an argv as given, or a shell
+//! line (`bash -c LINE`); stdout and stderr kept apart, streamed as they come or captured into
+//! capped buffers.
 
 use std::pin::Pin;
 
@@ -32,6 +33,27 @@ impl ExecOptions {
     /// For short internal probes: 15 s, 64 KiB.
     pub fn quick() -> Self {
         ExecOptions { timeout_secs: 15, cap_bytes: 64 * 1024, ..Default::default() }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecCommand {
+    /// A line for `bash -c`.
+    Shell(String),
+    /// Program and arguments, each reaching the program as given (as `docker exec`).
+    Argv(Vec<String>),
+}
+
+impl From<&str> for ExecCommand {
+    fn from(line: &str) -> Self {
+        ExecCommand::Shell(line.to_string())
+    }
+}
+
+impl From<&String> for ExecCommand {
+    fn from(line: &String) -> Self {
+        ExecCommand::Shell(line.clone())
     }
 }
 
@@ -124,19 +146,28 @@ fn lossy<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&String::from_utf8_lossy(b))
 }
 
-/// The argv that runs `cmd` under bash, killed after the timeout when there is one.
-fn argv(cmd: &str, timeout_secs: u64) -> Vec<String> {
+/// The argv that runs `cmd` (a shell line under bash), killed after the timeout when there is
+/// one. (`timeout` takes the first word after the duration as the program, even one that
+/// starts with `-`.)
+fn argv(cmd: ExecCommand, timeout_secs: u64) -> Vec<String> {
     let mut v = Vec::new();
     if timeout_secs > 0 {
         v.extend(["timeout".into(), "-k".into(), "5".into(), format!("{timeout_secs}")]);
     }
-    v.extend(["bash".into(), "-c".into(), cmd.to_string()]);
+    match cmd {
+        ExecCommand::Shell(line) => v.extend(["bash".into(), "-c".into(), line]),
+        ExecCommand::Argv(args) => v.extend(args),
+    }
     v
 }
 
 impl Engine {
-    /// Starts `cmd` and returns its output stream.
-    pub async fn exec_stream(&self, container: &str, cmd: &str, opts: &ExecOptions) -> Result<ExecStream, EngineError> {
+    /// Starts `cmd` (a shell line, or an [`ExecCommand`]) and returns its output stream.
+    pub async fn exec_stream(&self, container: &str, cmd: impl Into<ExecCommand>, opts: &ExecOptions) -> Result<ExecStream, EngineError> {
+        let cmd = cmd.into();
+        if matches!(&cmd, ExecCommand::Argv(a) if a.is_empty()) {
+            return Err(EngineError::Failed("no command to run".into()));
+        }
         let (exec_id, output, _) =
             self.start_attached(container, argv(cmd, opts.timeout_secs), opts.user.clone(), &opts.workdir, None).await?;
         Ok(ExecStream { exec_id, output })
@@ -196,7 +227,7 @@ impl Engine {
     }
 
     /// Runs `cmd` to its end; each stream keeps its newest `opts.cap_bytes` bytes.
-    pub async fn exec_capture(&self, container: &str, cmd: &str, opts: &ExecOptions) -> Result<ExecOutput, EngineError> {
+    pub async fn exec_capture(&self, container: &str, cmd: impl Into<ExecCommand>, opts: &ExecOptions) -> Result<ExecOutput, EngineError> {
         let mut stream = self.exec_stream(container, cmd, opts).await?;
         let mut out = ByteRing::new(opts.cap_bytes);
         let mut err = ByteRing::new(opts.cap_bytes);
@@ -223,7 +254,14 @@ mod tests {
 
     #[test]
     fn argv_wraps_timeout() {
-        assert_eq!(argv("echo hi", 0), ["bash", "-c", "echo hi"]);
-        assert_eq!(argv("x", 9), ["timeout", "-k", "5", "9", "bash", "-c", "x"]);
+        assert_eq!(argv("echo hi".into(), 0), ["bash", "-c", "echo hi"]);
+        assert_eq!(argv("x".into(), 9), ["timeout", "-k", "5", "9", "bash", "-c", "x"]);
+    }
+
+    #[test]
+    fn an_argv_goes_as_given() {
+        let a = |v: &[&str]| ExecCommand::Argv(v.iter().map(|s| s.to_string()).collect());
+        assert_eq!(argv(a(&["sh", "-c", "echo out; exit 3"]), 0), ["sh", "-c", "echo out; exit 3"]);
+        assert_eq!(argv(a(&["printf", "%s\n", "a b", "'c'"]), 5), ["timeout", "-k", "5", "5", "printf", "%s\n", "a b", "'c'"]);
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use bollard::Docker;
 
-pub use exec::{ExecChunk, ExecOptions, ExecOutput, ExecStream, OutputStream, TtySession};
+pub use exec::{ExecChunk, ExecCommand, ExecOptions, ExecOutput, ExecStream, OutputStream, TtySession};
 pub use lifecycle::{Ensured, EnsureAction, Refreshed};
 pub use stats::{ContainerStats, DetailInfo};
 
