@@ -165,6 +165,15 @@ pub async fn up(engine: &Engine, ctx: &Context, p: &Project) -> Result<Ensured, 
     Ok(engine.ensure(&spec).await?)
 }
 
+/// Finishes what an interrupted refresh of the project left (see [`Engine::repair`]), under
+/// its lock; None when there was nothing to do.
+pub async fn repair(engine: &Engine, ctx: &Context, p: &Project) -> Result<Option<String>, OpError> {
+    ctx.only_configured(p, "repair")?;
+    let _lock = crate::lock::try_lock(&p.id).map_err(|e| OpError::Refused(e.to_string()))?;
+    let spec = ctx.prepare_spec(p)?;
+    Ok(engine.repair(&spec, Duration::from_secs(p.settings.refresh.ready_timeout_secs)).await?)
+}
+
 /// Safe refresh under the project's lock, recorded in the history.
 pub async fn refresh(
     engine: &Engine,

@@ -100,6 +100,19 @@ impl App {
         self.emit(Command::Exec { stream, container: id, cmd });
     }
 
+    /// Quits, unless an operation is under way (a refresh cut off midway leaves the old
+    /// container stopped and renamed aside): then it waits for them to end, saying so; a
+    /// second quit leaves at once (the next start repairs what is left).
+    pub(super) fn quit_when_idle(&mut self) {
+        if self.model.ops.is_empty() || self.quitting {
+            self.quit = true;
+            return;
+        }
+        self.quitting = true;
+        let what: Vec<String> = self.model.ops.iter().map(|(p, w)| format!("{p}: {w}")).collect();
+        self.message = Some(format!("quitting when {} ends (q again quits now; what is cut off is repaired at the next start)", what.join(", ")));
+    }
+
     pub(super) fn on_key_confirm(&mut self, c: Confirm, key: KeyEvent) {
         self.mode = Mode::Normal;
         let project = match c {

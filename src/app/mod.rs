@@ -75,6 +75,8 @@ pub struct App {
     pub size: Rect,
     pub tick: u64,
     pub quit: bool,
+    /// Quit asked while operations were under way: quit once they end.
+    pub quitting: bool,
     pub dirty: bool,
     commands: Vec<Command>,
 }
@@ -99,6 +101,7 @@ impl App {
             size: Rect::new(0, 0, 160, 48),
             tick: 0,
             quit: false,
+            quitting: false,
             dirty: true,
             commands: Vec::new(),
         };
@@ -252,7 +255,7 @@ impl App {
     pub fn do_action(&mut self, action: Action) {
         let on_output = self.focus == Focus::Output;
         match action {
-            Action::Quit => self.quit = true,
+            Action::Quit => self.quit_when_idle(),
             Action::Up if on_output => self.output.scroll_up(1),
             Action::Down if on_output => self.output.scroll_down(1),
             Action::PageUp if on_output => self.output.scroll_up(self.output_page()),
@@ -442,6 +445,9 @@ impl App {
             }
             EngineEvent::OpDone { project, result } => {
                 self.model.ops.remove(&project);
+                if self.quitting && self.model.ops.is_empty() && self.refresh.queue.len() <= 1 {
+                    self.quit = true;
+                }
                 match result {
                     Ok(m) => self.message = Some(m),
                     Err(e) => self.last_error = Some(e),

@@ -396,7 +396,13 @@ impl Engine {
         aside.sort_by_key(|c| std::cmp::Reverse(c.name.clone()));
         let main = all.iter().find(|c| c.name == spec.name);
         let main_works = match main {
-            Some(m) => self.wait_ready(&m.id, ready_timeout).await.is_ok(),
+            // a main container that is only stopped is started before it is judged
+            Some(m) => {
+                if m.state != ContainerState::Running {
+                    let _ = self.start(&m.id).await;
+                }
+                self.wait_ready(&m.id, ready_timeout).await.is_ok()
+            }
             None => false,
         };
         if main_works {

@@ -167,6 +167,7 @@ impl Worker {
         for id in self.exited_ids() {
             self.send_state(engine, &id).await;
         }
+        self.repair_interrupted(engine).await;
         let mut tick = tokio::time::interval(self.stats_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut stats_task: Option<JoinHandle<CgroupReader>> = None;
@@ -227,6 +228,26 @@ impl Worker {
         if self.agents.get(&id) != Some(&status) {
             self.agents.insert(id.clone(), status.clone());
             self.send(EngineEvent::Agent { container: id, status }).await;
+        }
+    }
+
+    /// A refresh cut short (agentdock killed, the machine down) leaves the old container
+    /// renamed aside: finished here, at start, as `up` would.
+    async fn repair_interrupted(&self, engine: &Engine) {
+        for p in &self.ctx.projects {
+            let aside = format!("{}-old-", crate::domain::container::container_name(&p.id));
+            if !self.containers.values().any(|c| c.managed && c.name.starts_with(&aside)) {
+                continue;
+            }
+            let (engine, ctx, events, p) = (engine.clone(), self.ctx.clone(), self.events.clone(), p.clone());
+            self.send(EngineEvent::OpProgress { project: p.id.clone(), text: "repairing an interrupted refresh".into() }).await;
+            tokio::spawn(async move {
+                let result = match crate::ops::repair(&engine, &ctx, &p).await {
+                    Ok(done) => Ok(format!("{}: {}", p.name, done.unwrap_or_else(|| "nothing to repair".into()))),
+                    Err(e) => Err(format!("repair of {}: {e}", p.name)),
+                };
+                let _ = events.send(EngineEvent::OpDone { project: p.id.clone(), result }).await;
+            });
         }
     }
 
