@@ -52,12 +52,13 @@ impl Context {
         })
     }
 
-    /// The container spec of `p`, after making its agent config dir ready on the host.
-    pub fn prepare_spec(&self, p: &Project) -> anyhow::Result<ContainerSpec> {
+    /// The container spec of `p`, after making its agent config dir ready on the host, with
+    /// what the user should hear of that (see [`crate::agent_config::prepare`]).
+    pub fn prepare_spec(&self, p: &Project) -> anyhow::Result<(ContainerSpec, Vec<String>)> {
         let agent_dir = crate::paths::agent_config_dir(&p.id);
-        crate::agent_config::prepare(&agent_dir, &crate::paths::home_dir())?;
+        let warnings = crate::agent_config::prepare(&agent_dir, &crate::paths::home_dir(), &self.config().user)?;
         let host = HostContext::gather(p, agent_dir);
-        spec::build(self.config(), p, &host).map_err(anyhow::Error::msg)
+        Ok((spec::build(self.config(), p, &host).map_err(anyhow::Error::msg)?, warnings))
     }
 }
 
@@ -83,12 +84,12 @@ pub async fn up(engine: &Engine, ctx: &Context, p: &Project) -> Result<Ensured, 
     }
     // a refresh of this project may be under way (here or in another process)
     let _lock = crate::lock::try_lock(&p.id).map_err(|e| OpError::Refused(e.to_string()))?;
-    let spec = ctx.prepare_spec(p)?;
+    let (spec, warnings) = ctx.prepare_spec(p)?;
     let ready = Duration::from_secs(p.settings.refresh.ready_timeout_secs);
     if let Some(done) = engine.repair(&spec, ready).await? {
         tracing::info!(project = %p.id, "{done}");
     }
-    Ok(engine.ensure(&spec).await?)
+    Ok(Ensured { warnings, ..engine.ensure(&spec).await? })
 }
 
 /// Safe refresh under the project's lock, recorded in the history.
@@ -103,7 +104,7 @@ pub async fn refresh(
         return Err(OpError::Refused(format!("the directory of {} is gone; nothing to refresh into", p.name)));
     }
     let _lock = crate::lock::try_lock(&p.id).map_err(|e| OpError::Refused(e.to_string()))?;
-    let spec = ctx.prepare_spec(p)?;
+    let (spec, warnings) = ctx.prepare_spec(p)?;
     let started = Instant::now();
     let at = now_unix();
     let policy = &p.settings.refresh;
@@ -126,7 +127,7 @@ pub async fn refresh(
     if let Err(e) = history::append(&rec) {
         tracing::warn!(error = %e, "cannot append to the refresh history");
     }
-    Ok(result?)
+    Ok(Refreshed { warnings, ..result? })
 }
 
 /// Stops and removes every container of the project; `purge` also deletes its agent config.
