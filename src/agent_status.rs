@@ -80,13 +80,24 @@ fn since_of(s: &AgentStatus) -> i64 {
 /// When the status files last changed: both are replaced by a rename, which changes their
 /// directory's modification time, so one stat of the directory tells.
 pub fn stamp(agent_dir: &Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(agent_dir.join("agentdock")).and_then(|m| m.modified()).ok()
+    std::fs::symlink_metadata(agent_dir.join("agentdock")).and_then(|m| m.modified()).ok()
+}
+
+/// A status file holds one short line: no more than this is read.
+const STATUS_MAX: u64 = 256;
+
+/// A status file, written by the container: read only if a regular file, never through a link,
+/// never blocking, never more than [`STATUS_MAX`] bytes (see [`crate::untrusted`]). Blocking
+/// still (it is disk I/O): the dashboard calls it off its loop's thread.
+fn read_status_file(agent_dir: &Path, rel: &str) -> Option<String> {
+    let bytes = crate::untrusted::read(agent_dir, rel, STATUS_MAX).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The agent's status from the files in `agent_dir`; None when neither file says anything.
 pub fn read(agent_dir: &Path) -> Option<AgentStatus> {
-    let hook = std::fs::read_to_string(agent_dir.join(STATUS_FILE)).ok().and_then(|t| parse_status(t.trim()));
-    let runner = std::fs::read_to_string(agent_dir.join(AGENT_FILE)).ok().and_then(|t| {
+    let hook = read_status_file(agent_dir, STATUS_FILE).and_then(|t| parse_status(t.trim()));
+    let runner = read_status_file(agent_dir, AGENT_FILE).and_then(|t| {
         let mut it = t.split_whitespace();
         match (it.next()?, it.next().and_then(parse_rfc3339)) {
             ("started", Some(at)) => Some(AgentStatus::Started { since: at }),
@@ -142,5 +153,29 @@ mod tests {
         assert_eq!(read(d), Some(AgentStatus::Waiting { since: 1767225700 }));
         std::fs::write(d.join(AGENT_FILE), "exited 2026-01-01T00:05:00Z 1\n").unwrap();
         assert!(matches!(read(d), Some(AgentStatus::NotRunning { exit_code: Some(1), .. })));
+    }
+
+    #[test]
+    fn a_fifo_a_device_or_a_link_is_no_status_and_does_not_block() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        std::fs::create_dir_all(d.join("agentdock")).unwrap();
+        let fifo = rustix::fs::FileType::Fifo;
+        rustix::fs::mknodat(rustix::fs::CWD, d.join(STATUS_FILE), fifo, 0o600.into(), 0).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", d.join(AGENT_FILE)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dir = d.to_path_buf();
+        std::thread::spawn(move || tx.send(read(&dir)).unwrap());
+        let got = rx.recv_timeout(std::time::Duration::from_secs(5)).expect("the read blocked");
+        assert_eq!(got, None);
+        // a link to a good file is refused too; a long file is read no further than a line
+        std::fs::remove_file(d.join(AGENT_FILE)).unwrap();
+        std::fs::write(d.join("elsewhere"), "waiting 1767225700\n").unwrap();
+        std::fs::remove_file(d.join(STATUS_FILE)).unwrap();
+        std::os::unix::fs::symlink(d.join("elsewhere"), d.join(STATUS_FILE)).unwrap();
+        assert_eq!(read(d), None);
+        std::fs::remove_file(d.join(STATUS_FILE)).unwrap();
+        std::fs::write(d.join(STATUS_FILE), format!("waiting 1767225700 {}", "x".repeat(1 << 20))).unwrap();
+        assert_eq!(read(d), Some(AgentStatus::Waiting { since: 1767225700 }));
     }
 }

@@ -21,4 +21,5 @@ pub mod paths;
 pub mod tasks;
 pub mod tui;
 pub mod ui;
+pub mod untrusted;
 pub mod worker;

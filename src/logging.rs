@@ -10,7 +10,7 @@ use std::sync::Mutex;
 pub fn init() {
     let path = crate::paths::log_file();
     if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
+        let _ = crate::paths::private_dir(dir);
     }
     let Ok(file) = OpenOptions::new().create(true).append(true).open(&path) else {
         return;

@@ -86,14 +86,16 @@ impl Context {
         )))
     }
 
-    /// The container spec of `p`, after making its agent config dir ready on the host. Only
-    /// for a configured project.
-    pub fn prepare_spec(&self, p: &Project) -> Result<ContainerSpec, OpError> {
+    /// The container spec of `p`, after making its agent config dir ready on the host, with
+    /// what the user should hear of that (see [`crate::agent_config::prepare`]). Only for a
+    /// configured project.
+    pub fn prepare_spec(&self, p: &Project) -> Result<(ContainerSpec, Vec<String>), OpError> {
         self.only_configured(p, "prepare")?;
         let agent_dir = agent_dir_checked(&p.id, true)?;
-        crate::agent_config::prepare(&agent_dir, &crate::paths::home_dir())?;
+        let warnings = crate::agent_config::prepare(&agent_dir, &crate::paths::home_dir(), &self.config().user)?;
         let host = HostContext::gather(p, agent_dir);
-        spec::build(self.config(), p, &host).map_err(|e| OpError::Other(anyhow::Error::msg(e)))
+        let spec = spec::build(self.config(), p, &host).map_err(|e| OpError::Other(anyhow::Error::msg(e)))?;
+        Ok((spec, warnings))
     }
 }
 
@@ -157,12 +159,12 @@ pub async fn up(engine: &Engine, ctx: &Context, p: &Project) -> Result<Ensured, 
     }
     // a refresh of this project may be under way (here or in another process)
     let _lock = crate::lock::try_lock(&p.id).map_err(|e| OpError::Refused(e.to_string()))?;
-    let spec = ctx.prepare_spec(p)?;
+    let (spec, warnings) = ctx.prepare_spec(p)?;
     let ready = Duration::from_secs(p.settings.refresh.ready_timeout_secs);
     if let Some(done) = engine.repair(&spec, ready).await? {
         tracing::info!(project = %p.id, "{done}");
     }
-    Ok(engine.ensure(&spec).await?)
+    Ok(Ensured { warnings, ..engine.ensure(&spec).await? })
 }
 
 /// Finishes what an interrupted refresh of the project left (see [`Engine::repair`]), under
@@ -170,7 +172,7 @@ pub async fn up(engine: &Engine, ctx: &Context, p: &Project) -> Result<Ensured, 
 pub async fn repair(engine: &Engine, ctx: &Context, p: &Project) -> Result<Option<String>, OpError> {
     ctx.only_configured(p, "repair")?;
     let _lock = crate::lock::try_lock(&p.id).map_err(|e| OpError::Refused(e.to_string()))?;
-    let spec = ctx.prepare_spec(p)?;
+    let (spec, _) = ctx.prepare_spec(p)?;
     Ok(engine.repair(&spec, Duration::from_secs(p.settings.refresh.ready_timeout_secs)).await?)
 }
 
@@ -187,7 +189,7 @@ pub async fn refresh(
         return Err(OpError::Refused(format!("the directory of {} is gone; nothing to refresh into", p.name)));
     }
     let _lock = crate::lock::try_lock(&p.id).map_err(|e| OpError::Refused(e.to_string()))?;
-    let spec = ctx.prepare_spec(p)?;
+    let (spec, warnings) = ctx.prepare_spec(p)?;
     let started = Instant::now();
     let at = now_unix();
     let policy = &p.settings.refresh;
@@ -210,7 +212,7 @@ pub async fn refresh(
     if let Err(e) = history::append(&rec) {
         tracing::warn!(error = %e, "cannot append to the refresh history");
     }
-    Ok(result?)
+    Ok(Refreshed { warnings, ..result? })
 }
 
 /// Stops and removes every container of the project; `purge` also deletes its agent config.

@@ -1,7 +1,7 @@
 //! Where agentdock keeps its files: config dir and data dir from `directories`, each
 //! overridable by an environment variable (tests and packagers use these).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn project_dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("dev", "agentdock", "agentdock")
@@ -52,4 +52,22 @@ pub fn lock_dir() -> PathBuf {
 /// Refresh history, one JSON line per refresh.
 pub fn history_file() -> PathBuf {
     data_dir().join("history.jsonl")
+}
+
+/// Makes `dir` (and missing parents) with only its owner let in (0700), as agentdock's own
+/// dirs are; an existing one of this user's that lets others in is closed.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        other => other?,
+    }
+    let meta = std::fs::metadata(dir)?;
+    if meta.is_dir() && meta.uid() == rustix::process::geteuid().as_raw() && meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }

@@ -95,6 +95,7 @@ pub(super) async fn ls(ctx: &Context, json: bool) -> Result<i32, Failure> {
 pub(super) async fn up(ctx: &Context, key: &str, json: bool) -> Result<i32, Failure> {
     let (engine, p, _) = project_and_containers(ctx, key).await?;
     let done = ops::up(&engine, ctx, &p).await?;
+    done.warnings.iter().for_each(|w| eprintln!("agentdock: warning: {w}"));
     if json {
         print_json(&done)?;
     } else {
@@ -112,6 +113,7 @@ pub(super) async fn refresh(ctx: &Context, key: &str, json: bool) -> Result<i32,
     let (engine, p, _) = project_and_containers(ctx, key).await?;
     let progress = |m: &str| eprintln!("agentdock: {m}");
     let done = ops::refresh(&engine, ctx, &p, "manual", &progress).await?;
+    done.warnings.iter().for_each(|w| eprintln!("agentdock: warning: {w}"));
     if json {
         print_json(&done)?;
     } else {

@@ -33,6 +33,9 @@ pub struct Ensured {
     pub id: String,
     pub name: String,
     pub action: EnsureAction,
+    /// What the user should hear of besides (the agent's settings file set aside).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -40,6 +43,9 @@ pub struct Refreshed {
     pub old_id: Option<String>,
     pub new_id: String,
     pub name: String,
+    /// What the user should hear of besides (the agent's settings file set aside).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 fn body(spec: &ContainerSpec) -> ContainerCreateBody {
@@ -147,18 +153,18 @@ impl Engine {
                 spec.name
             ))),
             Some(st) if st.state == ContainerState::Running => {
-                Ok(Ensured { id: st.id, name: spec.name.clone(), action: EnsureAction::AlreadyRunning })
+                Ok(Ensured { id: st.id, name: spec.name.clone(), action: EnsureAction::AlreadyRunning, warnings: Vec::new() })
             }
             Some(st) => {
                 // a reboot empties the tmpfs the secrets live on
                 write_secrets(spec)?;
                 self.start(&st.id).await?;
-                Ok(Ensured { id: st.id, name: spec.name.clone(), action: EnsureAction::Started })
+                Ok(Ensured { id: st.id, name: spec.name.clone(), action: EnsureAction::Started, warnings: Vec::new() })
             }
             None => {
                 self.require_image(&spec.image).await?;
                 let id = self.create_and_start(spec).await?;
-                Ok(Ensured { id, name: spec.name.clone(), action: EnsureAction::Created })
+                Ok(Ensured { id, name: spec.name.clone(), action: EnsureAction::Created, warnings: Vec::new() })
             }
         }
     }
@@ -276,7 +282,7 @@ impl Engine {
             let id = self.resilient(deadline, || self.create_named(spec, None)).await?;
             self.resilient(deadline, || self.start(&id)).await?;
             self.resilient(deadline, || self.wait_ready(&id, ready_timeout)).await?;
-            return Ok(Refreshed { old_id: None, new_id: id, name: spec.name.clone() });
+            return Ok(Refreshed { old_id: None, new_id: id, name: spec.name.clone(), warnings: Vec::new() });
         };
         if !old.managed {
             return Err(EngineError::Conflict(format!("{} is not managed by agentdock", spec.name)));
@@ -311,7 +317,7 @@ impl Engine {
         if let Err(e) = self.resilient(deadline, || self.remove(&old.id, true)).await {
             tracing::warn!(error = %e, "old container could not be removed after refresh");
         }
-        Ok(Refreshed { old_id: Some(old.id), new_id, name: spec.name.clone() })
+        Ok(Refreshed { old_id: Some(old.id), new_id, name: spec.name.clone(), warnings: Vec::new() })
     }
 
     /// Runs `step` again while the engine is unreachable, until `deadline`.

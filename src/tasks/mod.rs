@@ -96,7 +96,7 @@ async fn prepare(
     }
     std::fs::write(run.join("prompt.txt"), &req.prompt).map_err(|e| refused(e.to_string()))?;
     git::clone_for_task(&source, &workspace, &base_commit, &branch).map_err(|e| refused(format!("cannot make the workspace: {e}")))?;
-    crate::agent_config::prepare(&claude, &crate::paths::home_dir()).map_err(OpError::Other)?;
+    crate::agent_config::prepare(&claude, &crate::paths::home_dir(), &ctx.config().user).map_err(OpError::Other)?;
     chown_tree(&run, ctx.config())?;
     chown_tree(&workspace, ctx.config())?;
 

@@ -6,7 +6,6 @@
 //! only, never through a link, never more than asked.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub use crate::domain::task::{DiffStat, TaskRecord, TaskSpec};
@@ -91,12 +90,9 @@ fn civil(days: i64) -> (i64, u32, u32) {
 }
 
 /// Opens `dir/name`, a file the container may have written: only a regular file, never
-/// through a symlink, never blocking on a FIFO. None when it is not so.
+/// through a symlink, never blocking on a FIFO (see [`crate::untrusted`]). None when it is not so.
 fn open_untrusted(dir: &Path, name: &str) -> Option<(std::fs::File, u64)> {
-    let flags = (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32;
-    let f = std::fs::OpenOptions::new().read(true).custom_flags(flags).open(dir.join(name)).ok()?;
-    let meta = f.metadata().ok()?;
-    meta.is_file().then_some((f, meta.len()))
+    crate::untrusted::open(dir, name).ok()
 }
 
 /// Reads at most `max` bytes of an untrusted file (see [`open_untrusted`]).

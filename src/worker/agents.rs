@@ -1,7 +1,7 @@
 //! Agent status: the hook and runner files in each container's mounted agent dir, read on the
 //! host when they change; the tmux pane's activity, sampled by exec, for agents without hooks.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Worker;
@@ -11,6 +11,19 @@ use crate::engine::{Engine, ExecOptions};
 
 /// The fallback samples an agent's tmux pane no more often than this.
 const PANE_SAMPLE_MIN: Duration = Duration::from_secs(5);
+
+type Stamp = Option<std::time::SystemTime>;
+
+/// Each agent dir's stamp, and its status files read again where the stamp moved.
+fn look_at_files(dirs: Vec<(String, PathBuf, Option<Stamp>)>) -> Vec<(String, Stamp, Option<Option<AgentStatus>>)> {
+    dirs.into_iter()
+        .map(|(id, dir, before)| {
+            let stamp = crate::agent_status::stamp(&dir);
+            let status = (before != Some(stamp)).then(|| crate::agent_status::read(&dir));
+            (id, stamp, status)
+        })
+        .collect()
+}
 
 impl Worker {
     /// Reads each running managed container's agent status files (host files, no exec; read
@@ -30,13 +43,21 @@ impl Worker {
         self.agents.retain(|id, _| alive(id));
         self.stamps.retain(|id, _| alive(id));
         self.file_status.retain(|id, _| alive(id));
-        for (id, dir) in &running {
-            let Some(dir) = dir else { continue };
-            let stamp = crate::agent_status::stamp(Path::new(dir));
-            if self.stamps.get(id) != Some(&stamp) {
+        // the files are the container's: looked at off the loop's thread, which serves the keys
+        let dirs: Vec<_> = running
+            .iter()
+            .filter_map(|(id, dir)| Some((id.clone(), PathBuf::from(dir.as_ref()?), self.stamps.get(id).cloned())))
+            .collect();
+        if !dirs.is_empty() {
+            let looked = tokio::task::spawn_blocking(move || look_at_files(dirs)).await.unwrap_or_default();
+            for (id, stamp, status) in looked {
                 self.stamps.insert(id.clone(), stamp);
-                self.file_status.insert(id.clone(), crate::agent_status::read(Path::new(dir)));
+                if let Some(status) = status {
+                    self.file_status.insert(id, status);
+                }
             }
+        }
+        for (id, _) in running.iter().filter(|(_, dir)| dir.is_some()) {
             let Some(Some(status)) = self.file_status.get(id).cloned() else { continue };
             if !matches!(status, AgentStatus::Started { .. }) {
                 self.sampled.remove(id);

@@ -26,11 +26,11 @@ impl Worker {
                 tokio::spawn(async move {
                     let result = ops::up(&engine, &ctx, &p)
                         .await
-                        .map(|e| format!("{}: {}", e.name, match e.action {
+                        .map(|e| format!("{}: {}{}", e.name, match e.action {
                             crate::engine::EnsureAction::Created => "created",
                             crate::engine::EnsureAction::Started => "started",
                             crate::engine::EnsureAction::AlreadyRunning => "already running",
-                        }))
+                        }, warned(&e.warnings)))
                         .map_err(|e| format!("{}: {e}", p.name));
                     let _ = events.send(EngineEvent::OpDone { project: p.id.clone(), result }).await;
                 });
@@ -49,10 +49,11 @@ impl Worker {
                         .map(|r| {
                             let short = |s: &str| s[..12.min(s.len())].to_string();
                             format!(
-                                "{} refreshed: {} -> {}",
+                                "{} refreshed: {} -> {}{}",
                                 r.name,
                                 r.old_id.as_deref().map(short).unwrap_or_else(|| "none".into()),
-                                short(&r.new_id)
+                                short(&r.new_id),
+                                warned(&r.warnings)
                             )
                         })
                         .map_err(|e| format!("refresh of {}: {e}", project.name));
@@ -174,6 +175,11 @@ impl Worker {
 }
 
 /// Copies a stream's chunks to the app in batches; returns an error text if it failed.
+/// The warnings of an operation, after its message.
+fn warned(warnings: &[String]) -> String {
+    warnings.iter().map(|w| format!("; warning: {w}")).collect()
+}
+
 async fn forward(stream: u64, events: &mpsc::Sender<EngineEvent>, source: &mut OutputStream) -> Option<String> {
     let mut buf: Vec<u8> = Vec::new();
     let mut deadline: Option<tokio::time::Instant> = None;
