@@ -26,6 +26,15 @@ fn look_at_files(dirs: Vec<(String, PathBuf, Option<Stamp>)>) -> Vec<(String, St
 }
 
 impl Worker {
+    /// Where a container's status files are: its configured project's agent config dir, never
+    /// a directory its labels name (any image can carry agentdock's labels).
+    fn status_dir(&self, c: &crate::domain::container::ContainerInfo) -> Option<String> {
+        let id = c.project_id.as_deref()?;
+        let path = c.project_path.as_deref()?;
+        let p = self.ctx.projects.iter().find(|p| p.id == id && p.path.to_str() == Some(path))?;
+        Some(crate::paths::agent_config_dir(&p.id).to_string_lossy().into_owned())
+    }
+
     /// Reads each running managed container's agent status files (host files, no exec; read
     /// again only when they change) and sends what changed. An agent that never reports through
     /// hooks gets its tmux pane's last activity sampled instead, by exec, in a task of its own,
@@ -37,7 +46,7 @@ impl Worker {
             .containers
             .values()
             .filter(|c| c.managed && c.state == ContainerState::Running)
-            .map(|c| (c.id.clone(), c.agent_dir.clone()))
+            .map(|c| (c.id.clone(), self.status_dir(c)))
             .collect();
         let alive = |id: &String| running.iter().any(|(r, _)| r == id);
         self.agents.retain(|id, _| alive(id));
