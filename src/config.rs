@@ -105,6 +105,9 @@ fn validate(config: &Config) -> Result<(), String> {
     if !["agent", "keys", "none"].contains(&config.security.ssh.as_str()) {
         return Err(format!("security.ssh must be \"agent\", \"keys\" or \"none\", not \"{}\"", config.security.ssh));
     }
+    if config.user != "auto" && config.user.split(':').any(|x| x.trim().parse::<u32>().is_err()) {
+        return Err(format!("user must be \"auto\" or \"uid:gid\" in numbers, not \"{}\"", config.user));
+    }
     if config.user.split(':').next().map(str::trim) == Some("0") && !config.security.allow_root {
         return Err("user = \"0:…\" runs the agent as root; set security.allow_root = true to allow it".into());
     }

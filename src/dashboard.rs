@@ -40,7 +40,6 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
     app.dirty = false;
     tracing::info!("dashboard started");
 
-    let user = ctx.config().user.clone();
     let session = ctx.config().session_name.clone();
     let detach = attach::detach_byte(&ctx.config().ui.detach_key).unwrap_or(0x1d);
     let (events_tx, mut events) = mpsc::channel(1024);
@@ -110,12 +109,12 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
                 }
                 Command::Attach { container, project } => {
                     let target = Target::Agent { session: session.clone() };
-                    let msg = lend_terminal(term, &mut input, &mut attach_engine, &container, &target, &user, detach).await;
+                    let msg = lend_terminal(term, &mut input, &mut attach_engine, &container, &target, detach).await;
                     app.message = Some(format!("{project}: {msg}"));
                     app.dirty = true;
                 }
                 Command::Shell { container, project } => {
-                    let msg = lend_terminal(term, &mut input, &mut attach_engine, &container, &Target::Shell, &user, detach).await;
+                    let msg = lend_terminal(term, &mut input, &mut attach_engine, &container, &Target::Shell, detach).await;
                     app.message = Some(format!("{project}: {msg}"));
                     app.dirty = true;
                 }
@@ -154,7 +153,6 @@ async fn lend_terminal(
     engine: &mut Option<Engine>,
     container: &str,
     target: &Target,
-    user: &str,
     detach: u8,
 ) -> String {
     // no key typed from here on is the dashboard's
@@ -174,7 +172,7 @@ async fn lend_terminal(
         return "no engine".into();
     };
     tui::lend();
-    let result = attach::run(engine, container, target, Some(user.to_string()), detach).await;
+    let result = attach::run(engine, container, target, None, detach).await;
     let back = tui::resume(term);
     input.discard_pending();
     input.resume();

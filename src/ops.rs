@@ -92,9 +92,11 @@ impl Context {
     pub fn prepare_spec(&self, p: &Project) -> Result<(ContainerSpec, Vec<String>), OpError> {
         self.only_configured(p, "prepare")?;
         let agent_dir = agent_dir_checked(&p.id, true)?;
-        let warnings = crate::agent_config::prepare(&agent_dir, &crate::paths::home_dir(), &self.config().user)?;
-        let host = HostContext::gather(p, agent_dir);
-        let spec = spec::build(self.config(), p, &host).map_err(|e| OpError::Other(anyhow::Error::msg(e)))?;
+        let host = HostContext::gather(p, agent_dir.clone());
+        let spec = spec::build(self.config(), p, &host).map_err(OpError::Refused)?;
+        // the agent config belongs to the user the container runs as
+        let mut warnings = crate::agent_config::prepare(&agent_dir, &crate::paths::home_dir(), &spec.user)?;
+        warnings.extend(spec::write_warning(&spec.user, &p.path, &host));
         Ok((spec, warnings))
     }
 }

@@ -14,7 +14,8 @@ pub(super) async fn exec(ctx: &Context, key: &str, json: bool, timeout: Option<u
     let c = running_main_container(&p, &containers, "")?;
     let cfg = ctx.config();
     let opts = ExecOptions {
-        user: Some(cfg.user.clone()),
+        // the container's own user (the one it was made for)
+        user: None,
         timeout_secs: timeout.unwrap_or(cfg.exec.timeout_secs),
         cap_bytes: cfg.exec.output_cap_bytes,
         ..Default::default()
@@ -116,7 +117,7 @@ pub(super) async fn attach(ctx: &Context, key: &str, shell: bool) -> Result<i32,
     };
     eprintln!("agentdock: {verb} {}; leave with {detach_key}{}", c.name, if shell { "" } else { " (or the tmux prefix, then d)" });
     let raw = RawMode::on()?;
-    let result = crate::attach::run(&engine, &c.id, &target, Some(cfg.user.clone()), detach).await;
+    let result = crate::attach::run(&engine, &c.id, &target, None, detach).await;
     drop(raw);
     match result? {
         crate::attach::Ended::Detached => {

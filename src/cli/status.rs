@@ -146,6 +146,20 @@ pub(super) async fn doctor(ctx: &Context, json: bool) -> Result<i32, Failure> {
             format!("{} found; directory missing: {}", ctx.projects.len(), missing.join(", "))
         },
     });
+    // each project's agent must be able to write its workspace, as the user it would run as
+    let mut unwritable = Vec::new();
+    for p in ctx.projects.iter().filter(|p| p.exists) {
+        let host = crate::domain::spec::HostContext::gather(p, crate::paths::agent_config_dir(&p.id));
+        match crate::domain::spec::container_user(cfg, p, &host) {
+            Ok(user) => unwritable.extend(crate::domain::spec::write_warning(&user, &p.path, &host).map(|w| format!("{}: {w}", p.name))),
+            Err(e) => unwritable.push(format!("{}: {e}", p.name)),
+        }
+    }
+    checks.push(Check {
+        name: "workspaces",
+        ok: unwritable.is_empty(),
+        detail: if unwritable.is_empty() { format!("each agent can write its workspace (user = \"{}\")", cfg.user) } else { unwritable.join("; ") },
+    });
     checks.push(Check { name: "data", ok: true, detail: crate::paths::data_dir().display().to_string() });
     let secrets: Vec<String> = SECRET_ENV
         .iter()

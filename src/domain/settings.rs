@@ -51,7 +51,7 @@ impl Default for Config {
             roots: vec!["~/projects".to_string()],
             agent_command: "claude".to_string(),
             session_name: "claude".to_string(),
-            user: "1000:1000".to_string(),
+            user: "auto".to_string(),
             container_home: "/home/agent".to_string(),
             env_passthrough: Vec::new(),
             labels: BTreeMap::new(),

@@ -122,6 +122,10 @@ pub struct HostContext {
     /// The project's `.git` is a directory whose `config` and `hooks` are a file and a
     /// directory (no links): they are mounted read-only over the workspace.
     pub git_dir: bool,
+    /// uid and gid of the project directory's owner (`user = "auto"` runs the agent as them).
+    pub project_owner: Option<(u32, u32)>,
+    /// Its permission bits.
+    pub project_mode: Option<u32>,
     /// The most open files a process here may have (the engine's own limit, when it is local):
     /// a container cannot be given more.
     pub nofile_max: Option<i64>,
@@ -162,6 +166,14 @@ impl HostContext {
             ssh_files,
             ssh_agent,
             git_dir,
+            project_owner: std::fs::metadata(&project.path).ok().map(|m| {
+                use std::os::unix::fs::MetadataExt;
+                (m.uid(), m.gid())
+            }),
+            project_mode: std::fs::metadata(&project.path).ok().map(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.permissions().mode() & 0o7777
+            }),
             nofile_max: rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum.map(|m| m.min(i64::MAX as u64) as i64),
             home,
             env,
@@ -170,8 +182,44 @@ impl HostContext {
     }
 }
 
+/// The `uid:gid` the agent runs as: the configured one, or with `"auto"` the project
+/// directory's owner, so the agent can write its workspace. Root only when allowed.
+pub fn container_user(config: &Config, project: &Project, host: &HostContext) -> Result<String, String> {
+    let user = match (config.user.as_str(), host.project_owner) {
+        ("auto", Some((uid, gid))) => format!("{uid}:{gid}"),
+        ("auto", None) => DEFAULT_USER.to_string(),
+        (u, _) => u.to_string(),
+    };
+    if user.split(':').next() == Some("0") && !config.security.allow_root {
+        return Err(format!(
+            "{} is owned by root, so its agent would run as root; set user = \"1000:1000\" in the config (and give the directory to that user) or security.allow_root = true",
+            project.path.display()
+        ));
+    }
+    Ok(user)
+}
+
+/// Why the agent (running as `user`) could not write its workspace, if it could not.
+pub fn write_warning(user: &str, path: &Path, host: &HostContext) -> Option<String> {
+    let ((owner, group), mode) = (host.project_owner?, host.project_mode?);
+    let mut ids = user.split(':').map(|x| x.trim().parse::<u32>().ok());
+    let uid = ids.next().flatten()?;
+    let gid = ids.next().flatten().unwrap_or(uid);
+    let can = uid == 0 || (uid == owner && mode & 0o200 != 0) || (gid == group && mode & 0o020 != 0) || mode & 0o002 != 0;
+    (!can).then(|| {
+        format!(
+            "the agent runs as {user} but {} belongs to {owner}:{group} (mode {mode:o}): it will not be able to write its workspace; set user = \"auto\" or \"{owner}:{group}\"",
+            path.display()
+        )
+    })
+}
+
+/// The image's own user, for `user = "auto"` when the owner cannot be read.
+pub const DEFAULT_USER: &str = "1000:1000";
+
 pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<ContainerSpec, String> {
     let s = &project.settings;
+    let user = container_user(config, project, host)?;
     let home = config.container_home.trim_end_matches('/');
     let mut labels: BTreeMap<String, String> = config.labels.clone();
     labels.insert(labels::MANAGED.into(), "true".into());
@@ -240,7 +288,7 @@ pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<C
     Ok(ContainerSpec {
         name: container_name(&project.id),
         image: s.image.clone(),
-        user: config.user.clone(),
+        user,
         workdir: "/workspace".into(),
         labels,
         env,
@@ -366,5 +414,31 @@ mod tests {
         config.security.ssh = "none".into();
         let spec = build(&config, &project(), &host).unwrap();
         assert!(!spec.mounts.iter().any(|m| m.target.contains(".ssh") || m.target == SSH_AGENT_SOCK));
+    }
+
+    #[test]
+    fn the_agent_runs_as_the_project_owner_never_root_unless_allowed_and_unwritable_is_said() {
+        let mut config = Config::default();
+        let mut host = HostContext { project_owner: Some((4321, 4322)), project_mode: Some(0o755), ..Default::default() };
+        assert_eq!(container_user(&config, &project(), &host).unwrap(), "4321:4322");
+        assert_eq!(build(&config, &project(), &host).unwrap().user, "4321:4322");
+        assert_eq!(write_warning("4321:4322", Path::new("/src/api"), &host), None);
+        // a fixed user that is not the owner cannot write a 0755 directory: said, with the fix
+        let w = write_warning("1000:1000", Path::new("/src/api"), &host).unwrap();
+        assert!(w.contains("4321:4322") && w.contains("user = \"auto\""), "{w}");
+        host.project_mode = Some(0o777);
+        assert_eq!(write_warning("1000:1000", Path::new("/src/api"), &host), None);
+        // root's projects
+        host.project_owner = Some((0, 0));
+        let e = container_user(&config, &project(), &host).unwrap_err();
+        assert!(e.contains("owned by root") && e.contains("allow_root"), "{e}");
+        config.security.allow_root = true;
+        assert_eq!(container_user(&config, &project(), &host).unwrap(), "0:0");
+        // unknown owner: the image's user
+        host.project_owner = None;
+        assert_eq!(container_user(&Config::default(), &project(), &host).unwrap(), DEFAULT_USER);
+        config.user = "1000:1000".into();
+        host.project_owner = Some((0, 0));
+        assert_eq!(container_user(&config, &project(), &host).unwrap(), "1000:1000");
     }
 }

@@ -96,9 +96,11 @@ async fn prepare(
     }
     std::fs::write(run.join("prompt.txt"), &req.prompt).map_err(|e| refused(e.to_string()))?;
     git::clone_for_task(&source, &workspace, &base_commit, &branch).map_err(|e| refused(format!("cannot make the workspace: {e}")))?;
-    crate::agent_config::prepare(&claude, &crate::paths::home_dir(), &ctx.config().user).map_err(OpError::Other)?;
-    chown_tree(&run, ctx.config())?;
-    chown_tree(&workspace, ctx.config())?;
+    // the user the task's container runs as (the project directory's owner, with "auto")
+    let user = spec::container_user(ctx.config(), &p, &task_host(&p, &claude, req.repo_url.is_some())).map_err(refused)?;
+    crate::agent_config::prepare(&claude, &crate::paths::home_dir(), &user).map_err(OpError::Other)?;
+    chown_tree(&run, &user)?;
+    chown_tree(&workspace, &user)?;
 
     let spec = TaskSpec {
         id: id.to_string(),
@@ -146,7 +148,7 @@ fn container_spec(
     run: &Path,
     claude: &Path,
 ) -> Result<spec::ContainerSpec, String> {
-    let host = HostContext::gather(p, claude.to_path_buf());
+    let host = task_host(p, claude, t.repo_url.is_some());
     let mut s = spec::build(ctx.config(), p, &host)?;
     s.name = t.container.clone();
     s.one_shot = true;
@@ -177,10 +179,20 @@ fn container_spec(
     Ok(s)
 }
 
+/// The host facts for a task's container. A `--repo` task's repository is agentdock's own
+/// clone (owned by whoever runs agentdock): its agent runs as the image's user.
+fn task_host(p: &Project, claude: &Path, repo: bool) -> HostContext {
+    let mut host = HostContext::gather(p, claude.to_path_buf());
+    if repo {
+        host.project_owner = None;
+    }
+    host
+}
+
 /// What the container writes lands owned by its user (`config.user`), when agentdock runs as
 /// root.
-fn chown_tree(dir: &Path, config: &crate::config::Config) -> Result<(), OpError> {
-    let mut ids = config.user.split(':').map(|x| x.parse::<u32>().ok());
+fn chown_tree(dir: &Path, user: &str) -> Result<(), OpError> {
+    let mut ids = user.split(':').map(|x| x.parse::<u32>().ok());
     let (Some(Some(uid)), gid) = (ids.next(), ids.next().flatten()) else { return Ok(()) };
     crate::agent_config::chown_tree(dir, uid, gid.unwrap_or(uid)).map_err(OpError::Other)
 }

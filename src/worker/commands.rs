@@ -93,7 +93,8 @@ impl Worker {
             }
             Command::Exec { stream, container, cmd } => {
                 let opts = ExecOptions {
-                    user: self.containers.get(&container).filter(|c| c.managed).map(|_| cfg.user.clone()),
+                    // the container's own user (agentdock made it for that one)
+                    user: None,
                     timeout_secs: cfg.exec.timeout_secs,
                     cap_bytes: cfg.exec.output_cap_bytes,
                     ..Default::default()
