@@ -382,3 +382,36 @@ fn a_configured_project_that_is_not_a_git_repository_becomes_healthy() {
     let id = main_container_id(&env, &name);
     assert!(wait_healthy(&id), "never healthy: {}", inspect(&id)["State"]["Health"]);
 }
+
+#[test]
+fn the_agent_runs_as_the_project_directorys_owner_and_root_owned_projects_are_refused() {
+    let env = TestEnv::new("");
+    let p = env.project("uid");
+    let path = env.project_path(&p);
+    let chown = |spec: &str| assert!(std::process::Command::new("chown").args(["-R", spec]).arg(&path).status().unwrap().success());
+    chown("4321:4321");
+    env.ok(&["up", &p]);
+    let id = main_container_id(&env, &p);
+    assert_eq!(inspect(&id)["Config"]["User"], "4321:4321");
+    // it writes its workspace and its home, and its session runs
+    let out = env.ok(&["exec", &p, "--sh", "touch /workspace/by-agent && touch ~/.by-agent && id -u && tmux has-session -t claude && echo session"]);
+    assert_eq!(out, "4321\nsession\n");
+    assert!(path.join("by-agent").exists());
+    assert!(wait_healthy(&id), "never healthy: {}", inspect(&id)["State"]["Health"]);
+    env.ok(&["rm", &p, "--yes"]);
+
+    // root's project: refused in one line, nothing made
+    chown("0:0");
+    let out = env.run(&["up", &p]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("owned by root") && err.contains("allow_root"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(env.containers().is_empty());
+
+    // a fixed user that cannot write: doctor says so
+    env.write_config("user = \"1000:1000\"\n");
+    let doctor = env.run(&["doctor"]);
+    let text = stdout(&doctor);
+    assert!(text.contains("workspaces FAIL") && text.contains("will not be able to write"), "{text}");
+}

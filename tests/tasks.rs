@@ -38,7 +38,8 @@ fn env_with(script: &str) -> (TestEnv, String) {
 }
 
 fn tasks_json(env: &TestEnv) -> Vec<serde_json::Value> {
-    serde_json::from_str(&env.ok(&["task", "ls", "--json"])).unwrap()
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["task", "ls", "--json"])).unwrap();
+    v["tasks"].as_array().cloned().unwrap_or_else(|| panic!("no tasks in {v}"))
 }
 
 #[test]
@@ -70,6 +71,13 @@ fn a_task_runs_its_tool_calls_and_its_work_comes_back_as_a_branch() {
     assert!(diff.contains("+made-by-the-agent"), "{diff}");
     let logs = env.ok(&["task", "logs", &id]);
     assert!(logs.contains("I made made.txt."), "{logs}");
+    // the list ends with the fleet's figures, the JSON carries them
+    let ls = env.ok(&["task", "ls"]);
+    let last = ls.trim().lines().last().unwrap();
+    assert!(last.starts_with("1 task: 1 succeeded · median "), "{ls}");
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["task", "ls", "--json"])).unwrap();
+    assert_eq!(v["summary"]["succeeded"], 1);
+    assert_eq!(v["summary"]["tokens"], t["summary"]["input_tokens"].as_u64().unwrap() + t["summary"]["output_tokens"].as_u64().unwrap() + t["summary"]["cache_read_tokens"].as_u64().unwrap() + t["summary"]["cache_creation_tokens"].as_u64().unwrap());
 }
 
 #[test]

@@ -44,7 +44,7 @@ pub enum TaskCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List tasks
+    /// List tasks, with a summary line: how they ended, median and p95 duration, tokens, cost
     Ls {
         #[arg(long)]
         json: bool,
@@ -64,8 +64,9 @@ pub enum TaskCommand {
     },
     /// Stop a running task (its changes so far are committed on its branch)
     Cancel { id: String },
-    /// The task branch's diff against where it started
-    Diff { id: String },
+    /// The task branch's diff against where it started; with a second task, the diff from the
+    /// first task's work to the second's (two attempts compared)
+    Diff { id: String, other: Option<String> },
 }
 
 /// Exit code of a finished `task run`: 0 succeeded, 1 failed, 5 output capped, 124 timed out,
@@ -133,10 +134,12 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
         TaskCommand::Ls { json } => {
             let engine = connect().await.ok();
             let all = tasks::refreshed_all(engine.as_ref()).await;
+            let summary = crate::domain::fleet::summarize(&all);
             if json {
-                print_json(&all)?;
+                print_json(&serde_json::json!({ "tasks": all, "summary": summary }))?;
             } else {
                 print_table(&all);
+                println!("{}", summary.line(human_age));
             }
             Ok(exit::OK)
         }
@@ -175,16 +178,28 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             println!("task {}: {}", rec.spec.id, rec.state.label());
             Ok(exit::OK)
         }
-        TaskCommand::Diff { id } => {
-            let rec = find(&id)?;
+        TaskCommand::Diff { id, other } => {
             let engine = connect().await.ok();
-            let rec = tasks::refreshed(engine.as_ref(), rec).await;
-            let Some(head) = &rec.head else {
-                println!("task {} made no commits", rec.spec.id);
-                return Ok(exit::OK);
+            let rec = tasks::refreshed(engine.as_ref(), find(&id)?).await;
+            let (from, to, repo) = match other {
+                None => {
+                    let Some(head) = &rec.head else {
+                        println!("task {} made no commits", rec.spec.id);
+                        return Ok(exit::OK);
+                    };
+                    (rec.spec.base_commit.clone(), head.clone(), rec.spec.repo_dir.clone())
+                }
+                Some(other) => {
+                    let b = tasks::refreshed(engine.as_ref(), find(&other)?).await;
+                    if b.spec.repo_dir != rec.spec.repo_dir {
+                        return Err(Failure::usage(format!("tasks {} and {} are on different repositories", rec.spec.id, b.spec.id)));
+                    }
+                    // a task without commits is where it started
+                    let head_of = |r: &TaskRecord| r.head.clone().unwrap_or_else(|| r.spec.base_commit.clone());
+                    (head_of(&rec), head_of(&b), rec.spec.repo_dir.clone())
+                }
             };
-            let text = tasks::git::diff(&rec.spec.repo_dir, &rec.spec.base_commit, head, 10 * 1024 * 1024)
-                .map_err(Failure::failed)?;
+            let text = tasks::git::diff(&repo, &from, &to, 10 * 1024 * 1024).map_err(Failure::failed)?;
             print!("{text}");
             Ok(exit::OK)
         }

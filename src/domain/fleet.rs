@@ -1,0 +1,150 @@
+//! Figures over many tasks: how they ended, how long they took, what they cost.
+
+use serde::Serialize;
+
+use super::task::{TaskRecord, TaskState};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FleetSummary {
+    pub tasks: usize,
+    pub under_way: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub timed_out: usize,
+    pub cancelled: usize,
+    pub output_capped: usize,
+    /// Seconds from start to end of the tasks that ended (None when none did).
+    pub median_secs: Option<i64>,
+    pub p95_secs: Option<i64>,
+    pub tokens: u64,
+    pub cost_usd: f64,
+}
+
+/// The value at fraction `q` of sorted `v` (nearest rank).
+fn quantile(v: &[i64], q: f64) -> Option<i64> {
+    if v.is_empty() {
+        return None;
+    }
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    Some(v[rank - 1])
+}
+
+pub fn summarize(all: &[TaskRecord]) -> FleetSummary {
+    let mut s = FleetSummary { tasks: all.len(), ..Default::default() };
+    let mut durations = Vec::new();
+    for r in all {
+        match r.state {
+            TaskState::Queued | TaskState::Starting | TaskState::Running => s.under_way += 1,
+            TaskState::Succeeded => s.succeeded += 1,
+            TaskState::Failed => s.failed += 1,
+            TaskState::TimedOut => s.timed_out += 1,
+            TaskState::Cancelled => s.cancelled += 1,
+            TaskState::OutputCapped => s.output_capped += 1,
+        }
+        if r.state.is_final() {
+            if let (Some(a), Some(b)) = (r.started_at, r.ended_at) {
+                durations.push((b - a).max(0));
+            }
+        }
+        s.tokens += r.summary.tokens();
+        s.cost_usd += r.summary.cost_usd.unwrap_or(0.0);
+    }
+    durations.sort_unstable();
+    s.median_secs = quantile(&durations, 0.5);
+    s.p95_secs = quantile(&durations, 0.95);
+    s
+}
+
+impl FleetSummary {
+    /// One line: `12 tasks: 9 succeeded, 2 failed, 1 timed out · median 1m4s, p95 4m50s · 1.2M tokens, $3.41`.
+    pub fn line(&self, age: impl Fn(i64) -> String) -> String {
+        let mut ended = Vec::new();
+        for (n, what) in [
+            (self.succeeded, "succeeded"),
+            (self.failed, "failed"),
+            (self.timed_out, "timed out"),
+            (self.cancelled, "cancelled"),
+            (self.output_capped, "output capped"),
+            (self.under_way, "under way"),
+        ] {
+            if n > 0 {
+                ended.push(format!("{n} {what}"));
+            }
+        }
+        let word = if self.tasks == 1 { "task" } else { "tasks" };
+        let mut line = format!("{} {word}", self.tasks);
+        if !ended.is_empty() {
+            line.push_str(&format!(": {}", ended.join(", ")));
+        }
+        if let (Some(m), Some(p)) = (self.median_secs, self.p95_secs) {
+            line.push_str(&format!(" · median {}, p95 {}", age(m), age(p)));
+        }
+        line.push_str(&format!(" · {} tokens, ${:.2}", self.tokens, self.cost_usd));
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(state: TaskState, secs: i64, tokens: u64, cost: Option<f64>) -> TaskRecord {
+        let id = "20261125-000000".to_string();
+        TaskRecord {
+            spec: crate::domain::task::TaskSpec {
+                id: id.clone(),
+                project_id: "p".into(),
+                project_name: "p".into(),
+                repo_dir: "/p".into(),
+                repo_url: None,
+                base_ref: "HEAD".into(),
+                base_commit: "0".into(),
+                branch: format!("agentdock/task-{id}"),
+                timeout_secs: 300,
+                max_output: 1024,
+                model: None,
+                permission_mode: "bypassPermissions".into(),
+                image: "i".into(),
+                container: format!("agentdock-task-{id}"),
+                created_at: 0,
+            },
+            state,
+            reason: None,
+            started_at: Some(100),
+            ended_at: state.is_final().then_some(100 + secs),
+            collected: state.is_final(),
+            diffstat: None,
+            head: None,
+            summary: crate::domain::task::Summary { output_tokens: tokens, cost_usd: cost, ..Default::default() },
+        }
+    }
+
+    #[test]
+    fn a_fleet_is_summed_up_with_its_durations() {
+        let all = vec![
+            rec(TaskState::Succeeded, 60, 100, Some(0.5)),
+            rec(TaskState::Succeeded, 120, 100, Some(0.25)),
+            rec(TaskState::Failed, 10, 50, None),
+            rec(TaskState::TimedOut, 300, 10, Some(1.0)),
+            rec(TaskState::Running, 0, 5, None),
+        ];
+        let s = summarize(&all);
+        assert_eq!((s.tasks, s.succeeded, s.failed, s.timed_out, s.under_way), (5, 2, 1, 1, 1));
+        assert_eq!(s.median_secs, Some(60));
+        assert_eq!(s.p95_secs, Some(300));
+        assert_eq!(s.tokens, 265);
+        assert!((s.cost_usd - 1.75).abs() < 1e-9);
+        let line = s.line(|x| format!("{x}s"));
+        assert_eq!(line, "5 tasks: 2 succeeded, 1 failed, 1 timed out, 1 under way · median 60s, p95 300s · 265 tokens, $1.75");
+        assert_eq!(summarize(&[]).line(|x| format!("{x}s")), "0 tasks · 0 tokens, $0.00");
+    }
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let v: Vec<i64> = (1..=20).collect();
+        assert_eq!(quantile(&v, 0.5), Some(10));
+        assert_eq!(quantile(&v, 0.95), Some(19));
+        assert_eq!(quantile(&[7], 0.95), Some(7));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+}
