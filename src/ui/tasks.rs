@@ -103,7 +103,11 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
         title.push(Span::styled("· n new · Enter run · D diff · x cancel · t containers ", Style::new().fg(theme::DIM)));
     }
     let title = Line::from(title);
-    let block = panel(title, focused);
+    let mut block = panel(title, focused);
+    if !app.tasks.tasks.is_empty() {
+        let fleet = crate::domain::fleet::summarize(&app.tasks.tasks).line(human_age);
+        block = block.title_bottom(Line::from(Span::styled(format!(" {fleet} "), Style::new().fg(theme::DIM))));
+    }
     if app.tasks.tasks.is_empty() {
         let msg = if app.tasks.loaded {
             "no tasks yet: n starts one (a prompt run headless by an agent in a container of its own, on a branch of its own)"
