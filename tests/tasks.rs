@@ -77,6 +77,14 @@ fn a_task_runs_its_tool_calls_and_its_work_comes_back_as_a_branch() {
     assert!(last.starts_with("1 task: 1 succeeded · median "), "{ls}");
     let v: serde_json::Value = serde_json::from_str(&env.ok(&["task", "ls", "--json"])).unwrap();
     assert_eq!(v["summary"]["succeeded"], 1);
+    // prune: a dry run says, then the finished task's directory goes, its branch stays
+    let dry = env.ok(&["prune", "--older-than", "0s", "--dry-run", "--no-images"]);
+    assert!(dry.contains("1 finished task directory older than 0s: would go") && dry.contains("would free"), "{dry}");
+    assert!(env.data_dir().join("tasks").join(&id).is_dir());
+    let done = env.ok(&["prune", "--older-than", "0s", "--no-images"]);
+    assert!(done.contains("removed") && done.contains("freed"), "{done}");
+    assert!(!env.data_dir().join("tasks").join(&id).exists());
+    assert_eq!(git(&path, &["show", &format!("{branch}:made.txt")]), "made-by-the-agent\n");
     assert_eq!(v["summary"]["tokens"], t["summary"]["input_tokens"].as_u64().unwrap() + t["summary"]["output_tokens"].as_u64().unwrap() + t["summary"]["cache_read_tokens"].as_u64().unwrap() + t["summary"]["cache_creation_tokens"].as_u64().unwrap());
 }
 

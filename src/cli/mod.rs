@@ -15,6 +15,7 @@ use crate::ops::{Context, OpError};
 mod exec;
 mod history;
 mod projects;
+mod prune;
 mod status;
 mod tasks;
 
@@ -122,6 +123,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Free space: agentdock's old image versions, finished task directories older than
+    /// --older-than (their branches stay), the secrets of containers that are gone
+    Prune {
+        /// Age of a finished task's directory to remove: 14d, 12h, 30m
+        #[arg(long, default_value = "14d", value_name = "AGE")]
+        older_than: String,
+        /// Say what would go, remove nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Leave the images alone
+        #[arg(long)]
+        no_images: bool,
+    },
 }
 
 /// A failure with its exit code and one line to print.
@@ -192,6 +206,7 @@ pub async fn run(cmd: Command, config_path: Option<PathBuf>) -> Result<i32, Fail
         Command::Shell { project } => exec::attach(&ctx, &project, true).await,
         Command::Doctor { json } => status::doctor(&ctx, json).await,
         Command::History { json } => history::history(json),
+        Command::Prune { older_than, dry_run, no_images } => prune::prune(&ctx, &older_than, dry_run, !no_images).await,
         Command::Task { cmd } => tasks::run(&ctx, cmd).await,
     }
 }

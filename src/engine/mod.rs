@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 mod exec;
+mod images;
 mod lifecycle;
 pub mod secrets;
 mod task;
@@ -15,6 +16,7 @@ use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBu
 use bollard::Docker;
 
 pub use exec::{ExecChunk, ExecCommand, ExecOptions, ExecOutput, ExecStream, OutputStream, TtySession};
+pub use images::{ImageInfo, IMAGE_LABEL};
 pub use lifecycle::{Ensured, EnsureAction, Refreshed};
 pub use stats::{ContainerStats, DetailInfo};
 
