@@ -21,7 +21,7 @@ for d in "$HOME"/projects/*; do
   "$bin" up "$(basename "$d")" >/dev/null & i=$((i+1)); (( i % 8 == 0 )) && wait
 done; wait
 for i in $(seq 1 "$busy"); do
-  "$bin" exec "p$(printf %03d "$i")" -- 'nohup sh -c "while :; do :; done" >/dev/null 2>&1 &' >/dev/null
+  "$bin" exec "p$(printf %03d "$i")" --sh 'nohup sh -c "while :; do :; done" >/dev/null 2>&1 &' >/dev/null
 done
 sleep 3
 
