@@ -14,6 +14,7 @@ use crate::ops::{Context, OpError};
 
 mod exec;
 mod history;
+mod net;
 mod projects;
 mod status;
 mod tasks;
@@ -117,6 +118,13 @@ pub enum Command {
         #[command(subcommand)]
         cmd: tasks::TaskCommand,
     },
+    /// Network modes, the egress proxy, and the requests it refused (one project: its
+    /// allowlist and each refusal)
+    Net {
+        project: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// The refresh history
     History {
         #[arg(long)]
@@ -192,6 +200,7 @@ pub async fn run(cmd: Command, config_path: Option<PathBuf>) -> Result<i32, Fail
         Command::Shell { project } => exec::attach(&ctx, &project, true).await,
         Command::Doctor { json } => status::doctor(&ctx, json).await,
         Command::History { json } => history::history(json),
+        Command::Net { project, json } => net::net(&ctx, project.as_deref(), json).await,
         Command::Task { cmd } => tasks::run(&ctx, cmd).await,
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod container;
+pub mod network;
 pub mod output;
 pub mod policy;
 pub mod project;

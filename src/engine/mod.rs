@@ -4,6 +4,7 @@
 pub mod cgroup;
 mod exec;
 mod lifecycle;
+pub mod network;
 pub mod secrets;
 mod task;
 pub mod stats;
@@ -16,6 +17,7 @@ use bollard::Docker;
 
 pub use exec::{ExecChunk, ExecCommand, ExecOptions, ExecOutput, ExecStream, OutputStream, TtySession};
 pub use lifecycle::{Ensured, EnsureAction, Refreshed};
+pub use network::NetworkInfo;
 pub use stats::{ContainerStats, DetailInfo};
 
 use crate::domain::container::{labels, parse_rfc3339, ContainerInfo, ContainerState, Health};
