@@ -106,6 +106,7 @@ impl Engine {
         if spec.mode == NetworkMode::None {
             return Ok(());
         }
+        let _lock = networks_lock().await;
         let internal = spec.mode == NetworkMode::Allowlist;
         match self.network(&spec.name).await? {
             None => self.create_network(&spec.name, internal, &spec.labels, &spec.proxy.subnet_pool).await,
@@ -201,6 +202,7 @@ impl Engine {
     /// egress network, the container created or started, attached to every allowlist network
     /// it serves, and its config written from the engine (squid reloaded when it changed).
     pub async fn ensure_proxy(&self, p: &ProxySpec) -> Result<StateInfo, EngineError> {
+        let _lock = networks_lock().await;
         if !self.image_exists(&p.image).await? {
             return Err(EngineError::ImageMissing { image: p.image.clone(), build: net::PROXY_BUILD_COMMAND.into() });
         }
@@ -355,6 +357,24 @@ impl Engine {
             })
             .collect())
     }
+}
+
+/// Held while networks or the proxy are made: the engine (API 1.41) makes a second network of
+/// a name that exists, and two containers of the same project (tasks) are often made at once.
+/// Waits up to a minute, then goes on without it (a lock file it cannot open holds up nothing).
+async fn networks_lock() -> Option<std::fs::File> {
+    let dir = crate::paths::lock_dir();
+    std::fs::create_dir_all(&dir).ok()?;
+    let file = std::fs::File::options().create(true).truncate(false).write(true).open(dir.join("networks.lock")).ok()?;
+    for _ in 0..1200 {
+        match file.try_lock() {
+            Ok(()) => return Some(file),
+            Err(std::fs::TryLockError::WouldBlock) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            Err(_) => return None,
+        }
+    }
+    tracing::warn!("waited a minute for the networks lock; going on without it");
+    None
 }
 
 struct Member {
