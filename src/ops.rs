@@ -271,3 +271,8 @@ pub async fn ensure_proxy(engine: &Engine, ctx: &Context) -> Result<Option<crate
     }
     Ok(Some(engine.ensure_proxy(&proxy).await?))
 }
+
+/// The egress proxy made anew (see [`Engine::refresh_proxy`]).
+pub async fn refresh_proxy(engine: &Engine, ctx: &Context) -> Result<crate::engine::StateInfo, OpError> {
+    Ok(engine.refresh_proxy(&crate::domain::network::this_proxy(ctx.config())).await?)
+}

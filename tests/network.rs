@@ -236,6 +236,15 @@ fn an_allowlist_agent_reaches_only_its_domains_through_the_proxy_which_agentdock
     // nothing else changed
     assert_eq!(inspect(&main_id(&a))["State"]["StartedAt"], started);
     assert_eq!(curl(&env, &a, "https://denied.test/").0, 56);
+
+    // made anew (a rebuilt image): attached to the agents' networks again, with their allowlists
+    let out = env.run(&["net", "--refresh-proxy"]);
+    assert!(out.status.success() && stderr(&out).contains("made anew"), "{}", stderr(&out));
+    let again = world.connect_proxy(&env);
+    assert_ne!(again, proxy);
+    let back = wait_for(Duration::from_secs(20), || (curl(&env, &a, "https://allowed.test/").1 == "hello from allowed.test\n").then_some(()));
+    assert!(back.is_some(), "{:?}", curl(&env, &a, "https://allowed.test/"));
+    assert_eq!(curl(&env, &a, "https://denied.test/").0, 56);
 }
 
 /// The first host of a network's subnet (where Docker puts the gateway).

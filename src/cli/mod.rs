@@ -124,6 +124,9 @@ pub enum Command {
         project: Option<String>,
         #[arg(long)]
         json: bool,
+        /// Make the egress proxy anew first (after its image was rebuilt)
+        #[arg(long)]
+        refresh_proxy: bool,
     },
     /// The refresh history
     History {
@@ -200,7 +203,7 @@ pub async fn run(cmd: Command, config_path: Option<PathBuf>) -> Result<i32, Fail
         Command::Shell { project } => exec::attach(&ctx, &project, true).await,
         Command::Doctor { json } => status::doctor(&ctx, json).await,
         Command::History { json } => history::history(json),
-        Command::Net { project, json } => net::net(&ctx, project.as_deref(), json).await,
+        Command::Net { project, json, refresh_proxy } => net::net(&ctx, project.as_deref(), json, refresh_proxy).await,
         Command::Task { cmd } => tasks::run(&ctx, cmd).await,
     }
 }

@@ -46,9 +46,13 @@ fn project_net(nets: &[NetworkInfo], refusals: &[Refusal], p: &Project) -> Proje
     ProjectNet { id: p.id.clone(), name: p.name.clone(), mode: p.settings.network.as_str(), networks, allow: p.settings.allow.clone(), refused }
 }
 
-pub(super) async fn net(ctx: &Context, key: Option<&str>, json: bool) -> Result<i32, Failure> {
+pub(super) async fn net(ctx: &Context, key: Option<&str>, json: bool, refresh: bool) -> Result<i32, Failure> {
     let engine = connect().await?;
     let proxy = network::this_proxy(ctx.config());
+    if refresh {
+        let st = crate::ops::refresh_proxy(&engine, ctx).await?;
+        eprintln!("agentdock: {} made anew ({})", proxy.name, &st.id[..12.min(st.id.len())]);
+    }
     let st = engine.proxy_state(&proxy.name).await?;
     let image = match engine.image_exists(&proxy.image).await? {
         true => proxy.image.clone(),

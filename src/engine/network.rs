@@ -237,10 +237,7 @@ impl Engine {
             }
             Some(st) => st,
         };
-        let labels = self.docker.inspect_container(&st.id, None).await.map_err(|e| self.err(e))?.config.and_then(|c| c.labels).unwrap_or_default();
-        if labels.get(labels::ROLE).map(String::as_str) != Some("proxy") {
-            return Err(EngineError::Conflict(format!("a container named {} exists that is not agentdock's proxy; rename or remove it", p.name)));
-        }
+        self.check_proxy(&st.id, &p.name).await?;
         let on = self.container_networks(&st.id).await?;
         for n in self.networks_labelled(&[(netlabels::PROXY, &p.name), (netlabels::NETWORK, NetworkMode::Allowlist.as_str())]).await? {
             let name = n.name.unwrap_or_default();
@@ -261,6 +258,28 @@ impl Engine {
             self.reload_proxy(&st.id).await?;
         }
         Ok(st)
+    }
+
+    /// A container of the proxy's name that is not agentdock's proxy is refused.
+    async fn check_proxy(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        let labels = self.docker.inspect_container(id, None).await.map_err(|e| self.err(e))?.config.and_then(|c| c.labels).unwrap_or_default();
+        if labels.get(labels::ROLE).map(String::as_str) != Some("proxy") || labels.get(netlabels::PROXY).map(String::as_str) != Some(name) {
+            return Err(EngineError::Conflict(format!("a container named {name} exists that is not agentdock's proxy; rename or remove it")));
+        }
+        Ok(())
+    }
+
+    /// Makes the proxy anew (its image rebuilt, say): the old container goes (its refusal log
+    /// with it), a new one is made and attached to every network it serves.
+    pub async fn refresh_proxy(&self, p: &ProxySpec) -> Result<StateInfo, EngineError> {
+        if !self.image_exists(&p.image).await? {
+            return Err(EngineError::ImageMissing { image: p.image.clone(), build: net::PROXY_BUILD_COMMAND.into() });
+        }
+        if let Some(st) = self.inspect_state(&p.name).await? {
+            self.check_proxy(&st.id, &p.name).await?;
+            self.stop_and_remove(&st.id, 5).await?;
+        }
+        self.ensure_proxy(p).await
     }
 
     /// Writes the proxy's config from the engine and reloads squid when it changed (nothing
