@@ -3,8 +3,12 @@
 
 # bench_setup NAME CONFIG: CONFIG is TOML (top-level keys first); the bench label is added.
 bench_setup() {
-  cargo build --release --locked --quiet
-  bin=$PWD/target/release/agentdock
+  if [ -n "${AGENTDOCK_BIN:-}" ]; then
+    bin=$AGENTDOCK_BIN   # a build of your own (figures of the engine side need no release)
+  else
+    cargo build --release --locked --quiet
+    bin=$PWD/target/release/agentdock
+  fi
   run_id=$1$$
   tmp=$(mktemp -d "/tmp/agentdock-$1.XXXXXX")
   export HOME=$tmp/home AGENTDOCK_DATA_DIR=$tmp/data AGENTDOCK_CONFIG=$tmp/config.toml
@@ -24,5 +28,8 @@ bench_cleanup() {
   local ids
   ids=$(docker ps -aq --filter "label=dev.agentdock.bench=$run_id")
   [ -n "$ids" ] && docker rm -f $ids >/dev/null
+  # and the networks (each project's, the proxy's)
+  ids=$(docker network ls -q --filter "label=dev.agentdock.bench=$run_id")
+  [ -n "$ids" ] && docker network rm $ids >/dev/null
   rm -rf "$tmp"
 }

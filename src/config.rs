@@ -115,6 +115,20 @@ fn validate(config: &Config) -> Result<(), String> {
     if !config.limits.memory_swap.is_empty() {
         crate::domain::spec::parse_bytes(&config.limits.memory_swap).map_err(|e| format!("limits.memory_swap: {e}"))?;
     }
+    let domains = |what: &str, list: &[String]| -> Result<(), String> {
+        match list.iter().find(|d| !crate::domain::network::valid_domain(d.trim())) {
+            Some(d) => Err(format!("{what}: '{d}' is not a domain (use a name like example.com, or *.example.com for every name under it)")),
+            None => Ok(()),
+        }
+    };
+    domains("security.allow_default", &config.security.allow_default)?;
+    domains("security.allow", &config.security.allow)?;
+    for p in &config.projects {
+        domains(&format!("project {}: allow", p.path), p.allow.as_deref().unwrap_or_default())?;
+    }
+    if crate::domain::network::parse_cidr(&config.security.subnet_pool).is_none_or(|(_, len)| len > 24) {
+        return Err(format!("security.subnet_pool must be an IPv4 range of /24 or more, like 172.16.0.0/16, not \"{}\"", config.security.subnet_pool));
+    }
     if config.user.trim().is_empty() {
         return Err("user must not be empty".into());
     }
@@ -175,6 +189,23 @@ mod tests {
         assert!(msg.contains("security.ssh"), "{msg}");
         let (_, msg) = parse("[tasks]\npermission_mode = \"yolo\"").unwrap_err();
         assert!(msg.contains("tasks.permission_mode"), "{msg}");
+    }
+
+    #[test]
+    fn network_settings_are_checked_and_a_project_adds_to_the_allowlist() {
+        let (_, msg) = parse("[security]\nnetwork = \"wide\"").unwrap_err();
+        assert!(msg.contains("allowlist"), "{msg}");
+        let (_, msg) = parse("[security]\nallow = [\"x.com\\nhttp_access allow all\"]").unwrap_err();
+        assert!(msg.contains("security.allow"), "{msg}");
+        let (_, msg) = parse("[security]\nsubnet_pool = \"10.0.0.0/28\"").unwrap_err();
+        assert!(msg.contains("subnet_pool"), "{msg}");
+        let cfg = parse("[security]\nallow = [\"Example.com\"]\n[[project]]\npath = \"/p\"\nnetwork = \"open\"\nallow = [\"*.internal.example\", \"example.com\"]\n").unwrap();
+        let s = crate::domain::project::settings_for(&cfg, Some(&cfg.projects[0]));
+        assert_eq!(s.network, NetworkMode::Open);
+        assert_eq!(s.allow.len(), DEFAULT_ALLOW.len() + 2);
+        assert_eq!(&s.allow[DEFAULT_ALLOW.len()..], ["example.com", "*.internal.example"]);
+        assert_eq!(crate::domain::project::settings_for(&cfg, None).network, NetworkMode::Allowlist);
+        assert_eq!(crate::domain::project::settings_for(&parse("[security]\nnetwork_none = true").unwrap(), None).network, NetworkMode::None);
     }
 
     #[test]

@@ -166,7 +166,8 @@ pub async fn up(engine: &Engine, ctx: &Context, p: &Project) -> Result<Ensured, 
     if let Some(done) = engine.repair(&spec, ready).await? {
         tracing::info!(project = %p.id, "{done}");
     }
-    Ok(Ensured { warnings, ..engine.ensure(&spec).await? })
+    let done = engine.ensure(&spec).await?;
+    Ok(Ensured { warnings: warnings.into_iter().chain(done.warnings.iter().cloned()).collect(), ..done })
 }
 
 /// Finishes what an interrupted refresh of the project left (see [`Engine::repair`]), under
@@ -243,6 +244,13 @@ pub async fn remove(engine: &Engine, p: &Project, purge: bool, stop_timeout: i64
         engine.stop_and_remove(&c.id, stop_timeout).await?;
         removed.push(c.name);
     }
+    // its networks go too (the proxy is known by the data dir: no config needed); a network a
+    // task still runs on stays
+    let proxy = crate::domain::network::this_proxy(&Config::default());
+    match engine.prune_networks(&p.id, None, &proxy).await {
+        Ok(nets) => removed.extend(nets),
+        Err(e) => tracing::warn!(project = %p.id, error = %e, "cannot remove the project's networks"),
+    }
     if purge {
         let dir = agent_dir_checked(&p.id, false)?;
         if dir.exists() {
@@ -250,4 +258,21 @@ pub async fn remove(engine: &Engine, p: &Project, purge: bool, stop_timeout: i64
         }
     }
     Ok(removed)
+}
+
+/// The egress proxy made ready again when any allowlist network needs it (the dashboard calls
+/// this every health interval, so a proxy killed from outside comes back); None when no
+/// network needs one.
+pub async fn ensure_proxy(engine: &Engine, ctx: &Context) -> Result<Option<crate::engine::StateInfo>, OpError> {
+    let proxy = crate::domain::network::this_proxy(ctx.config());
+    let nets = engine.agent_networks(&proxy.name).await?;
+    if !nets.iter().any(|n| n.mode.as_deref() == Some("allowlist")) {
+        return Ok(None);
+    }
+    Ok(Some(engine.ensure_proxy(&proxy).await?))
+}
+
+/// The egress proxy made anew (see [`Engine::refresh_proxy`]).
+pub async fn refresh_proxy(engine: &Engine, ctx: &Context) -> Result<crate::engine::StateInfo, OpError> {
+    Ok(engine.refresh_proxy(&crate::domain::network::this_proxy(ctx.config())).await?)
 }

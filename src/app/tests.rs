@@ -26,6 +26,7 @@ fn project(name: &str) -> Project {
             env_passthrough: vec![],
             limits: c.limits.clone(),
             refresh: c.refresh.clone(),
+            ..Default::default()
         },
     }
 }

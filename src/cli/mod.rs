@@ -14,6 +14,7 @@ use crate::ops::{Context, OpError};
 
 mod exec;
 mod history;
+mod net;
 mod projects;
 mod prune;
 mod status;
@@ -118,6 +119,16 @@ pub enum Command {
         #[command(subcommand)]
         cmd: tasks::TaskCommand,
     },
+    /// Network modes, the egress proxy, and the requests it refused (one project: its
+    /// allowlist and each refusal)
+    Net {
+        project: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Make the egress proxy anew first (after its image was rebuilt)
+        #[arg(long)]
+        refresh_proxy: bool,
+    },
     /// The refresh history
     History {
         #[arg(long)]
@@ -207,6 +218,7 @@ pub async fn run(cmd: Command, config_path: Option<PathBuf>) -> Result<i32, Fail
         Command::Doctor { json } => status::doctor(&ctx, json).await,
         Command::History { json } => history::history(json),
         Command::Prune { older_than, dry_run, no_images } => prune::prune(&ctx, &older_than, dry_run, !no_images).await,
+        Command::Net { project, json, refresh_proxy } => net::net(&ctx, project.as_deref(), json, refresh_proxy).await,
         Command::Task { cmd } => tasks::run(&ctx, cmd).await,
     }
 }

@@ -160,6 +160,9 @@ pub(super) async fn doctor(ctx: &Context, json: bool) -> Result<i32, Failure> {
         ok: unwritable.is_empty(),
         detail: if unwritable.is_empty() { format!("each agent can write its workspace (user = \"{}\")", cfg.user) } else { unwritable.join("; ") },
     });
+    if let Ok(e) = &engine {
+        checks.extend(network_checks(e, ctx).await);
+    }
     checks.push(Check { name: "data", ok: true, detail: crate::paths::data_dir().display().to_string() });
     let secrets: Vec<String> = SECRET_ENV
         .iter()
@@ -182,4 +185,59 @@ pub(super) async fn doctor(ctx: &Context, json: bool) -> Result<i32, Failure> {
     } else {
         exit::FAILED
     })
+}
+
+/// Each project's network mode (and a container made for other network settings, which its
+/// next refresh moves), and the egress proxy's state.
+async fn network_checks(engine: &Engine, ctx: &Context) -> Vec<Check> {
+    use crate::domain::network;
+    use crate::config::NetworkMode;
+    let cfg = ctx.config();
+    let proxy = network::this_proxy(cfg);
+    let mut modes = Vec::new();
+    let mut moved = Vec::new();
+    let containers = engine.list(false).await.unwrap_or_default();
+    for p in &ctx.projects {
+        modes.push(format!("{} {}", p.name, p.settings.network.as_str()));
+        let spec = network::network_spec(cfg, &p.id, p.settings.network, &p.settings.allow, proxy.clone());
+        for c in containers.iter().filter(|c| c.project_id.as_deref() == Some(p.id.as_str()) && c.name == crate::domain::container::container_name(&p.id)) {
+            if let Ok(Some(why)) = engine.network_drift(&c.id, &spec).await {
+                moved.push(format!("{}: {why}; `agentdock refresh {}` moves it", c.name, p.id));
+            }
+        }
+    }
+    let mut checks = vec![Check {
+        name: "network",
+        ok: moved.is_empty(),
+        detail: match (modes.is_empty(), moved.is_empty()) {
+            (true, _) => format!("no projects (default mode {})", cfg.security.network.as_str()),
+            (false, true) => modes.join(", "),
+            (false, false) => format!("{}; {}", modes.join(", "), moved.join("; ")),
+        },
+    }];
+    if !ctx.projects.iter().any(|p| p.settings.network == NetworkMode::Allowlist) {
+        return checks;
+    }
+    let check = match (engine.image_exists(&proxy.image).await, engine.proxy_state(&proxy.name).await) {
+        (Ok(false), _) => Check { name: "proxy", ok: false, detail: format!("image {} is missing; build it with: {}", proxy.image, network::PROXY_BUILD_COMMAND) },
+        (Err(e), _) | (_, Err(e)) => Check { name: "proxy", ok: false, detail: e.to_string() },
+        (Ok(true), Ok(None)) => Check { name: "proxy", ok: true, detail: format!("{} not made yet (the first `agentdock up` of an allowlist project makes it)", proxy.name) },
+        (Ok(true), Ok(Some(st))) => {
+            let nets = engine.agent_networks(&proxy.name).await.map(|n| n.iter().filter(|n| n.mode.as_deref() == Some("allowlist")).count()).unwrap_or(0);
+            let running = st.state == crate::domain::container::ContainerState::Running && st.health != Health::Unhealthy;
+            Check {
+                name: "proxy",
+                ok: running,
+                detail: format!(
+                    "{} {} ({}), serving {nets} network(s){}",
+                    proxy.name,
+                    st.state.as_str(),
+                    st.health.as_str(),
+                    if running { String::new() } else { "; `agentdock up` or the dashboard starts it again".into() }
+                ),
+            }
+        }
+    };
+    checks.push(check);
+    checks
 }

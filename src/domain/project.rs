@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::domain::settings::{expand_home, Config, Limits, ProjectEntry, RefreshPolicy};
+use crate::domain::settings::{expand_home, Config, Limits, NetworkMode, ProjectEntry, RefreshPolicy};
 use crate::domain::container::ContainerInfo;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,6 +29,11 @@ pub struct ProjectSettings {
     pub env_passthrough: Vec<String>,
     pub limits: Limits,
     pub refresh: RefreshPolicy,
+    /// How its agents reach the network.
+    pub network: NetworkMode,
+    /// The domains its agents may reach in allowlist mode: `security.allow_default`, then
+    /// `security.allow`, then its own, lower-cased, each once.
+    pub allow: Vec<String>,
 }
 
 /// Lower-case slug: letters and digits kept, every other run of characters one `-`.
@@ -125,8 +130,20 @@ pub fn settings_for(config: &Config, entry: Option<&ProjectEntry>) -> ProjectSet
         env_passthrough: config.env_passthrough.clone(),
         limits: config.limits.clone(),
         refresh: config.refresh.clone(),
+        network: if config.security.network_none { NetworkMode::None } else { config.security.network },
+        allow: Vec::new(),
     };
+    let own = entry.and_then(|e| e.allow.as_deref()).unwrap_or_default();
+    for d in config.security.allow_default.iter().chain(&config.security.allow).chain(own) {
+        let d = d.trim().to_ascii_lowercase();
+        if !d.is_empty() && !s.allow.contains(&d) {
+            s.allow.push(d);
+        }
+    }
     if let Some(e) = entry {
+        if let Some(n) = e.network {
+            s.network = n;
+        }
         if let Some(i) = &e.image {
             s.image = i.clone();
         }

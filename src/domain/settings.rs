@@ -129,12 +129,71 @@ impl Limits {
     }
 }
 
+/// How an agent reaches the network (`security.network`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// A network of its own with no route out: only agentdock's egress proxy, which lets it
+    /// reach the allowlisted domains.
+    #[default]
+    Allowlist,
+    /// A network of its own with a route out (other projects' containers stay out of reach).
+    Open,
+    /// No network at all.
+    None,
+}
+
+impl NetworkMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkMode::Allowlist => "allowlist",
+            NetworkMode::Open => "open",
+            NetworkMode::None => "none",
+        }
+    }
+}
+
+/// The domains every agent may reach in `allowlist` mode unless `security.allow_default` says
+/// otherwise: the Anthropic API (and what Claude Code reports to), npm, PyPI, crates.io,
+/// GitHub (git over HTTPS, its API, downloads) and Debian's mirror.
+pub const DEFAULT_ALLOW: &[&str] = &[
+    "api.anthropic.com",
+    "statsig.anthropic.com",
+    "console.anthropic.com",
+    "claude.ai",
+    "platform.claude.com",
+    "statsig.com",
+    "sentry.io",
+    "registry.npmjs.org",
+    "pypi.org",
+    "files.pythonhosted.org",
+    "crates.io",
+    "index.crates.io",
+    "static.crates.io",
+    "github.com",
+    "api.github.com",
+    "codeload.github.com",
+    "*.githubusercontent.com",
+    "deb.debian.org",
+    "security.debian.org",
+];
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Security {
     /// Read-only root filesystem, with a noexec,nosuid tmpfs on /tmp.
     pub read_only_root: bool,
-    /// No network at all inside the container.
+    /// "allowlist" (out only through agentdock's egress proxy, to the allowed domains),
+    /// "open" or "none"; each project on a network of its own.
+    pub network: NetworkMode,
+    /// Domains (`name` or `*.suffix`) every agent may reach in allowlist mode.
+    pub allow_default: Vec<String>,
+    /// More domains, added to `allow_default` (a project's own `allow` adds to both).
+    pub allow: Vec<String>,
+    /// Addresses agentdock's networks are made in: one /24 each.
+    pub subnet_pool: String,
+    /// Old name of `network = "none"` (true wins over `network`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub network_none: bool,
     /// SSH for the agent: "agent" (the host's ssh-agent socket, no key in the container, plus
     /// `known_hosts` and `config`), "keys" (`~/.ssh` read-only: the agent can read the private
@@ -146,7 +205,16 @@ pub struct Security {
 
 impl Default for Security {
     fn default() -> Self {
-        Security { read_only_root: false, network_none: false, ssh: "agent".to_string(), allow_root: false }
+        Security {
+            read_only_root: false,
+            network: NetworkMode::Allowlist,
+            allow_default: DEFAULT_ALLOW.iter().map(|d| d.to_string()).collect(),
+            allow: Vec::new(),
+            subnet_pool: "172.16.0.0/16".to_string(),
+            network_none: false,
+            ssh: "agent".to_string(),
+            allow_root: false,
+        }
     }
 }
 
@@ -318,6 +386,10 @@ pub struct ProjectEntry {
     pub env_passthrough: Option<Vec<String>>,
     pub limits: LimitsPatch,
     pub refresh: RefreshPatch,
+    /// This project's `security.network`.
+    pub network: Option<NetworkMode>,
+    /// Domains this project's agents may reach besides the global ones.
+    pub allow: Option<Vec<String>>,
 }
 
 /// `~` and `~/x` expanded against `home`.

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::container::{container_name, labels};
+use super::network::{self, netlabels, NetworkSpec};
 use super::project::Project;
-use super::settings::Config;
+use super::settings::{Config, NetworkMode};
 
 /// Environment variables whose values are secrets: passed into the container, never shown.
 pub const SECRET_ENV: &[&str] = &["GITHUB_TOKEN", "ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"];
@@ -76,7 +77,8 @@ pub struct ContainerSpec {
     pub pids: i64,
     pub nofile: (i64, i64),
     pub read_only_root: bool,
-    pub network_none: bool,
+    /// The network it is put on (and, for `allowlist`, the proxy that serves it).
+    pub network: NetworkSpec,
     pub health: HealthSpec,
     /// The host's agent config dir for this project (mounted at `~/.claude`).
     pub agent_dir: PathBuf,
@@ -132,6 +134,9 @@ pub struct HostContext {
     /// Values of the environment variables passed through, when set on the host.
     pub env: BTreeMap<String, String>,
     pub agent_dir: PathBuf,
+    /// The egress proxy of this agentdock (its data dir): name and the host dir of its config.
+    pub proxy_name: String,
+    pub proxy_conf_dir: PathBuf,
 }
 
 impl HostContext {
@@ -178,6 +183,8 @@ impl HostContext {
             home,
             env,
             agent_dir,
+            proxy_name: network::proxy_name(std::env::var_os("AGENTDOCK_DATA_DIR").map(PathBuf::from).as_deref()),
+            proxy_conf_dir: crate::paths::data_dir().join("proxy"),
         }
     }
 }
@@ -285,6 +292,19 @@ pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<C
         _ => {}
     }
 
+    let net = network_for(config, project, host);
+    labels.insert(netlabels::NETWORK.into(), net.mode.as_str().into());
+    env.push(shown("AGENTDOCK_NETWORK", net.mode.as_str()));
+    if net.mode == NetworkMode::Allowlist {
+        labels.insert(netlabels::ALLOW.into(), net.allow.join(","));
+        let proxy = format!("http://{}:{}", network::PROXY_ALIAS, network::PROXY_PORT);
+        for name in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
+            env.push(shown(name, &proxy));
+        }
+        env.push(shown("NO_PROXY", network::NO_PROXY));
+        env.push(shown("no_proxy", network::NO_PROXY));
+    }
+
     Ok(ContainerSpec {
         name: container_name(&project.id),
         image: s.image.clone(),
@@ -304,7 +324,7 @@ pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<C
             (s.limits.nofile_soft.min(max), s.limits.nofile_hard.min(max))
         },
         read_only_root: config.security.read_only_root,
-        network_none: config.security.network_none,
+        network: net,
         health: HealthSpec {
             test: vec!["CMD".into(), "/usr/local/bin/agentdock-healthcheck".into()],
             interval_secs: config.health.interval_secs.max(1),
@@ -315,6 +335,14 @@ pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<C
         agent_dir: host.agent_dir.clone(),
         one_shot: false,
     })
+}
+
+/// The network of the project's containers: its mode and allowlist, served by this
+/// agentdock's proxy.
+pub fn network_for(config: &Config, project: &Project, host: &HostContext) -> NetworkSpec {
+    let name = if host.proxy_name.is_empty() { network::proxy_name(None) } else { host.proxy_name.clone() };
+    let proxy = network::proxy_spec(config, &name, host.proxy_conf_dir.clone());
+    network::network_spec(config, &project.id, project.settings.network, &project.settings.allow, proxy)
 }
 
 impl ContainerSpec {
@@ -343,6 +371,8 @@ mod tests {
                 env_passthrough: vec![],
                 limits: config.limits.clone(),
                 refresh: config.refresh.clone(),
+                network: config.security.network,
+                allow: vec!["api.anthropic.com".into(), "*.github.com".into()],
             },
         }
     }
@@ -380,6 +410,24 @@ mod tests {
         assert_eq!(token.value.expose(), "ghp_secret");
         assert!(spec.env.iter().any(|e| e.name == "GIT_ASKPASS"));
         assert!(!format!("{spec:?}").contains("ghp_secret"));
+    }
+
+    #[test]
+    fn allowlist_agents_get_their_network_and_the_proxy_and_none_gets_neither() {
+        let host = HostContext { proxy_name: "agentdock-proxy-x".into(), ..Default::default() };
+        let spec = build(&Config::default(), &project(), &host).unwrap();
+        let env = |s: &ContainerSpec, n: &str| s.env.iter().find(|e| e.name == n).map(|e| (e.value.expose().to_string(), e.shown));
+        assert_eq!((spec.network.mode, spec.network.name.as_str()), (NetworkMode::Allowlist, "agentdock-net-api"));
+        assert_eq!(spec.network.proxy.name, "agentdock-proxy-x");
+        assert_eq!(spec.network.labels[labels::PROJECT], "api");
+        assert_eq!(env(&spec, "HTTPS_PROXY"), Some(("http://agentdock-proxy:3128".into(), true)));
+        assert_eq!(env(&spec, "no_proxy").unwrap().0, "localhost,127.0.0.1,::1");
+        assert_eq!(spec.labels[netlabels::ALLOW], "api.anthropic.com,*.github.com");
+        let mut p = project();
+        p.settings.network = NetworkMode::None;
+        let spec = build(&Config::default(), &p, &host).unwrap();
+        assert_eq!((spec.network.name.as_str(), env(&spec, "HTTPS_PROXY")), ("", None));
+        assert_eq!(env(&spec, "AGENTDOCK_NETWORK").unwrap().0, "none");
     }
 
     #[test]

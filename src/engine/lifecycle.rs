@@ -18,6 +18,8 @@ use super::secrets;
 use super::{Engine, EngineError, StateInfo};
 use crate::config::BUILD_COMMAND;
 use crate::domain::container::{now_unix, ContainerState, Health};
+use crate::domain::network::PROXY_BUILD_COMMAND;
+use crate::domain::settings::NetworkMode;
 use crate::domain::spec::ContainerSpec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,6 +66,7 @@ fn body(spec: &ContainerSpec) -> ContainerCreateBody {
         mounts.push(bind(&secrets::dir_for(&spec.name), secrets::MOUNT, true));
         env.push(format!("AGENTDOCK_SECRETS_DIR={}", secrets::MOUNT));
     }
+    let (network_mode, networking_config) = super::network::agent_networking(&spec.network);
     let mut tmpfs = HashMap::new();
     if spec.read_only_root {
         tmpfs.insert("/tmp".to_string(), "rw,noexec,nosuid,size=1g".to_string());
@@ -92,7 +95,7 @@ fn body(spec: &ContainerSpec) -> ContainerCreateBody {
         security_opt: Some(vec!["no-new-privileges:true".into()]),
         readonly_rootfs: Some(spec.read_only_root),
         tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
-        network_mode: spec.network_none.then(|| "none".to_string()),
+        network_mode,
         restart_policy: Some(RestartPolicy {
             name: Some(if spec.one_shot { RestartPolicyNameEnum::NO } else { RestartPolicyNameEnum::UNLESS_STOPPED }),
             maximum_retry_count: None,
@@ -115,6 +118,7 @@ fn body(spec: &ContainerSpec) -> ContainerCreateBody {
             start_interval: None,
         }),
         host_config: Some(host_config),
+        networking_config,
         ..Default::default()
     }
 }
@@ -152,14 +156,17 @@ impl Engine {
                 "a container named {} exists that agentdock does not manage; rename or remove it",
                 spec.name
             ))),
-            Some(st) if st.state == ContainerState::Running => {
-                Ok(Ensured { id: st.id, name: spec.name.clone(), action: EnsureAction::AlreadyRunning, warnings: Vec::new() })
-            }
             Some(st) => {
+                // its network and the proxy (which may have been stopped or removed meanwhile);
+                // a container made for other network settings is said, never silently kept
+                let warnings = self.ensure_egress(spec, Some(&st.id)).await?;
+                if st.state == ContainerState::Running {
+                    return Ok(Ensured { id: st.id, name: spec.name.clone(), action: EnsureAction::AlreadyRunning, warnings });
+                }
                 // a reboot empties the tmpfs the secrets live on
                 write_secrets(spec)?;
                 self.start(&st.id).await?;
-                Ok(Ensured { id: st.id, name: spec.name.clone(), action: EnsureAction::Started, warnings: Vec::new() })
+                Ok(Ensured { id: st.id, name: spec.name.clone(), action: EnsureAction::Started, warnings })
             }
             None => {
                 self.require_image(&spec.image).await?;
@@ -275,6 +282,9 @@ impl Engine {
     ) -> Result<Refreshed, EngineError> {
         let deadline = Instant::now() + ENGINE_LOSS_BUDGET + ready_timeout;
         self.resilient(deadline, || self.require_image(&spec.image)).await?;
+        if spec.network.mode == NetworkMode::Allowlist && !self.resilient(deadline, || self.image_exists(&spec.network.proxy.image)).await? {
+            return Err(EngineError::ImageMissing { image: spec.network.proxy.image.clone(), build: PROXY_BUILD_COMMAND.into() });
+        }
         self.resilient(deadline, || self.repair(spec, ready_timeout)).await?;
         let old = self.resilient(deadline, || self.inspect_state(&spec.name)).await?;
         let Some(old) = old else {
@@ -317,6 +327,10 @@ impl Engine {
         if let Err(e) = self.resilient(deadline, || self.remove(&old.id, true)).await {
             tracing::warn!(error = %e, "old container could not be removed after refresh");
         }
+        // the old container's network (another mode) and allowlist go with it
+        if let Err(e) = self.prune_networks(spec.project_id(), Some(&spec.network.name), &spec.network.proxy).await {
+            tracing::warn!(error = %e, "networks left by the old container could not be removed");
+        }
         Ok(Refreshed { old_id: Some(old.id), new_id, name: spec.name.clone(), warnings: Vec::new() })
     }
 
@@ -358,6 +372,10 @@ impl Engine {
             return Err(EngineError::Conflict(format!("{} already exists", spec.name)));
         }
         let opts = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        if spec.network.mode == NetworkMode::Allowlist && !self.image_exists(&spec.network.proxy.image).await? {
+            return Err(EngineError::ImageMissing { image: spec.network.proxy.image.clone(), build: PROXY_BUILD_COMMAND.into() });
+        }
+        self.ensure_network(&spec.network).await?;
         write_secrets(spec)?;
         let mut body = body(spec);
         // The engine refuses more CPUs than the host has: the limit is capped to the host's.
@@ -367,7 +385,29 @@ impl Engine {
             }
         }
         let created = self.docker.create_container(Some(opts), body).await.map_err(|e| self.err(e))?;
+        // the proxy lets the new container's network reach its allowlist before it starts
+        if let Err(e) = self.ensure_egress(spec, None).await {
+            let _ = self.remove(&created.id, true).await;
+            return Err(e);
+        }
         Ok(created.id)
+    }
+
+    /// For an allowlist spec, the proxy ready and serving its network (with the allowlists of
+    /// the containers on it); for container `id` made before, why it is not on the spec's
+    /// network, if it is not (a warning: its next refresh moves it).
+    async fn ensure_egress(&self, spec: &ContainerSpec, id: Option<&str>) -> Result<Vec<String>, EngineError> {
+        let mut warnings = Vec::new();
+        if let Some(id) = id {
+            if let Some(why) = self.network_drift(id, &spec.network).await? {
+                warnings.push(format!("{} was made for other network settings: {why}; `agentdock refresh` moves it", spec.name));
+            }
+        }
+        if spec.network.mode == NetworkMode::Allowlist {
+            self.ensure_network(&spec.network).await?;
+            self.ensure_proxy(&spec.network.proxy).await?;
+        }
+        Ok(warnings)
     }
 
     /// Rollback: the new container (if any) goes, the old one gets its name back and runs again

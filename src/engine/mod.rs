@@ -5,6 +5,7 @@ pub mod cgroup;
 mod exec;
 mod images;
 mod lifecycle;
+pub mod network;
 pub mod secrets;
 mod task;
 pub mod stats;
@@ -18,6 +19,7 @@ use bollard::Docker;
 pub use exec::{ExecChunk, ExecCommand, ExecOptions, ExecOutput, ExecStream, OutputStream, TtySession};
 pub use images::{ImageInfo, IMAGE_LABEL};
 pub use lifecycle::{Ensured, EnsureAction, Refreshed};
+pub use network::NetworkInfo;
 pub use stats::{ContainerStats, DetailInfo};
 
 use crate::domain::container::{labels, parse_rfc3339, ContainerInfo, ContainerState, Health};

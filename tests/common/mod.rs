@@ -114,10 +114,19 @@ impl TestEnv {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    /// Ids of the containers this test created.
+    /// Ids of the containers this test created, but for agentdock's egress proxy (one per
+    /// test's data dir, made by the first `up` of an allowlist project).
     pub fn containers(&self) -> Vec<String> {
-        let out = docker(&["ps", "-aq", "--no-trunc", "--filter", &format!("label={TEST_LABEL}={}", self.run_id)]);
-        out.lines().map(str::to_string).collect()
+        let proxies = self.all_containers(&["--filter", "label=dev.agentdock.role=proxy"]);
+        self.all_containers(&[]).into_iter().filter(|c| !proxies.contains(c)).collect()
+    }
+
+    /// Ids of every container this test created (the proxy too), with more `docker ps` filters.
+    pub fn all_containers(&self, filters: &[&str]) -> Vec<String> {
+        let label = format!("label={TEST_LABEL}={}", self.run_id);
+        let mut args = vec!["ps", "-aq", "--no-trunc", "--filter", label.as_str()];
+        args.extend_from_slice(filters);
+        docker(&args).lines().map(str::to_string).collect()
     }
 
     pub fn log_text(&self) -> String {
@@ -127,11 +136,18 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
-        let ids = self.containers();
+        let ids = self.all_containers(&[]);
         if !ids.is_empty() {
             let mut args = vec!["rm", "-f", "-v"];
             args.extend(ids.iter().map(String::as_str));
             let _ = Command::new("docker").args(&args).output();
+        }
+        // then the networks it made (agentdock's carry the config labels, so the test label):
+        // only those, and only once no container is on them
+        let nets = docker(&["network", "ls", "-q", "--filter", &format!("label={TEST_LABEL}={}", self.run_id)]);
+        let nets: Vec<&str> = nets.lines().filter(|l| !l.trim().is_empty()).collect();
+        if !nets.is_empty() {
+            let _ = Command::new("docker").args(["network", "rm"]).args(&nets).output();
         }
     }
 }
