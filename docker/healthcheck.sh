@@ -8,6 +8,8 @@ if [ "$use" -gt "${AGENTDOCK_DISK_MAX:-90}" ]; then echo "ERROR: /workspace disk
 if ! awk '$5 == "/workspace" { found = 1 } END { exit !found }' /proc/self/mountinfo; then
   echo "ERROR: /workspace is not mounted"; exit 1
 fi
-bin=${AGENT_BIN:-claude}
+# the agent's command (its first word), as the project configures it
+agent_cmd=${AGENT_CMD:-claude}
+bin=${AGENT_BIN:-${agent_cmd%% *}}
 if ! command -v "$bin" >/dev/null 2>&1; then echo "ERROR: agent CLI '$bin' not executable"; exit 1; fi
 echo "OK: disk ${use}%, workspace mounted, $bin present"

@@ -312,5 +312,6 @@ fn agentdock_dirs_are_private_and_the_container_user_still_works_in_its_own() {
     let qdir = agent_dir(&env, &q);
     assert!(!qdir.join(".credentials.json").exists());
     assert!(qdir.join("settings.json").is_file() && qdir.join(".claude.json").is_file());
-    assert_eq!(inside(&qid, "printenv CLAUDE_CODE_OAUTH_TOKEN").trim(), "test-token");
+    // a secret: a file for the container's user (never its environment), exported to its session
+    assert_eq!(inside(&qid, "cat /run/agentdock/secrets/CLAUDE_CODE_OAUTH_TOKEN").trim(), "test-token");
 }

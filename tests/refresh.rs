@@ -132,12 +132,10 @@ fn a_new_container_failing_its_health_check_is_rolled_back() {
     env.write_config(&format!("[refresh]\nready_timeout_secs = 8\n\n[[project]]\npath = \"{}\"\n", env.project_path(&p).display()));
     env.ok(&["up", &p]);
     let id = container_id(&env);
-    // without .git the health check fails: the new container never becomes ready
-    let git = env.project_path(&p).join(".git");
-    let moved = env.project_path(&p).join("git-away");
-    std::fs::rename(&git, &moved).unwrap();
+    // an agent command that does not exist fails the health check: the new container never
+    // becomes ready
+    env.write_config(&format!("[refresh]\nready_timeout_secs = 8\n\n[[project]]\npath = \"{}\"\nagent_command = \"no-such-agent --flag\"\n", env.project_path(&p).display()));
     let out = env.run(&["refresh", &p]);
-    std::fs::rename(&moved, &git).unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("rolled back"), "{}", stderr(&out));
     assert_eq!(container_id(&env), id, "the old container is the only one");
