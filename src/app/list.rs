@@ -242,7 +242,7 @@ impl ListView {
         if let Fold::Project(id) = &f {
             let i = m.projects.iter().position(|p| &p.id == id);
             if i.and_then(|i| self.members.get(i)).is_none_or(|ids| ids.len() < 2) {
-                return Err("this project has one container: nothing to fold".into());
+                return Err("nothing to fold: this project has no further containers".into());
             }
         }
         let folded = if self.folded.remove(&f) {
@@ -265,9 +265,10 @@ impl ListView {
     /// Sort key of a head row (a project's or an orphan's): containerless rows after the
     /// others (except by name); a project by the sum of its containers' CPU or memory.
     fn sort_value(&self, m: &Model, row: &Row) -> (bool, i64, String) {
+        // by the name the row shows (an orphan shows its project's)
         let name = match row {
             Row::Project { project, .. } => m.projects[*project].name.clone(),
-            other => row_container(m, other).map(|c| c.info.name.clone()).unwrap_or_default(),
+            other => row_container(m, other).map(|c| c.info.project_name.clone().unwrap_or_else(|| c.info.name.clone())).unwrap_or_default(),
         };
         if self.sort == SortKey::Name {
             return (false, 0, name);

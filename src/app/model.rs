@@ -60,7 +60,12 @@ pub struct Totals {
     pub mem_limit: u64,
     /// How many of the containers had figures (running, sampled).
     pub with_figures: usize,
+    /// One of them has no memory limit: the limits' sum means nothing.
+    pub unlimited: bool,
 }
+
+/// A memory limit this high is none (cgroup v1 writes 2^63 rounded to a page; v2 "max").
+pub const NO_LIMIT: u64 = 1 << 60;
 
 /// A task's one-shot container (`agentdock-task-<id>`, as the worker names and finds them):
 /// the Tasks view's, listed in a group of their own.
@@ -156,8 +161,10 @@ impl Model {
         for c in ids.into_iter().filter_map(|id| self.containers.get(id)) {
             if let Some(s) = c.stats.filter(|_| c.info.state == ContainerState::Running) {
                 t.cpu += s.sample.cpu_percent;
-                t.mem_used += s.sample.mem_used;
-                t.mem_limit += s.sample.mem_limit;
+                t.mem_used = t.mem_used.saturating_add(s.sample.mem_used);
+                // a container without a memory limit reads as the host's huge "no limit"
+                t.unlimited |= s.sample.mem_limit >= NO_LIMIT;
+                t.mem_limit = t.mem_limit.saturating_add(s.sample.mem_limit);
                 t.with_figures += 1;
             }
         }

@@ -63,7 +63,8 @@ fn totals_text(t: &Totals, cols: &Cols) -> (String, String) {
         return ("-".into(), "-".into());
     }
     let cpu = if t.cpu >= 1000.0 { format!("Σ{:.0}", t.cpu) } else { format!("Σ{:.1}", t.cpu) };
-    (cpu, format!("Σ{}", mem_text(t.mem_used, t.mem_limit, cols)))
+    let mem = if t.unlimited { human_bytes(t.mem_used) } else { mem_text(t.mem_used, t.mem_limit, cols) };
+    (cpu, format!("Σ{mem}"))
 }
 
 fn right(text: String) -> Cell<'static> {
