@@ -343,3 +343,4 @@ fn sums_of_containers_without_a_memory_limit_do_not_overflow() {
     let heading = s.lines().find(|l| l.contains("▾ unmanaged (30)")).unwrap();
     assert!(heading.contains("Σ1.8GiB ") && !heading.contains("PiB") && !heading.contains("EiB"), "{heading}");
 }
+
