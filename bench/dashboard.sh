@@ -7,12 +7,105 @@
 # Usage: bench/dashboard.sh [N=50] [BUSY=10] [WINDOW=30]
 # AGENT=cmd sets the agent command (default claude, which exits here without network: agents
 # without status hooks, e.g. AGENT="sleep infinity", have their pane sampled by exec).
+#
+# Many containers: bench/dashboard.sh scale [SIZES="300 1000"] [WINDOW=20]
+#   PROJECTS (10) projects each with its running container, RUNNING (20) running containers
+#   agentdock does not manage and the rest up to each size created only (state "created"),
+#   listed with ui.show_unmanaged; for each size prints the first frame (the list with every
+#   container counted), key to frame (? help and space folding the unmanaged group: median and
+#   max), the dashboard's own CPU (steady, ages over a minute), RSS and open files, each beside
+#   its goal (printed, never asserted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=${1:-50}; busy=${2:-10}; window=${3:-30}
 . bench/lib.sh
 sock=agentdock-bench-$$
 bench_extra_cleanup() { tmux -L "$sock" kill-server 2>/dev/null || true; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+# milliseconds since the epoch
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# median and max of the numbers given
+med_max() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "median %d ms, max %d ms", a[int((NR+1)/2)], a[NR]}'; }
+# the count before " unmanaged" in the list's title (N/M: M)
+title_unmanaged() { tmux -L "$sock" capture-pane -p | head -1 | grep -o '[0-9]*/[0-9]* unmanaged' | sed 's/.*\/\([0-9]*\) .*/\1/'; }
+# presses KEY and waits until the screen holds TEXT; prints the milliseconds
+key_to_frame() {
+  local s n=0; s=$(now_ms); tmux -L "$sock" send-keys "$1"
+  until tmux -L "$sock" capture-pane -p | grep -qF -- "$2"; do
+    sleep 0.002; n=$((n+1)); (( n > 2000 )) && { echo 99999; return; }
+  done
+  echo $(( $(now_ms) - s ))
+}
+
+scale() {
+  local sizes=${1:-"300 1000"} window=${2:-20} projects=${PROJECTS:-10} running=${RUNNING:-20}
+  bench_setup dscale 'agent_command = "sleep infinity"'$'\n[ui]\nshow_unmanaged = true\n[limits]\nmemory = "256m"\ncpus = 0.25'
+  bench_projects "$projects" 'p%03d'
+  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  local i=0 made=0 d
+  for d in "$HOME"/projects/*; do
+    "$bin" up "$(basename "$d")" >/dev/null & i=$((i+1)); (( i % 8 == 0 )) && wait
+  done; wait
+  for size in $sizes; do
+    local want=$(( size - projects )) made_at
+    echo "making $(( want - made )) more containers agentdock does not manage ($running of all running)"
+    while (( made < want )); do
+      made=$((made+1))
+      local args=(--name "u$(printf %04d "$made")-$run_id" --label "dev.agentdock.bench=$run_id" --network none --entrypoint sleep agentdock/agent:latest 600)
+      if (( made <= running )); then docker run -d "${args[@]}" >/dev/null & else docker create -q "${args[@]}" >/dev/null & fi
+      (( made % 10 == 0 )) && wait
+    done; wait
+    made_at=$(date +%s)
+    local others; others=$(( $(docker ps -aq | wc -l) - $(docker ps -aq --filter label=dev.agentdock.managed | wc -l) ))
+    local t0 first="" all="" apid lat_help=() lat_fold=() k
+    t0=$(now_ms)
+    tmux -L "$sock" -f /dev/null new-session -d -x 160 -y 48 "env HOME=$HOME AGENTDOCK_DATA_DIR=$AGENTDOCK_DATA_DIR AGENTDOCK_CONFIG=$AGENTDOCK_CONFIG $bin"
+    for _ in $(seq 1 2000); do
+      if [ -z "$first" ] && tmux -L "$sock" capture-pane -p | grep -q "┃p001 .*running"; then first=$(( $(now_ms) - t0 )); fi
+      if [ -n "$first" ] && [ "$(title_unmanaged)" -ge "$others" ] 2>/dev/null; then all=$(( $(now_ms) - t0 )); break; fi
+      sleep 0.005
+    done
+    # the engine's own answer to listing every container, for comparison
+    local list_ms; list_ms=$(curl -s -o /dev/null -w '%{time_total}' --unix-socket /var/run/docker.sock "http://localhost/containers/json?all=1" | awk '{printf "%d", $1 * 1000}')
+    apid=$(tmux -L "$sock" display -p '#{pane_pid}')
+    sleep 3
+    for k in $(seq 1 20); do
+      lat_help+=("$(key_to_frame '?' 'keys (remap')"); tmux -L "$sock" send-keys Escape; sleep 0.3
+    done
+    # the folded unmanaged group is the last row: G selects it, space unfolds and folds it
+    tmux -L "$sock" send-keys G; sleep 0.3
+    for k in $(seq 1 10); do
+      lat_fold+=("$(key_to_frame Space '▾ unmanaged')"); sleep 0.2
+      lat_fold+=("$(key_to_frame Space '▸ unmanaged')"); sleep 0.2
+    done
+    # steady: every container over a minute old (younger ones tick their age each second)
+    local wait_s=$(( made_at + 62 - $(date +%s) )); (( wait_s > 0 )) && sleep "$wait_s"
+    local a0 a1 cpu rss hwm fds
+    a0=$(ticks "$apid"); sleep "$window"; a1=$(ticks "$apid")
+    cpu=$(echo "($a1 - $a0) * 100 / $hz / $window" | bc -l)
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$apid/status"); hwm=$(awk '/VmHWM/ {print $2}' "/proc/$apid/status")
+    fds=$(ls "/proc/$apid/fd" | wc -l)
+    tmux -L "$sock" send-keys q; sleep 1; tmux -L "$sock" kill-server 2>/dev/null || true
+    printf '\n%d containers (%d projects running, %d unmanaged of which %d running; %d unmanaged on the host in all)\n' "$size" "$projects" "$want" "$running" "$others"
+    printf '  first frame:           %s ms (the projects with their containers)   goal <= 300 ms at 1,000\n' "${first:-timeout}"
+    printf '  every container in:    %s ms (the engine lists all %d in %s ms by itself)\n' "${all:-timeout}" "$(docker ps -aq | wc -l)" "$list_ms"
+    printf '  key to frame, ? help:  %s   goal median <= 30 ms at 1,000\n' "$(med_max "${lat_help[@]}")"
+    printf '  key to frame, space:   %s   (fold / unfold the unmanaged group)\n' "$(med_max "${lat_fold[@]}")"
+    printf '  own CPU, steady:       %.2f %% of one core over %ss   goal <= 1 %% at 1,000\n' "$cpu" "$window"
+    printf '  RSS:                   %.1f MiB (peak %.1f MiB)        goal <= 16 MiB at 1,000\n' "$(echo "$rss / 1024" | bc -l)" "$(echo "$hwm / 1024" | bc -l)"
+    printf '  open files:            %d\n' "$fds"
+    printf '  load after:            %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+  done
+}
+
+if [ "${1:-}" = scale ]; then
+  shift
+  scale "$@"
+  exit 0
+fi
+
+n=${1:-50}; busy=${2:-10}; window=${3:-30}
 bench_setup dbench "agent_command = \"${AGENT:-claude}\""$'\n[limits]\nmemory = "256m"\ncpus = 0.25'
 bench_projects "$n" 'p%03d'
 echo "starting $n containers ($busy busy)"
@@ -25,8 +118,6 @@ for i in $(seq 1 "$busy"); do
 done
 sleep 3
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
 dpid=$(pidof dockerd)
 d0=$(ticks "$dpid"); sleep "$window"; d1=$(ticks "$dpid")
 base=$(echo "($d1 - $d0) * 100 / $hz / $window" | bc -l)

@@ -45,6 +45,10 @@ pub enum Action {
     OpenRun,
     TaskDiff,
     CancelTask,
+    ToggleFold,
+    ToggleOutput,
+    OutputTaller,
+    OutputShorter,
 }
 
 impl Action {
@@ -67,7 +71,7 @@ impl Action {
             Action::Remove => "remove the selected container (asks y/n)",
             Action::StartStop => "start / stop the selected container",
             Action::Filter => "filter the list (in the output pane: search)",
-            Action::CommandMode => "command mode (:refresh, :rm, :up NAME, :q)",
+            Action::CommandMode => "commands (:refresh, :rm, :up NAME, :q); :NAME jumps there, Tab completes",
             Action::Help => "this help",
             Action::ToggleUnmanaged => "show / hide containers agentdock does not manage",
             Action::SortNext => "sort by the next column",
@@ -86,6 +90,10 @@ impl Action {
             Action::OpenRun => "tasks: the task's run in the output pane",
             Action::TaskDiff => "tasks: the task branch's diff",
             Action::CancelTask => "tasks: cancel the running task (asks y/n)",
+            Action::ToggleFold => "fold / unfold the row's project or group (task containers, unmanaged)",
+            Action::ToggleOutput => "show / hide the output pane (it shows by itself when it has output)",
+            Action::OutputTaller => "output pane taller (the height is kept)",
+            Action::OutputShorter => "output pane shorter",
         }
     }
 }
@@ -215,6 +223,10 @@ pub const DEFAULT_KEYS: &[(&str, Action)] = &[
     ("H", Action::History),
     ("esc", Action::Cancel),
     ("t", Action::Tasks),
+    ("space", Action::ToggleFold),
+    ("o", Action::ToggleOutput),
+    ("+", Action::OutputTaller),
+    ("-", Action::OutputShorter),
 ];
 
 /// Keys of the task list (they win over the global ones while it has the focus). Remapped in

@@ -383,3 +383,90 @@ fn a_worker_that_panics_is_started_again_and_the_terminal_stays_the_dashboards()
     t.wait_until(Duration::from_secs(5), "the project", |s| s.contains("┏ projects") && s.contains(&p));
     quit_and_check_terminal(&t);
 }
+
+/// 100 containers the dashboard does not manage (created, three of them running), made by the
+/// docker CLI with this test's label so the cleanup removes them; named `glance-<run>-<i>`.
+fn hundred_containers(env: &TestEnv) -> String {
+    let prefix = format!("glance-{}", env.run_id);
+    let script = format!(
+        "for i in $(seq 1 100); do docker create -q --name {prefix}-$i --label {TEST_LABEL}={rid} --network none --entrypoint sleep agentdock/agent:latest 600 >/dev/null & \
+         [ $((i % 10)) = 0 ] && wait; done; wait; docker start {prefix}-1 {prefix}-2 {prefix}-3 >/dev/null",
+        rid = env.run_id
+    );
+    let status = Command::new("bash").args(["-c", &script]).status().unwrap();
+    assert!(status.success());
+    assert_eq!(env.containers().len(), 100);
+    prefix
+}
+
+/// "N/M unmanaged running" in the list's title.
+fn unmanaged_count(screen: &str) -> Option<(usize, usize)> {
+    let title = screen.lines().next()?;
+    let at = title.find(" unmanaged running")?;
+    let (run, all) = title[..at].rsplit(' ').next()?.split_once('/')?;
+    Some((run.parse().ok()?, all.parse().ok()?))
+}
+
+#[test]
+fn a_hundred_containers_at_a_glance_natural_order_counts_fold_and_jump() {
+    let env = TestEnv::new("[ui]\nshow_unmanaged = true\n");
+    let prefix = hundred_containers(&env);
+    let (p2, p10) = (env.project("g2"), env.project("g10"));
+    let t = Tmux::start(&env);
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    // the counts say what they count: ours are among the unmanaged ones, 3 of them running
+    let s = t.wait_until(Duration::from_secs(15), "the counts", |s| unmanaged_count(s).is_some_and(|(run, all)| all >= 100 && run >= 3));
+    assert!(s.lines().next().unwrap().contains(" managed running"), "{s}");
+    // nothing to show in the output pane: it takes no room
+    assert!(!s.contains("╭ output"), "{s}");
+    // more than a screenful: the unmanaged group starts folded (it is the last row)
+    t.keys(&["G"]);
+    let s = t.wait_for("▸ unmanaged (", Duration::from_secs(5));
+    assert!(!s.contains(&format!("· {prefix}-1 ")), "{s}");
+
+    // a filter (other tests' containers may be listed too) looks into the folded group:
+    // projects and containers in natural order, g2 before g10, 2 after 1 and 10 after 9
+    t.keys(&["/"]);
+    t.literal(&env.run_id);
+    t.keys(&["Enter"]);
+    let s = t.wait_for(&format!("· {prefix}-9 "), Duration::from_secs(5));
+    let at = |text: String| s.find(&text).unwrap_or_else(|| panic!("{text} not on screen:\n{s}"));
+    assert!(at(format!("┃{p2} ")) < at(format!("┃{p10} ")), "{s}");
+    let row = |n: usize| at(format!("· {prefix}-{n} "));
+    assert!(row(1) < row(2) && row(2) < row(3) && row(9) < row(10) && row(10) < row(11), "{s}");
+    t.keys(&["Escape"]);
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["G"]);
+    t.wait_until(Duration::from_secs(5), "folded again", |s| s.contains("▸ unmanaged (") && !s.contains(&format!("· {prefix}-9 ")));
+
+    // : jumps to a container in the folded group (it unfolds), Tab completing the name; the
+    // detail names what is selected
+    t.keys(&[":"]);
+    t.literal(&format!("go {prefix}-7"));
+    t.keys(&["Tab"]);
+    t.wait_for(&format!("{prefix}-7 · {prefix}-70"), Duration::from_secs(5));
+    t.keys(&["Tab"]);
+    t.keys(&["Tab"]);
+    t.keys(&["Enter"]);
+    t.keys(&["Enter"]);
+    t.wait_for(&format!("name     {prefix}-70 "), Duration::from_secs(5));
+    // space on a member folds its group (and selects its heading)
+    t.keys(&["Enter"]);
+    t.keys(&["Space"]);
+    t.wait_until(Duration::from_secs(5), "folded", |s| s.contains("▸ unmanaged (") && !s.contains(&format!("· {prefix}-70 ")));
+
+    // a project by the start of its name, Tab completing it
+    t.keys(&[":"]);
+    t.literal("g10");
+    t.keys(&["Tab"]);
+    t.wait_until(Duration::from_secs(5), "the name completed", |s| {
+        let lines: Vec<&str> = s.lines().collect();
+        lines.windows(2).any(|w| w[0].contains(": a name jumps there") && w[1].starts_with(&format!("┃{p10} ")))
+    });
+    t.keys(&["Enter"]);
+    t.keys(&["c"]);
+    t.wait_until(Duration::from_secs(30), "its container", |s| row_of(s, &p10).contains("running") || row_of(s, &p10).contains("creating"));
+    assert!(row_of(&t.screen(), &p2).contains("no container"));
+    quit_and_check_terminal(&t);
+}

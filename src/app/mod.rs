@@ -17,6 +17,8 @@
 
 mod actions;
 mod cmdline;
+mod jump;
+mod layout;
 mod list;
 mod message;
 mod model;
@@ -28,10 +30,11 @@ mod tasks;
 use crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
-pub use cmdline::{parse_colon, CommandLine, LineKey};
-pub use list::{list_offset, row_container, FilterKey, ListView, Row, SortKey};
+pub use cmdline::{parse_colon, CommandLine, Completion, LineKey};
+pub use layout::PaneLayout;
+pub use list::{list_offset, natural_cmp, row_container, FilterKey, Fold, Group, ListView, Row, SortKey};
 pub use message::{AgentStatus, Command, EngineEvent, EngineStatus, LiveStats};
-pub use model::{Applied, ContainerView, Model, HISTORY_SECS};
+pub use model::{Applied, ContainerView, Counts, Model, Totals, HISTORY_SECS};
 pub use output::{OutputPane, SearchKey};
 pub use overlay::{Confirm, Mode};
 pub use refresh::RefreshQueue;
@@ -63,6 +66,8 @@ pub struct App {
     pub keymap: Keymap,
     pub list: ListView,
     pub output: OutputPane,
+    /// Whether the output pane shows, and its height.
+    pub layout: PaneLayout,
     pub cmdline: CommandLine,
     pub refresh: RefreshQueue,
     pub tasks: TasksView,
@@ -88,6 +93,7 @@ impl App {
             keymap,
             list: ListView::new(config.ui.show_unmanaged),
             output: OutputPane::new(config.ui.output_lines, config.ui.output_bytes, config.ui.ansi_colors),
+            layout: PaneLayout::default(),
             cmdline: CommandLine::default(),
             refresh: RefreshQueue::default(),
             tasks: TasksView::default(),
@@ -133,11 +139,12 @@ impl App {
         match self.list.selected_row()? {
             Row::Project { project, .. } => self.model.projects.get(*project).cloned(),
             Row::Extra { container, .. } => self.model.project_of(self.model.containers.get(container)?),
-            Row::Unmanaged { .. } => None,
+            Row::Group(_) | Row::Member { .. } => None,
         }
     }
 
     pub fn rebuild_rows(&mut self) {
+        self.list.screenful = self.list_page();
         self.list.rebuild(&self.model);
         self.dirty = true;
     }
@@ -145,24 +152,7 @@ impl App {
     // ----- areas -----
 
     pub fn areas(&self) -> Areas {
-        let area = self.size;
-        let status_h = 1u16;
-        let prompt_h = if matches!(self.mode, Mode::CommandLine | Mode::Command | Mode::Filter | Mode::Search) { 3 } else { 0 };
-        let body_h = area.height.saturating_sub(status_h + prompt_h);
-        let detail_open = self.detail_open && !self.tasks.shown;
-        let list_h = if detail_open { body_h * 2 / 5 } else { body_h / 2 }.max(3.min(body_h));
-        let detail_h = if detail_open { body_h * 3 / 10 } else { 0 };
-        let output_h = body_h.saturating_sub(list_h + detail_h);
-        let mut y = area.y;
-        let list = Rect::new(area.x, y, area.width, list_h);
-        y += list_h;
-        let detail = detail_open.then(|| Rect::new(area.x, y, area.width, detail_h));
-        y += detail_h;
-        let output = Rect::new(area.x, y, area.width, output_h);
-        y += output_h;
-        let prompt = (prompt_h > 0).then(|| Rect::new(area.x, y, area.width, prompt_h));
-        y += prompt_h;
-        Areas { list, detail, output, prompt, status: Rect::new(area.x, y, area.width, status_h) }
+        self.compute_areas()
     }
 
     fn list_page(&self) -> usize {
@@ -234,10 +224,13 @@ impl App {
                     self.search_step(false);
                 }
             },
+            Mode::Command if key.code == crossterm::event::KeyCode::Tab => self.complete_colon(),
             Mode::Command => match self.cmdline.on_colon_key(key) {
                 Some(LineKey::Run(text)) => {
                     self.mode = Mode::Normal;
-                    self.run_colon(&text);
+                    if !self.colon_jump(&text) {
+                        self.run_colon(&text);
+                    }
                 }
                 Some(_) => self.mode = Mode::Normal,
                 None => {}
@@ -332,6 +325,10 @@ impl App {
                 self.list.sort_desc = !self.list.sort_desc;
                 self.rebuild_rows();
             }
+            Action::ToggleFold => self.toggle_fold(),
+            Action::ToggleOutput => self.toggle_output(),
+            Action::OutputTaller => self.resize_output(true),
+            Action::OutputShorter => self.resize_output(false),
             Action::ToggleFollow => self.output.toggle_follow(),
             Action::ToggleWrap => self.output.wrap = !self.output.wrap,
             Action::ToggleAnsi => self.output.ansi = !self.output.ansi,

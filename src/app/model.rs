@@ -41,6 +41,38 @@ pub struct Applied {
     pub notice: Option<(String, bool)>,
 }
 
+/// Running and all containers of each kind, and the managed ones unhealthy or needing refresh.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Counts {
+    /// The projects' containers (running, all); task containers are not among them.
+    pub managed: (usize, usize),
+    pub task_containers: (usize, usize),
+    pub unmanaged: (usize, usize),
+    pub unhealthy: usize,
+    pub refresh: usize,
+}
+
+/// A group's summed figures (a project's containers, a folded group).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    pub cpu: f64,
+    pub mem_used: u64,
+    pub mem_limit: u64,
+    /// How many of the containers had figures (running, sampled).
+    pub with_figures: usize,
+    /// One of them has no memory limit: the limits' sum means nothing.
+    pub unlimited: bool,
+}
+
+/// A memory limit this high is none (cgroup v1 writes 2^63 rounded to a page; v2 "max").
+pub const NO_LIMIT: u64 = 1 << 60;
+
+/// A task's one-shot container (`agentdock-task-<id>`, as the worker names and finds them):
+/// the Tasks view's, listed in a group of their own.
+pub fn is_task_container(info: &ContainerInfo) -> bool {
+    info.managed && info.name.starts_with("agentdock-task-")
+}
+
 pub struct Model {
     pub config: Config,
     pub projects: Vec<Project>,
@@ -99,16 +131,86 @@ impl Model {
         self.project(id).cloned().or_else(|| crate::domain::project::orphan(&c.info, &self.config))
     }
 
-    /// Counts for the status line: running, unhealthy, needing refresh.
-    pub fn counts(&self) -> (usize, usize, usize) {
-        let managed = self.containers.values().filter(|c| c.info.managed);
-        let (mut running, mut unhealthy, mut refresh) = (0, 0, 0);
-        for c in managed {
-            running += usize::from(c.info.state == ContainerState::Running);
-            unhealthy += usize::from(c.info.health == Health::Unhealthy);
-            refresh += usize::from(!self.reasons(c).is_empty());
+    /// Counts for the list's title and the status line, each saying what it counts: the
+    /// projects' containers, the task containers and the unmanaged ones apart.
+    pub fn counts(&self) -> Counts {
+        let mut n = Counts::default();
+        for c in self.containers.values() {
+            let running = usize::from(c.info.state == ContainerState::Running);
+            let group = if !c.info.managed {
+                &mut n.unmanaged
+            } else if is_task_container(&c.info) {
+                &mut n.task_containers
+            } else {
+                &mut n.managed
+            };
+            group.0 += running;
+            group.1 += 1;
+            if c.info.managed {
+                n.unhealthy += usize::from(c.info.health == Health::Unhealthy);
+                n.refresh += usize::from(!self.reasons(c).is_empty());
+            }
         }
-        (running, unhealthy, refresh)
+        n
+    }
+
+    /// Summed CPU % and memory (used, limit) of the given containers that have figures, and
+    /// how many had them.
+    pub fn totals<'a>(&self, ids: impl IntoIterator<Item = &'a String>) -> Totals {
+        let mut t = Totals::default();
+        for c in ids.into_iter().filter_map(|id| self.containers.get(id)) {
+            if let Some(s) = c.stats.filter(|_| c.info.state == ContainerState::Running) {
+                t.cpu += s.sample.cpu_percent;
+                t.mem_used = t.mem_used.saturating_add(s.sample.mem_used);
+                // a container without a memory limit reads as the host's huge "no limit"
+                t.unlimited |= s.sample.mem_limit >= NO_LIMIT;
+                t.mem_limit = t.mem_limit.saturating_add(s.sample.mem_limit);
+                t.with_figures += 1;
+            }
+        }
+        t
+    }
+
+    /// Why the cells of a container's row that show "-" have no figure, by column.
+    pub fn blanks(&self, c: &ContainerView) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        let running = c.info.state == ContainerState::Running;
+        let every = self.config.ui.stats_interval_ms as f64 / 1000.0;
+        if c.info.health == Health::None {
+            v.push(("HEALTH", "the container has no health check".to_string()));
+        }
+        if !running {
+            v.push(("CPU% MEM DISK", format!("the container is {}: figures are read only while it runs", c.info.state.as_str())));
+        } else if c.stats.is_none() {
+            v.push(("CPU% MEM DISK", format!("the first sample is on its way (one every {every:.0} s)")));
+        } else if c.stats.and_then(|s| s.disk_percent).is_none() {
+            let why = if c.info.project_path.is_none() {
+                "no workspace to measure (not a project's container)"
+            } else {
+                "its workspace is not on this host (a remote engine) or could not be read"
+            };
+            v.push(("DISK", why.to_string()));
+        }
+        let created = c.state.as_ref().and_then(|s| s.created).unwrap_or(c.info.created);
+        if created <= 0 {
+            v.push(("AGE", "the engine gave no creation time".to_string()));
+        }
+        if c.agent.is_none() {
+            let why = if !c.info.managed {
+                "agentdock reads agent status only in the containers it manages".to_string()
+            } else if is_task_container(&c.info) {
+                "a task's agent runs headless: t shows the task".to_string()
+            } else if !running {
+                "no agent runs while the container is stopped".to_string()
+            } else {
+                format!(
+                    "no status yet: the agent's hooks write one when it starts; agents without hooks are sampled every {} s",
+                    self.config.ui.pane_sample_secs.max(5)
+                )
+            };
+            v.push(("AGENT", why));
+        }
+        v
     }
 
     /// Ids of running containers whose stats are on screen (all running: the list shows each).

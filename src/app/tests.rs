@@ -232,4 +232,5 @@ fn help_lists_the_live_keymap() {
 }
 
 mod behaviour;
+mod glance;
 mod task_view;

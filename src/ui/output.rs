@@ -10,7 +10,12 @@ use super::{ansi, panel, theme};
 use crate::app::App;
 use crate::domain::text::strip;
 
+/// Draws nothing when the pane takes no room (it has nothing to show and no focus, or `o` hid
+/// it).
 pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
+    if area.is_empty() {
+        return;
+    }
     let o = &app.output;
     let mut title = vec![Span::styled(format!(" {} ", o.title), theme::header())];
     if o.running {
@@ -38,8 +43,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
     if o.lines.is_empty() {
         let hint = match (o.running, app.tasks.shown) {
             (true, _) => "waiting for output…",
-            (false, true) => "Enter shows the selected task's run, D its diff",
-            (false, false) => "l follows the log, e runs a command in the selected container",
+            (false, true) => "Enter shows the selected task's run, D its diff · o hides this pane",
+            (false, false) => "l follows the log, e runs a command in the selected container · o hides this pane",
         };
         f.render_widget(Paragraph::new(hint).style(Style::new().fg(theme::DIM)).block(block), area);
         return;

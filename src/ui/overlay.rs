@@ -1,13 +1,13 @@
 //! Prompts and pop-ups: command line, filter, search, help, history, confirmation.
 
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
 use super::{panel, popup, theme};
-use crate::app::{App, Confirm, Mode};
+use crate::app::{App, Completion, Confirm, Mode};
 
 pub fn draw_prompt(f: &mut Frame, app: &App, area: Rect) {
     let (title, text): (String, Option<String>) = match app.mode {
@@ -15,12 +15,15 @@ pub fn draw_prompt(f: &mut Frame, app: &App, area: Rect) {
             let name = app.selected_container().map(|c| c.info.name.clone()).unwrap_or_default();
             (format!(" run in {name} · Enter runs · ↑↓ history · Esc closes · Ctrl-C cancels "), None)
         }
-        Mode::Command => (" : command (refresh, rm, up NAME, logs, attach, q) ".into(), None),
+        Mode::Command => (" : a name jumps there (Tab completes) · or refresh, rm, up NAME, logs, attach, q ".into(), None),
         Mode::Filter => (" / filter · Enter keeps · Esc clears ".into(), Some(app.list.filter.clone())),
         Mode::Search => (" search the output · Enter finds · n/N next/prev ".into(), Some(app.output.search.clone())),
         _ => return,
     };
-    let block = panel(Line::from(Span::styled(title, theme::header())), true);
+    let mut block = panel(Line::from(Span::styled(title, theme::header())), true);
+    if let Some(c) = app.cmdline.completion.as_ref().filter(|c| c.matches.len() > 1 && app.mode == Mode::Command) {
+        block = block.title_bottom(completions(c, area.width.saturating_sub(4) as usize));
+    }
     match text {
         Some(t) => f.render_widget(Paragraph::new(format!("{t}▏")).block(block), area),
         None => {
@@ -32,18 +35,66 @@ pub fn draw_prompt(f: &mut Frame, app: &App, area: Rect) {
     }
 }
 
+/// Tab's candidates on one line, the one put in marked, as many as fit.
+fn completions(c: &Completion, width: usize) -> Line<'static> {
+    let mut spans = vec![Span::raw(" ")];
+    let mut used = 1;
+    for (i, m) in c.matches.iter().enumerate() {
+        let more = format!("… {} in all ", c.matches.len());
+        if used + m.chars().count() + 3 + more.len() > width {
+            spans.push(Span::styled(more, Style::new().fg(theme::DIM)));
+            break;
+        }
+        used += m.chars().count() + 3;
+        let style = if c.at == Some(i) { theme::selected() } else { Style::new().fg(theme::DIM) };
+        spans.push(Span::styled(m.clone(), style));
+        spans.push(Span::raw(" · "));
+    }
+    if spans.last().is_some_and(|s| s.content == " · ") {
+        spans.pop();
+        spans.push(Span::raw(" "));
+    }
+    Line::from(spans)
+}
+
+/// The help: why the selected row's empty cells (-) are empty, then the live keymap (in two
+/// columns on a wide screen).
 pub fn draw_help(f: &mut Frame, app: &App) {
     let bindings = app.keymap.bindings();
-    let rows: Vec<Row> = bindings
-        .iter()
-        .map(|(a, keys)| Row::new(vec![keys.join(" "), a.describe().to_string()]))
+    let screen = f.area();
+    let pairs = if screen.width >= 150 { 2 } else { 1 };
+    let mut why: Vec<Line> = Vec::new();
+    if let Some(c) = app.selected_container().filter(|_| !app.tasks.shown) {
+        let blanks = app.model.blanks(c);
+        if !blanks.is_empty() {
+            why.push(Line::from(Span::styled(format!("why - in {}", c.info.name), theme::header())));
+            for (cols, reason) in blanks {
+                why.push(Line::from(vec![Span::styled(format!("  {cols:<15}"), Style::new().fg(theme::WARN)), Span::raw(reason)]));
+            }
+            why.push(Line::from(""));
+        }
+    }
+    let per_col = bindings.len().div_ceil(pairs);
+    let rows: Vec<Row> = (0..per_col)
+        .map(|i| {
+            let mut cells = Vec::new();
+            for (a, keys) in (0..pairs).filter_map(|p| bindings.get(p * per_col + i)) {
+                cells.push(keys.join(" "));
+                cells.push(a.describe().to_string());
+            }
+            Row::new(cells)
+        })
         .collect();
-    let h = rows.len() as u16 + 4;
-    let area = popup(f, f.area(), 76, h);
-    let t = Table::new(rows, [Constraint::Length(22), Constraint::Fill(1)])
-        .header(Row::new(vec!["keys", "action"]).style(theme::header()))
-        .block(panel(Line::from(Span::styled(" keys (remap in [keys] of the config) · Esc closes ", theme::header())), true));
-    f.render_widget(t, area);
+    let h = (rows.len() + why.len()) as u16 + 3;
+    let area = popup(f, screen, if pairs == 2 { 150 } else { 96 }, h);
+    let block = panel(Line::from(Span::styled(" keys (remap in [keys] of the config) · Esc closes ", theme::header())), true);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let [top, bottom] = Layout::vertical([Constraint::Length(why.len() as u16), Constraint::Fill(1)]).areas(inner);
+    f.render_widget(Paragraph::new(why), top);
+    let widths: Vec<Constraint> = (0..pairs).flat_map(|_| [Constraint::Length(22), Constraint::Fill(1)]).collect();
+    let header: Vec<&str> = (0..pairs).flat_map(|_| ["keys", "action"]).collect();
+    f.render_widget(Table::new(rows, widths).header(Row::new(header).style(theme::header())), bottom);
 }
 
 pub fn draw_history(f: &mut Frame, app: &App) {

@@ -7,46 +7,53 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::theme;
-use crate::app::{App, EngineStatus};
+use crate::app::{App, Counts, EngineStatus};
 
-pub fn draw(f: &mut Frame, app: &App, area: Rect, counts: (usize, usize, usize)) {
-    let mut spans = match &app.engine {
-        EngineStatus::Connecting => vec![Span::styled("◌ connecting", Style::new().fg(theme::WARN))],
-        EngineStatus::Connected { version, api, .. } => {
-            vec![Span::styled(format!("● Docker {version} · API {api}"), Style::new().fg(theme::OK))]
-        }
-        EngineStatus::Reconnecting { reason, retry_in_ms } => vec![Span::styled(
+/// The engine's connection.
+fn engine(app: &App, short: bool) -> Span<'static> {
+    match &app.engine {
+        EngineStatus::Connecting => Span::styled("◌ connecting", Style::new().fg(theme::WARN)),
+        EngineStatus::Connected { version, .. } if short => Span::styled(format!("● Docker {version}"), Style::new().fg(theme::OK)),
+        EngineStatus::Connected { version, api, .. } => Span::styled(format!("● Docker {version} · API {api}"), Style::new().fg(theme::OK)),
+        EngineStatus::Reconnecting { reason, retry_in_ms } => Span::styled(
             format!("○ reconnecting (retry in {:.1}s): {reason}", *retry_in_ms as f64 / 1000.0),
             Style::new().fg(theme::BAD),
-        )],
-    };
-    let (running, unhealthy, refresh) = counts;
-    spans.push(Span::styled(format!("  {running} running"), Style::new()));
-    if unhealthy > 0 {
-        spans.push(Span::styled(format!(" · {unhealthy} unhealthy"), Style::new().fg(theme::BAD)));
+        ),
     }
-    if refresh > 0 {
-        spans.push(Span::styled(format!(" · {refresh} need refresh"), Style::new().fg(theme::WARN)));
-    }
-    let (tasks_under_way, _) = app.tasks.counts();
-    if tasks_under_way > 0 {
-        let word = if tasks_under_way == 1 { "task" } else { "tasks" };
-        spans.push(Span::styled(format!(" · {tasks_under_way} {word} under way"), Style::new().fg(theme::WARN)));
-    }
+}
+
+pub fn draw(f: &mut Frame, app: &App, area: Rect, counts: Counts) {
+    let mut rest = Vec::new();
     if !app.model.ops.is_empty() {
         let spin = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"][(app.tick % 10) as usize];
         let ops: Vec<String> = app.model.ops.iter().map(|(p, what)| format!("{p}: {what}")).collect();
-        spans.push(Span::styled(format!("  {spin} {}", ops.join(" · ")), Style::new().fg(theme::WARN)));
+        rest.push(Span::styled(format!("  {spin} {}", ops.join(" · ")), Style::new().fg(theme::WARN)));
         if app.refresh.queue.len() > 1 {
-            spans.push(Span::styled(format!(" ({} queued)", app.refresh.queue.len() - 1), Style::new().fg(theme::DIM)));
+            rest.push(Span::styled(format!(" ({} queued)", app.refresh.queue.len() - 1), Style::new().fg(theme::DIM)));
         }
     }
     if let Some(m) = &app.message {
-        spans.push(Span::styled(format!("  {m}"), Style::new()));
+        rest.push(Span::styled(format!("  {m}"), Style::new()));
     }
     if let Some(e) = &app.last_error {
-        spans.push(Span::styled(format!("  error: {e}"), Style::new().fg(theme::BAD)));
+        rest.push(Span::styled(format!("  error: {e}"), Style::new().fg(theme::BAD)));
     }
-    spans.push(Span::styled("  ? help", Style::new().fg(theme::DIM)));
-    f.render_widget(Paragraph::new(Line::from(spans)), area);
+    // a cell of the selected row without a figure: the help says why
+    let blank = super::list::selected_has_blank(app, area.width);
+    rest.push(Span::styled(if blank { "  ? help, why -" } else { "  ? help" }, Style::new().fg(theme::DIM)));
+    // the engine and the counts, shorter as the line grows long (the unmanaged count first
+    // goes: the list's title has it), so a message or an error is not cut
+    let narrow = area.width < 100;
+    let levels = [(narrow, narrow, true), (narrow, narrow, false), (narrow, true, false), (true, true, false)];
+    let mut line = Line::default();
+    for (short_engine, compact, unmanaged) in levels {
+        let mut spans = vec![engine(app, short_engine), Span::raw("  ")];
+        spans.extend(super::list::count_spans(app, &counts, compact, unmanaged));
+        spans.extend(rest.iter().cloned());
+        line = Line::from(spans);
+        if line.width() <= area.width as usize {
+            break;
+        }
+    }
+    f.render_widget(Paragraph::new(line), area);
 }
