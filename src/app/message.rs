@@ -60,6 +60,9 @@ pub enum EngineEvent {
     Tasks(Vec<TaskRecord>),
     /// A task started from the dashboard (or why it could not).
     TaskStarted(Result<Box<TaskRecord>, String>),
+    /// Requests the egress proxy refused, counted per container; the containers refused for
+    /// the first time.
+    Refusals { counts: std::collections::BTreeMap<String, crate::domain::network::RefusalCount>, first: Vec<String> },
     /// Something done that the user should read about (a task cancelled).
     Message(String),
 }

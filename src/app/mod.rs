@@ -97,7 +97,7 @@ impl App {
             cmdline: CommandLine::default(),
             refresh: RefreshQueue::default(),
             tasks: TasksView::default(),
-            model: Model { config, projects, containers: Default::default(), ops: Default::default(), now: now_unix() },
+            model: Model { config, projects, containers: Default::default(), ops: Default::default(), refusals: Default::default(), now: now_unix() },
             focus: Focus::List,
             mode: Mode::Normal,
             detail_open: false,
@@ -454,6 +454,16 @@ impl App {
             }
             EngineEvent::Error(e) => self.last_error = Some(e),
             EngineEvent::Message(m) => self.message = Some(m),
+            EngineEvent::Refusals { counts, first } => {
+                if let Some(name) = first.first() {
+                    let last = counts.get(name).map(|c| format!("{}:{}", c.last_host, c.last_port)).unwrap_or_default();
+                    self.message = Some(format!("{name} was refused {last} by the egress proxy (agentdock net lists what it refused; security.allow adds a domain)"));
+                    if self.model.config.ui.notifications {
+                        self.emit(Command::Bell);
+                    }
+                }
+                self.model.refusals = counts;
+            }
             EngineEvent::Tasks(all) => self.tasks.set(all),
             EngineEvent::TaskStarted(Ok(rec)) => {
                 self.message = Some(format!("task {} started on {} (branch {})", rec.spec.id, rec.spec.project_name, rec.spec.branch));

@@ -79,6 +79,8 @@ pub struct Model {
     pub containers: BTreeMap<String, ContainerView>,
     /// Long operations under way, by project id: what they are doing now.
     pub ops: BTreeMap<String, String>,
+    /// What the egress proxy refused, by container name.
+    pub refusals: BTreeMap<String, crate::domain::network::RefusalCount>,
     pub now: i64,
 }
 

@@ -37,6 +37,10 @@ fn facts(app: &App, c: &ContainerView) -> Vec<Line<'static>> {
     if let Some(a) = &c.agent {
         lines.push(kv("agent", a.label(app.model.now)));
     }
+    if let Some(r) = app.model.refusals.get(&c.info.name) {
+        let ago = crate::domain::stats::human_age(app.model.now - r.last_at as i64);
+        lines.push(kv("refused", format!("{} requests by the egress proxy; last {}:{}, {ago} ago", r.count, r.last_host, r.last_port)));
+    }
     if let Some(s) = c.stats {
         let x = s.sample;
         lines.push(kv(

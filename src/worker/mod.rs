@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 mod agents;
 mod commands;
 mod events;
+mod proxy;
 mod stats;
 mod tasks;
 
@@ -58,6 +59,7 @@ struct Worker {
     samples_tx: mpsc::UnboundedSender<(String, AgentStatus)>,
     samples_rx: Option<mpsc::UnboundedReceiver<(String, AgentStatus)>>,
     tasks: tasks::TaskWatch,
+    proxy: proxy::ProxyWatch,
 }
 
 async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -79,6 +81,7 @@ async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands:
         samples_tx,
         samples_rx: Some(samples_rx),
         tasks: tasks::TaskWatch::new(),
+        proxy: Default::default(),
     };
     let mut backoff = Duration::from_millis(500);
     loop {
@@ -207,6 +210,7 @@ impl Worker {
                 _ = agent_tick.tick() => {
                     self.agent_statuses(engine).await;
                     self.watch_tasks().await;
+                    self.watch_proxy(engine).await;
                 }
                 _ = tick.tick() => {
                     // one collection at a time; a slow one is skipped over, not queued

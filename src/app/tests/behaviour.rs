@@ -313,3 +313,15 @@ fn agent_labels() {
     assert_eq!(AgentStatus::Waiting { since: NOW - 65 }.label(NOW), "waiting 1m");
     assert_eq!(AgentStatus::NotRunning { exit_code: Some(1), at: NOW }.label(NOW), "exited 1");
 }
+
+#[test]
+fn a_first_refusal_is_said_and_the_detail_counts_them() {
+    let mut app = busy_app();
+    let mut counts = std::collections::BTreeMap::new();
+    counts.insert("agentdock-api".to_string(), crate::domain::network::RefusalCount { count: 3, last_host: "evil.example".into(), last_port: 443, last_at: (NOW - 5) as f64 });
+    app.on_engine(EngineEvent::Refusals { counts, first: vec!["agentdock-api".into()] });
+    assert!(app.message.as_deref().unwrap().contains("agentdock-api was refused evil.example:443"));
+    app.on_key(code(KeyCode::Enter));
+    let s = screen(&mut app, 160, 48);
+    assert!(s.contains("3 requests by the egress proxy; last evil.example:443, 5s ago"), "{s}");
+}

@@ -1,0 +1,86 @@
+//! The egress proxy, watched: made ready again every health interval (a proxy killed from
+//! outside comes back), and what it refused read every few seconds while it exists, so the
+//! dashboard counts refusals per container and says when an agent is refused the first time.
+
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+
+use super::Worker;
+use crate::app::EngineEvent;
+use crate::domain::network::{this_proxy, Refusal, RefusalTally};
+use crate::engine::Engine;
+
+/// How often the proxy's log is read for new refusals.
+const READ_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+pub(super) struct ProxyWatch {
+    tally: RefusalTally,
+    /// Whether the last look found a proxy that agents need.
+    present: bool,
+    last_ensure: Option<Instant>,
+    last_read: Option<Instant>,
+    task: Option<JoinHandle<Look>>,
+}
+
+struct Look {
+    present: Option<bool>,
+    refusals: Vec<Refusal>,
+    error: Option<String>,
+}
+
+impl Worker {
+    pub(super) async fn watch_proxy(&mut self, engine: &Engine) {
+        if self.proxy.task.as_ref().is_some_and(|t| t.is_finished()) {
+            if let Some(Ok(look)) = self.proxy.task.take().and_then(futures_util::FutureExt::now_or_never) {
+                if let Some(p) = look.present {
+                    self.proxy.present = p;
+                }
+                if let Some(e) = look.error {
+                    tracing::warn!("egress proxy: {e}");
+                }
+                let before = self.proxy.tally.by_container.clone();
+                let first = self.proxy.tally.add(&look.refusals);
+                if self.proxy.tally.by_container != before {
+                    self.send(EngineEvent::Refusals { counts: self.proxy.tally.by_container.clone(), first }).await;
+                }
+            }
+        }
+        if self.proxy.task.is_some() {
+            return;
+        }
+        let health = Duration::from_secs(self.ctx.config().health.interval_secs.max(5));
+        let ensure = self.proxy.last_ensure.is_none_or(|t| t.elapsed() >= health);
+        let read = self.proxy.present && self.proxy.last_read.is_none_or(|t| t.elapsed() >= READ_EVERY);
+        if !ensure && !read {
+            return;
+        }
+        let now = Instant::now();
+        if ensure {
+            self.proxy.last_ensure = Some(now);
+        }
+        if read || ensure {
+            self.proxy.last_read = Some(now);
+        }
+        let (engine, ctx) = (engine.clone(), self.ctx.clone());
+        let since = self.proxy.tally.newest as i64;
+        let was_present = self.proxy.present;
+        self.proxy.task = Some(tokio::spawn(async move {
+            let mut look = Look { present: None, refusals: Vec::new(), error: None };
+            if ensure {
+                match crate::ops::ensure_proxy(&engine, &ctx).await {
+                    Ok(state) => look.present = Some(state.is_some()),
+                    Err(e) => look.error = Some(e.to_string()),
+                }
+            }
+            if look.present.unwrap_or(was_present) {
+                match engine.refusals(&this_proxy(ctx.config()).name, since).await {
+                    Ok(r) => look.refusals = r,
+                    Err(e) => look.error = Some(e.to_string()),
+                }
+            }
+            look
+        }));
+    }
+}
