@@ -37,7 +37,9 @@ pub struct TaskRequest {
 pub async fn start(engine: &Engine, ctx: &Context, req: TaskRequest, projects_seen: &[crate::domain::container::ContainerInfo]) -> Result<TaskRecord, OpError> {
     let id = store::new_id();
     let dir = store::task_dir(&id);
-    let result = prepare(engine, ctx, &req, &id, projects_seen).await;
+    let mut phases = Phases::new();
+    let result = prepare(engine, ctx, &req, &id, projects_seen, &mut phases).await;
+    phases.log(&id, result.is_ok());
     match result {
         Ok(rec) => Ok(rec),
         Err(e) => {
@@ -53,6 +55,7 @@ async fn prepare(
     req: &TaskRequest,
     id: &str,
     seen: &[crate::domain::container::ContainerInfo],
+    ph: &mut Phases,
 ) -> Result<TaskRecord, OpError> {
     let refused = |m: String| OpError::Refused(m);
     let branch = branch_of(id);
@@ -85,9 +88,12 @@ async fn prepare(
         }
         (None, None) => return Err(refused("name a project, or a repository with --repo URL".into())),
     };
+    ph.mark("project");
     let base_commit = git::resolve(&repo_dir, &base_ref).map_err(refused)?;
+    ph.mark("resolve");
     // before anything is made, so a missing image leaves nothing behind
     engine.require_image(&p.settings.image).await?;
+    ph.mark("image");
 
     let dir = store::task_dir(id);
     let (run, workspace, claude) = (dir.join("run"), dir.join("workspace"), dir.join("claude"));
@@ -95,10 +101,14 @@ async fn prepare(
         std::fs::create_dir_all(d).map_err(|e| refused(format!("cannot create {}: {e}", d.display())))?;
     }
     std::fs::write(run.join("prompt.txt"), &req.prompt).map_err(|e| refused(e.to_string()))?;
+    ph.mark("dirs");
     git::clone_for_task(&source, &workspace, &base_commit, &branch).map_err(|e| refused(format!("cannot make the workspace: {e}")))?;
+    ph.mark("clone");
     crate::agent_config::prepare(&claude, &crate::paths::home_dir()).map_err(OpError::Other)?;
+    ph.mark("config");
     chown_tree(&run, ctx.config())?;
     chown_tree(&workspace, ctx.config())?;
+    ph.mark("chown");
 
     let spec = TaskSpec {
         id: id.to_string(),
@@ -130,10 +140,40 @@ async fn prepare(
         summary: Default::default(),
     };
     store::save(&rec).map_err(|e| refused(e.to_string()))?;
+    ph.mark("save");
     engine.run_once(&cspec).await?;
+    ph.mark("container");
     rec.state = TaskState::Running;
     store::save(&rec).map_err(|e| refused(e.to_string()))?;
+    ph.mark("saved");
     Ok(rec)
+}
+
+/// When each step of a task's start ended, in ms since [`start`] began: one debug line per
+/// task (`AGENTDOCK_LOG=agentdock::tasks=debug`), which bench/tasks.sh reads.
+struct Phases {
+    t0: std::time::Instant,
+    t0_unix: f64,
+    marks: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Phases {
+    fn new() -> Phases {
+        let t0_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        Phases { t0: std::time::Instant::now(), t0_unix, marks: Vec::new() }
+    }
+
+    fn mark(&mut self, name: &'static str) {
+        self.marks.push((name, self.t0.elapsed()));
+    }
+
+    fn log(&self, id: &str, ok: bool) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let marks: Vec<String> = self.marks.iter().map(|(n, d)| format!("{n}={:.1}", d.as_secs_f64() * 1000.0)).collect();
+        tracing::debug!(task = %id, ok, "start phases (ms since {:.6}): {}", self.t0_unix, marks.join(" "));
+    }
 }
 
 /// The task's container: the project's spec, with the task's workspace, run dir and agent
