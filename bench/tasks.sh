@@ -14,7 +14,8 @@
 #   cli     the runner spawned the CLI (events.jsonl born)
 #   hello   the CLI's first request (HEAD /api/hello), i.e. the CLI is up
 # Medians and min/max at the end. The machine's other load shows: run it a few times.
-# Usage: bench/tasks.sh [N=5]
+# Usage: bench/tasks.sh [N=5]   (AGENTDOCK_BIN=path times that binary instead of the build's,
+# e.g. an older build for a before/after on the same load)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-5}
@@ -26,6 +27,7 @@ events_pid=
 bench_extra_cleanup() { if [ -n "$events_pid" ]; then kill "$events_pid" 2>/dev/null || true; fi; }
 bench_setup tbench $'image = "agentdock/agent-test:latest"\nenv_passthrough = ["MODEL_SCRIPT"]'
 trap 'exit 130' INT TERM   # the EXIT trap (bench_cleanup) runs on Ctrl-C too
+bin=${AGENTDOCK_BIN:-$bin}
 export MODEL_SCRIPT='[{"text": "hi"}]' ANTHROPIC_API_KEY=sk-test-not-a-real-key
 export AGENTDOCK_LOG="info,agentdock::tasks=debug,bollard=warn,hyper=warn"
 unset GITHUB_TOKEN CLAUDE_CODE_OAUTH_TOKEN DOCKER_HOST

@@ -40,7 +40,7 @@ pub struct Refreshed {
     pub name: String,
 }
 
-fn body(spec: &ContainerSpec) -> ContainerCreateBody {
+pub(super) fn body(spec: &ContainerSpec) -> ContainerCreateBody {
     let secs = |s: u64| (s as i64) * 1_000_000_000;
     let mounts = spec
         .mounts

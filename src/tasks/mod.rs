@@ -67,7 +67,8 @@ async fn prepare(
             let pid = format!("repo-{}", project::slug(name));
             let mirror = crate::paths::data_dir().join("repos").join(format!("{pid}.git"));
             std::fs::create_dir_all(mirror.parent().unwrap()).map_err(|e| refused(e.to_string()))?;
-            git::mirror(url, &mirror).map_err(|e| refused(format!("cannot clone {url}: {e}")))?;
+            let (u, m) = (url.clone(), mirror.clone());
+            blocking(move || git::mirror(&u, &m)).await?.map_err(|e| refused(format!("cannot clone {url}: {e}")))?;
             let p = Project {
                 id: pid,
                 name: name.to_string(),
@@ -89,26 +90,27 @@ async fn prepare(
         (None, None) => return Err(refused("name a project, or a repository with --repo URL".into())),
     };
     ph.mark("project");
-    let base_commit = git::resolve(&repo_dir, &base_ref).map_err(refused)?;
-    ph.mark("resolve");
-    // before anything is made, so a missing image leaves nothing behind
-    engine.require_image(&p.settings.image).await?;
-    ph.mark("image");
+    // the base commit, the image and the engine's CPU count (the container's limit is capped to
+    // it) side by side; nothing is made before the first two are known, so a bad branch or a
+    // missing image leaves nothing behind
+    let (repo, rev) = (repo_dir.clone(), base_ref.clone());
+    let (base, image, ncpu) =
+        tokio::join!(blocking(move || git::resolve(&repo, &rev)), engine.require_image(&p.settings.image), engine.cpu_count());
+    let base_commit = base?.map_err(refused)?;
+    image?;
+    ph.mark("checked");
 
+    // what the container's mounts need: the run dir with the prompt, the agent config and an
+    // empty workspace (filled below while the engine creates the container)
     let dir = store::task_dir(id);
     let (run, workspace, claude) = (dir.join("run"), dir.join("workspace"), dir.join("claude"));
-    for d in [&dir, &run] {
+    for d in [&dir, &run, &workspace] {
         std::fs::create_dir_all(d).map_err(|e| refused(format!("cannot create {}: {e}", d.display())))?;
     }
     std::fs::write(run.join("prompt.txt"), &req.prompt).map_err(|e| refused(e.to_string()))?;
-    ph.mark("dirs");
-    git::clone_for_task(&source, &workspace, &base_commit, &branch).map_err(|e| refused(format!("cannot make the workspace: {e}")))?;
-    ph.mark("clone");
+    chown_tree(&run, &ctx.config().user)?;
     crate::agent_config::prepare(&claude, &crate::paths::home_dir()).map_err(OpError::Other)?;
-    ph.mark("config");
-    chown_tree(&run, ctx.config())?;
-    chown_tree(&workspace, ctx.config())?;
-    ph.mark("chown");
+    ph.mark("dirs");
 
     let spec = TaskSpec {
         id: id.to_string(),
@@ -128,9 +130,41 @@ async fn prepare(
         created_at: now_unix(),
     };
     let cspec = container_spec(ctx, &p, &spec, &workspace, &run, &claude).map_err(refused)?;
-    let mut rec = TaskRecord {
+
+    // the workspace is cloned while the engine creates the container; it starts once both are
+    // done (a container that was made for a failed clone goes again)
+    let clone = {
+        let (source, ws, base, branch, user) =
+            (source, workspace.clone(), spec.base_commit.clone(), spec.branch.clone(), ctx.config().user.clone());
+        blocking(move || {
+            git::clone_for_task(&source, &ws, &base, &branch).map_err(|e| OpError::Refused(format!("cannot make the workspace: {e}")))?;
+            chown_tree(&ws, &user)
+        })
+    };
+    let create = async {
+        let r = engine.create_once(&cspec, ncpu).await;
+        (r, std::time::Instant::now())
+    };
+    let ((cloned, clone_end), (created, create_end)) = tokio::join!(async { (clone.await.and_then(|r| r), std::time::Instant::now()) }, create);
+    ph.mark_at("clone", clone_end);
+    ph.mark_at("create", create_end);
+    let container = match (cloned, created) {
+        (Ok(()), Ok(cid)) => cid,
+        (Err(e), created) => {
+            if let Ok(cid) = created {
+                let _ = engine.remove(&cid, true).await;
+            }
+            return Err(e);
+        }
+        (Ok(()), Err(e)) => return Err(e.into()),
+    };
+    engine.start_once(&container).await?;
+    ph.mark("start");
+    // the record is written once the container runs: a look at the tasks before that (the
+    // dashboard's refresh) cannot take a container that is still being made for one that ended
+    let rec = TaskRecord {
         spec,
-        state: TaskState::Starting,
+        state: TaskState::Running,
         reason: None,
         started_at: Some(now_unix()),
         ended_at: None,
@@ -139,14 +173,18 @@ async fn prepare(
         head: None,
         summary: Default::default(),
     };
-    store::save(&rec).map_err(|e| refused(e.to_string()))?;
-    ph.mark("save");
-    engine.run_once(&cspec).await?;
-    ph.mark("container");
-    rec.state = TaskState::Running;
-    store::save(&rec).map_err(|e| refused(e.to_string()))?;
+    if let Err(e) = store::save(&rec) {
+        let _ = engine.remove(&container, true).await;
+        return Err(refused(format!("cannot save the task: {e}")));
+    }
     ph.mark("saved");
     Ok(rec)
+}
+
+/// Runs blocking work (git, file copies) on the blocking pool, so the runtime goes on with the
+/// engine calls meanwhile (and the dashboard stays responsive).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, OpError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| OpError::Other(anyhow::anyhow!("a task step failed: {e}")))
 }
 
 /// When each step of a task's start ended, in ms since [`start`] began: one debug line per
@@ -164,7 +202,11 @@ impl Phases {
     }
 
     fn mark(&mut self, name: &'static str) {
-        self.marks.push((name, self.t0.elapsed()));
+        self.mark_at(name, std::time::Instant::now());
+    }
+
+    fn mark_at(&mut self, name: &'static str, at: std::time::Instant) {
+        self.marks.push((name, at.saturating_duration_since(self.t0)));
     }
 
     fn log(&self, id: &str, ok: bool) {
@@ -217,8 +259,8 @@ fn container_spec(
 
 /// What the container writes lands owned by its user (`config.user`), when agentdock runs as
 /// root.
-fn chown_tree(dir: &Path, config: &crate::config::Config) -> Result<(), OpError> {
-    let mut ids = config.user.split(':').map(|x| x.parse::<u32>().ok());
+fn chown_tree(dir: &Path, user: &str) -> Result<(), OpError> {
+    let mut ids = user.split(':').map(|x| x.parse::<u32>().ok());
     let (Some(Some(uid)), gid) = (ids.next(), ids.next().flatten()) else { return Ok(()) };
     crate::agent_config::chown_tree(dir, uid, gid.unwrap_or(uid)).map_err(OpError::Other)
 }
