@@ -19,6 +19,9 @@ use store::{TaskRecord, TaskSpec};
 /// Where the run dir is mounted in the container.
 pub const RUN_MOUNT: &str = "/agentdock/task";
 
+/// The agent's environment in every task container, unless the project passes its own value.
+const TASK_AGENT_ENV: &[(&str, &str)] = &[("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")];
+
 /// What the user asked for.
 #[derive(Debug, Clone)]
 pub struct TaskRequest {
@@ -253,6 +256,14 @@ fn container_spec(
     ]);
     if let Some(m) = &t.model {
         s.env.push(shown("MODEL", m.clone()));
+    }
+    // a headless run in a throwaway container: no telemetry, error reports, update checks or
+    // preflight, which cost the CLI a good part of its start (a project may say otherwise by
+    // passing the variable through)
+    for (name, value) in TASK_AGENT_ENV {
+        if !s.env.iter().any(|e| e.name == *name) {
+            s.env.push(shown(name, value.to_string()));
+        }
     }
     Ok(s)
 }
