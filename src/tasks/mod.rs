@@ -93,73 +93,94 @@ async fn prepare(
         (None, None) => return Err(refused("name a project, or a repository with --repo URL".into())),
     };
     ph.mark("project");
-    // the base commit, the image and the engine's CPU count (the container's limit is capped to
-    // it) side by side; nothing is made before the first two are known, so a bad branch or a
-    // missing image leaves nothing behind
+    // asked now, answered while the host works: whether the image is there, and the engine's
+    // CPU count (the container's CPU limit is capped to it)
+    let image_check = {
+        let (e, image) = (engine.clone(), p.settings.image.clone());
+        tokio::spawn(async move { e.require_image(&image).await })
+    };
+    let cpus = {
+        let e = engine.clone();
+        tokio::spawn(async move { e.cpu_count().await })
+    };
     let (repo, rev) = (repo_dir.clone(), base_ref.clone());
-    let (base, image, ncpu) =
-        tokio::join!(blocking(move || git::resolve(&repo, &rev)), engine.require_image(&p.settings.image), engine.cpu_count());
-    let base_commit = base?.map_err(refused)?;
-    image?;
-    ph.mark("checked");
+    let base_commit = match blocking(move || git::resolve(&repo, &rev)).await.and_then(|r| r.map_err(refused)) {
+        Ok(c) => c,
+        Err(e) => {
+            image_check.abort();
+            cpus.abort();
+            return Err(e);
+        }
+    };
+    ph.mark("resolve");
 
-    // what the container's mounts need: the run dir with the prompt, the agent config and an
-    // empty workspace (filled below while the engine creates the container)
+    // From here on the workspace is cloned (off the runtime thread) while the rest is made and
+    // the engine creates the container; it starts once both are done. Whatever fails, the task
+    // dir goes again ([`start`]), and so does a container made for it.
     let dir = store::task_dir(id);
     let (run, workspace, claude) = (dir.join("run"), dir.join("workspace"), dir.join("claude"));
     for d in [&dir, &run, &workspace] {
-        std::fs::create_dir_all(d).map_err(|e| refused(format!("cannot create {}: {e}", d.display())))?;
+        if let Err(e) = std::fs::create_dir_all(d) {
+            image_check.abort();
+            cpus.abort();
+            return Err(refused(format!("cannot create {}: {e}", d.display())));
+        }
     }
-    std::fs::write(run.join("prompt.txt"), &req.prompt).map_err(|e| refused(e.to_string()))?;
-    chown_tree(&run, &ctx.config().user)?;
-    crate::agent_config::prepare(&claude, &crate::paths::home_dir()).map_err(OpError::Other)?;
-    ph.mark("dirs");
-
-    let spec = TaskSpec {
-        id: id.to_string(),
-        project_id: p.id.clone(),
-        project_name: p.name.clone(),
-        repo_dir: repo_dir.clone(),
-        repo_url: req.repo_url.clone(),
-        base_ref,
-        base_commit,
-        branch,
-        timeout_secs: req.timeout_secs,
-        max_output: req.max_output,
-        model: req.model.clone(),
-        permission_mode: req.permission_mode.clone(),
-        image: p.settings.image.clone(),
-        container: format!("agentdock-task-{id}"),
-        created_at: now_unix(),
-    };
-    let cspec = container_spec(ctx, &p, &spec, &workspace, &run, &claude).map_err(refused)?;
-
-    // the workspace is cloned while the engine creates the container; it starts once both are
-    // done (a container that was made for a failed clone goes again)
     let clone = {
-        let (source, ws, base, branch, user) =
-            (source, workspace.clone(), spec.base_commit.clone(), spec.branch.clone(), ctx.config().user.clone());
-        blocking(move || {
-            git::clone_for_task(&source, &ws, &base, &branch).map_err(|e| OpError::Refused(format!("cannot make the workspace: {e}")))?;
-            chown_tree(&ws, &user)
+        let (source, ws, base, branch, user) = (source, workspace.clone(), base_commit.clone(), branch.clone(), ctx.config().user.clone());
+        tokio::task::spawn_blocking(move || {
+            let r = git::clone_for_task(&source, &ws, &base, &branch)
+                .map_err(|e| OpError::Refused(format!("cannot make the workspace: {e}")))
+                .and_then(|()| chown_tree(&ws, &user));
+            (r, std::time::Instant::now())
         })
     };
-    let create = async {
-        let r = engine.create_once(&cspec, ncpu).await;
-        (r, std::time::Instant::now())
+    let made = async {
+        image_check.await.map_err(joined)??;
+        // what the container's mounts need besides the workspace: the run dir with the prompt,
+        // and the agent config
+        std::fs::write(run.join("prompt.txt"), &req.prompt).map_err(|e| refused(e.to_string()))?;
+        chown_tree(&run, &ctx.config().user)?;
+        crate::agent_config::prepare(&claude, &crate::paths::home_dir()).map_err(OpError::Other)?;
+        ph.mark("dirs");
+        let spec = TaskSpec {
+            id: id.to_string(),
+            project_id: p.id.clone(),
+            project_name: p.name.clone(),
+            repo_dir: repo_dir.clone(),
+            repo_url: req.repo_url.clone(),
+            base_ref,
+            base_commit,
+            branch,
+            timeout_secs: req.timeout_secs,
+            max_output: req.max_output,
+            model: req.model.clone(),
+            permission_mode: req.permission_mode.clone(),
+            image: p.settings.image.clone(),
+            container: format!("agentdock-task-{id}"),
+            created_at: now_unix(),
+        };
+        let cspec = container_spec(ctx, &p, &spec, &workspace, &run, &claude).map_err(refused)?;
+        let ncpu = cpus.await.map_err(joined)?;
+        let cid = engine.create_once(&cspec, ncpu).await?;
+        ph.mark("create");
+        Ok::<_, OpError>((spec, cid))
+    }
+    .await;
+    let cloned = match clone.await {
+        Ok((r, end)) => {
+            ph.mark_at("clone", end);
+            r
+        }
+        Err(e) => Err(joined(e)),
     };
-    let ((cloned, clone_end), (created, create_end)) = tokio::join!(async { (clone.await.and_then(|r| r), std::time::Instant::now()) }, create);
-    ph.mark_at("clone", clone_end);
-    ph.mark_at("create", create_end);
-    let container = match (cloned, created) {
-        (Ok(()), Ok(cid)) => cid,
-        (Err(e), created) => {
-            if let Ok(cid) = created {
-                let _ = engine.remove(&cid, true).await;
-            }
+    let (spec, container) = match (made, cloned) {
+        (Ok(made), Ok(())) => made,
+        (Ok((_, cid)), Err(e)) => {
+            let _ = engine.remove(&cid, true).await;
             return Err(e);
         }
-        (Ok(()), Err(e)) => return Err(e.into()),
+        (Err(e), _) => return Err(e),
     };
     engine.start_once(&container).await?;
     ph.mark("start");
@@ -187,7 +208,12 @@ async fn prepare(
 /// Runs blocking work (git, file copies) on the blocking pool, so the runtime goes on with the
 /// engine calls meanwhile (and the dashboard stays responsive).
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, OpError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| OpError::Other(anyhow::anyhow!("a task step failed: {e}")))
+    tokio::task::spawn_blocking(f).await.map_err(joined)
+}
+
+/// A step run on its own (a spawned task) that did not end (it panicked).
+fn joined(e: tokio::task::JoinError) -> OpError {
+    OpError::Other(anyhow::anyhow!("a task step failed: {e}"))
 }
 
 /// When each step of a task's start ended, in ms since [`start`] began: one debug line per
