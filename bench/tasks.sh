@@ -101,10 +101,17 @@ for line in open(runs_f):
         h0, marks = phases[tid]
         host_rows.append(dict([("enter", ms(h0))] + [(k, float(v) + ms(h0)) for k, v in marks]))
 cols = ["return", "create", "start", "server", "up", "cli", "hello", "POST", "main"]
-print("ms after `task run` was invoked (main: the first POST with tools, when it differs)")
+cell = lambda v: f"{v:>8.0f}" if v == v else f"{'-':>8}"
+print("ms after `task run` was invoked (main: the first POST with tools; hello: - when the CLI sent none)")
 print(f"{'task':<16} {'state':<10}" + "".join(f"{c:>8}" for c in cols))
 for tid, state, row in rows:
-    print(f"{tid:<16} {state:<10}" + "".join(f"{row[c]:>8.0f}" for c in cols))
+    print(f"{tid:<16} {state:<10}" + "".join(cell(row[c]) for c in cols))
+hcols = list(dict.fromkeys(k for h in host_rows for k in h))
+if host_rows:
+    print("host steps: ms after `task run` when each ended (agentdock's debug log; some run side by side)")
+    print(f"{'':<27}" + "".join(f"{c:>8}" for c in hcols))
+    for h in host_rows:
+        print(f"{'':<27}" + "".join(cell(h.get(c, float('nan'))) for c in hcols))
 def summary(name, vals):
     vals = [v for v in vals if v == v]
     if vals:
@@ -113,7 +120,7 @@ print("summary (ms after `task run`):")
 for c in cols:
     summary(c, [r[c] for _, _, r in rows])
 if host_rows:
-    print("host steps, ms after `task run` when each ended (agentdock's debug log):")
-    for k in host_rows[0]:
+    print("host steps:")
+    for k in hcols:
         summary(k, [h.get(k, float("nan")) for h in host_rows])
 PY
