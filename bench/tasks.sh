@@ -109,9 +109,9 @@ for tid, state, row in rows:
 hcols = list(dict.fromkeys(k for h in host_rows for k in h))
 if host_rows:
     print("host steps: ms after `task run` when each ended (agentdock's debug log; some run side by side)")
-    print(f"{'':<27}" + "".join(f"{c:>8}" for c in hcols))
+    print(f"{'':<27}" + "".join(f" {c:>9}" for c in hcols))
     for h in host_rows:
-        print(f"{'':<27}" + "".join(cell(h.get(c, float('nan'))) for c in hcols))
+        print(f"{'':<27}" + "".join(" " + cell(h.get(c, float('nan'))).rjust(9) for c in hcols))
 def summary(name, vals):
     vals = [v for v in vals if v == v]
     if vals:
