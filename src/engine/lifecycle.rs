@@ -50,7 +50,7 @@ pub struct Refreshed {
     pub warnings: Vec<String>,
 }
 
-fn body(spec: &ContainerSpec) -> ContainerCreateBody {
+pub(super) fn body(spec: &ContainerSpec) -> ContainerCreateBody {
     let secs = |s: u64| (s as i64) * 1_000_000_000;
     let bind = |source: &std::path::Path, target: &str, read_only: bool| Mount {
         source: Some(source.to_string_lossy().into_owned()),
@@ -372,11 +372,7 @@ impl Engine {
             return Err(EngineError::Conflict(format!("{} already exists", spec.name)));
         }
         let opts = CreateContainerOptionsBuilder::default().name(&spec.name).build();
-        if spec.network.mode == NetworkMode::Allowlist && !self.image_exists(&spec.network.proxy.image).await? {
-            return Err(EngineError::ImageMissing { image: spec.network.proxy.image.clone(), build: PROXY_BUILD_COMMAND.into() });
-        }
-        self.ensure_network(&spec.network).await?;
-        write_secrets(spec)?;
+        self.before_create(spec).await?;
         let mut body = body(spec);
         // The engine refuses more CPUs than the host has: the limit is capped to the host's.
         if let Ok(info) = self.docker.info().await {
@@ -385,12 +381,28 @@ impl Engine {
             }
         }
         let created = self.docker.create_container(Some(opts), body).await.map_err(|e| self.err(e))?;
-        // the proxy lets the new container's network reach its allowlist before it starts
+        self.after_create(spec, &created.id).await?;
+        Ok(created.id)
+    }
+
+    /// What a container of `spec` needs before it is created: the proxy's image (allowlist),
+    /// its network, its secrets' files.
+    pub(super) async fn before_create(&self, spec: &ContainerSpec) -> Result<(), EngineError> {
+        if spec.network.mode == NetworkMode::Allowlist && !self.image_exists(&spec.network.proxy.image).await? {
+            return Err(EngineError::ImageMissing { image: spec.network.proxy.image.clone(), build: PROXY_BUILD_COMMAND.into() });
+        }
+        self.ensure_network(&spec.network).await?;
+        write_secrets(spec)
+    }
+
+    /// After the create: the proxy lets the new container's network reach its allowlist before
+    /// it starts. A container that cannot be served is removed again.
+    pub(super) async fn after_create(&self, spec: &ContainerSpec, id: &str) -> Result<(), EngineError> {
         if let Err(e) = self.ensure_egress(spec, None).await {
-            let _ = self.remove(&created.id, true).await;
+            let _ = self.remove(id, true).await;
             return Err(e);
         }
-        Ok(created.id)
+        Ok(())
     }
 
     /// For an allowlist spec, the proxy ready and serving its network (with the allowlists of

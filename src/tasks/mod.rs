@@ -19,6 +19,9 @@ use store::{TaskRecord, TaskSpec};
 /// Where the run dir is mounted in the container.
 pub const RUN_MOUNT: &str = "/agentdock/task";
 
+/// The agent's environment in every task container, unless the project passes its own value.
+const TASK_AGENT_ENV: &[(&str, &str)] = &[("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")];
+
 /// What the user asked for.
 #[derive(Debug, Clone)]
 pub struct TaskRequest {
@@ -37,7 +40,9 @@ pub struct TaskRequest {
 pub async fn start(engine: &Engine, ctx: &Context, req: TaskRequest, projects_seen: &[crate::domain::container::ContainerInfo]) -> Result<TaskRecord, OpError> {
     let id = store::new_id();
     let dir = store::task_dir(&id);
-    let result = prepare(engine, ctx, &req, &id, projects_seen).await;
+    let mut phases = Phases::new();
+    let result = prepare(engine, ctx, &req, &id, projects_seen, &mut phases).await;
+    phases.log(&id, result.is_ok());
     match result {
         Ok(rec) => Ok(rec),
         Err(e) => {
@@ -53,6 +58,7 @@ async fn prepare(
     req: &TaskRequest,
     id: &str,
     seen: &[crate::domain::container::ContainerInfo],
+    ph: &mut Phases,
 ) -> Result<TaskRecord, OpError> {
     let refused = |m: String| OpError::Refused(m);
     let branch = branch_of(id);
@@ -64,7 +70,8 @@ async fn prepare(
             let pid = format!("repo-{}", project::slug(name));
             let mirror = crate::paths::data_dir().join("repos").join(format!("{pid}.git"));
             std::fs::create_dir_all(mirror.parent().unwrap()).map_err(|e| refused(e.to_string()))?;
-            git::mirror(url, &mirror).map_err(|e| refused(format!("cannot clone {url}: {e}")))?;
+            let (u, m) = (url.clone(), mirror.clone());
+            blocking(move || git::mirror(&u, &m)).await?.map_err(|e| refused(format!("cannot clone {url}: {e}")))?;
             let p = Project {
                 id: pid,
                 name: name.to_string(),
@@ -85,44 +92,105 @@ async fn prepare(
         }
         (None, None) => return Err(refused("name a project, or a repository with --repo URL".into())),
     };
-    let base_commit = git::resolve(&repo_dir, &base_ref).map_err(refused)?;
-    // before anything is made, so a missing image leaves nothing behind
-    engine.require_image(&p.settings.image).await?;
+    ph.mark("project");
+    // asked now, answered while the host works: whether the image is there, and the engine's
+    // CPU count (the container's CPU limit is capped to it)
+    let image_check = {
+        let (e, image) = (engine.clone(), p.settings.image.clone());
+        tokio::spawn(async move { e.require_image(&image).await })
+    };
+    let cpus = {
+        let e = engine.clone();
+        tokio::spawn(async move { e.cpu_count().await })
+    };
+    let (repo, rev) = (repo_dir.clone(), base_ref.clone());
+    let base_commit = match blocking(move || git::resolve(&repo, &rev)).await.and_then(|r| r.map_err(refused)) {
+        Ok(c) => c,
+        Err(e) => {
+            image_check.abort();
+            cpus.abort();
+            return Err(e);
+        }
+    };
+    ph.mark("resolve");
 
+    // From here on the workspace is cloned (off the runtime thread) while the rest is made and
+    // the engine creates the container; it starts once both are done. Whatever fails, the task
+    // dir goes again ([`start`]), and so does a container made for it.
     let dir = store::task_dir(id);
     let (run, workspace, claude) = (dir.join("run"), dir.join("workspace"), dir.join("claude"));
-    for d in [&dir, &run] {
-        std::fs::create_dir_all(d).map_err(|e| refused(format!("cannot create {}: {e}", d.display())))?;
+    for d in [&dir, &run, &workspace] {
+        if let Err(e) = std::fs::create_dir_all(d) {
+            image_check.abort();
+            cpus.abort();
+            return Err(refused(format!("cannot create {}: {e}", d.display())));
+        }
     }
-    std::fs::write(run.join("prompt.txt"), &req.prompt).map_err(|e| refused(e.to_string()))?;
-    git::clone_for_task(&source, &workspace, &base_commit, &branch).map_err(|e| refused(format!("cannot make the workspace: {e}")))?;
     // the user the task's container runs as (the project directory's owner, with "auto")
     let user = spec::container_user(ctx.config(), &p, &task_host(&p, &claude, req.repo_url.is_some())).map_err(refused)?;
-    crate::agent_config::prepare(&claude, &crate::paths::home_dir(), &user).map_err(OpError::Other)?;
-    chown_tree(&run, &user)?;
-    chown_tree(&workspace, &user)?;
-
-    let spec = TaskSpec {
-        id: id.to_string(),
-        project_id: p.id.clone(),
-        project_name: p.name.clone(),
-        repo_dir: repo_dir.clone(),
-        repo_url: req.repo_url.clone(),
-        base_ref,
-        base_commit,
-        branch,
-        timeout_secs: req.timeout_secs,
-        max_output: req.max_output,
-        model: req.model.clone(),
-        permission_mode: req.permission_mode.clone(),
-        image: p.settings.image.clone(),
-        container: format!("agentdock-task-{id}"),
-        created_at: now_unix(),
+    let clone = {
+        let (source, ws, base, branch, user) = (source, workspace.clone(), base_commit.clone(), branch.clone(), user.clone());
+        tokio::task::spawn_blocking(move || {
+            let r = git::clone_for_task(&source, &ws, &base, &branch)
+                .map_err(|e| OpError::Refused(format!("cannot make the workspace: {e}")))
+                .and_then(|()| chown_tree(&ws, &user));
+            (r, std::time::Instant::now())
+        })
     };
-    let cspec = container_spec(ctx, &p, &spec, &workspace, &run, &claude).map_err(refused)?;
-    let mut rec = TaskRecord {
+    let made = async {
+        image_check.await.map_err(joined)??;
+        // what the container's mounts need besides the workspace: the run dir with the prompt,
+        // and the agent config
+        std::fs::write(run.join("prompt.txt"), &req.prompt).map_err(|e| refused(e.to_string()))?;
+        chown_tree(&run, &user)?;
+        crate::agent_config::prepare(&claude, &crate::paths::home_dir(), &user).map_err(OpError::Other)?;
+        ph.mark("dirs");
+        let spec = TaskSpec {
+            id: id.to_string(),
+            project_id: p.id.clone(),
+            project_name: p.name.clone(),
+            repo_dir: repo_dir.clone(),
+            repo_url: req.repo_url.clone(),
+            base_ref,
+            base_commit,
+            branch,
+            timeout_secs: req.timeout_secs,
+            max_output: req.max_output,
+            model: req.model.clone(),
+            permission_mode: req.permission_mode.clone(),
+            image: p.settings.image.clone(),
+            container: format!("agentdock-task-{id}"),
+            created_at: now_unix(),
+        };
+        let cspec = container_spec(ctx, &p, &spec, &workspace, &run, &claude).map_err(refused)?;
+        let ncpu = cpus.await.map_err(joined)?;
+        let cid = engine.create_once(&cspec, ncpu).await?;
+        ph.mark("create");
+        Ok::<_, OpError>((spec, cid))
+    }
+    .await;
+    let cloned = match clone.await {
+        Ok((r, end)) => {
+            ph.mark_at("clone", end);
+            r
+        }
+        Err(e) => Err(joined(e)),
+    };
+    let (spec, container) = match (made, cloned) {
+        (Ok(made), Ok(())) => made,
+        (Ok((_, cid)), Err(e)) => {
+            let _ = engine.remove(&cid, true).await;
+            return Err(e);
+        }
+        (Err(e), _) => return Err(e),
+    };
+    engine.start_once(&container).await?;
+    ph.mark("start");
+    // the record is written once the container runs: a look at the tasks before that (the
+    // dashboard's refresh) cannot take a container that is still being made for one that ended
+    let rec = TaskRecord {
         spec,
-        state: TaskState::Starting,
+        state: TaskState::Running,
         reason: None,
         started_at: Some(now_unix()),
         ended_at: None,
@@ -131,11 +199,54 @@ async fn prepare(
         head: None,
         summary: Default::default(),
     };
-    store::save(&rec).map_err(|e| refused(e.to_string()))?;
-    engine.run_once(&cspec).await?;
-    rec.state = TaskState::Running;
-    store::save(&rec).map_err(|e| refused(e.to_string()))?;
+    if let Err(e) = store::save(&rec) {
+        let _ = engine.remove(&container, true).await;
+        return Err(refused(format!("cannot save the task: {e}")));
+    }
+    ph.mark("saved");
     Ok(rec)
+}
+
+/// Runs blocking work (git, file copies) on the blocking pool, so the runtime goes on with the
+/// engine calls meanwhile (and the dashboard stays responsive).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, OpError> {
+    tokio::task::spawn_blocking(f).await.map_err(joined)
+}
+
+/// A step run on its own (a spawned task) that did not end (it panicked).
+fn joined(e: tokio::task::JoinError) -> OpError {
+    OpError::Other(anyhow::anyhow!("a task step failed: {e}"))
+}
+
+/// When each step of a task's start ended, in ms since [`start`] began: one debug line per
+/// task (`AGENTDOCK_LOG=agentdock::tasks=debug`), which bench/tasks.sh reads.
+struct Phases {
+    t0: std::time::Instant,
+    t0_unix: f64,
+    marks: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Phases {
+    fn new() -> Phases {
+        let t0_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        Phases { t0: std::time::Instant::now(), t0_unix, marks: Vec::new() }
+    }
+
+    fn mark(&mut self, name: &'static str) {
+        self.mark_at(name, std::time::Instant::now());
+    }
+
+    fn mark_at(&mut self, name: &'static str, at: std::time::Instant) {
+        self.marks.push((name, at.saturating_duration_since(self.t0)));
+    }
+
+    fn log(&self, id: &str, ok: bool) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let marks: Vec<String> = self.marks.iter().map(|(n, d)| format!("{n}={:.1}", d.as_secs_f64() * 1000.0)).collect();
+        tracing::debug!(task = %id, ok, "start phases (ms since {:.6}): {}", self.t0_unix, marks.join(" "));
+    }
 }
 
 /// The task's container: the project's spec, with the task's workspace, run dir and agent
@@ -175,6 +286,14 @@ fn container_spec(
     ]);
     if let Some(m) = &t.model {
         s.env.push(shown("MODEL", m.clone()));
+    }
+    // a headless run in a throwaway container: no telemetry, error reports, update checks or
+    // preflight, which cost the CLI a good part of its start (a project may say otherwise by
+    // passing the variable through)
+    for (name, value) in TASK_AGENT_ENV {
+        if !s.env.iter().any(|e| e.name == *name) {
+            s.env.push(shown(name, value.to_string()));
+        }
     }
     Ok(s)
 }
@@ -225,7 +344,19 @@ pub fn reconcile(mut rec: TaskRecord, running: Option<bool>) -> TaskRecord {
             rec.reason = Some("the task's container ended without a result (killed?)".into());
         }
     }
+    // one collector at a time (the CLI following it, the dashboard, a `task ls` elsewhere): the
+    // others take what it saved
+    let lock = std::fs::File::create(store::task_dir(&id).join(".collect.lock")).ok();
+    if let Some(l) = &lock {
+        if l.try_lock().is_err() {
+            return store::load(&id).unwrap_or(rec);
+        }
+    }
+    if let Some(done) = store::load(&id).filter(|r| r.collected) {
+        return done;
+    }
     collect(&mut rec);
+    drop(lock);
     rec
 }
 
@@ -239,6 +370,8 @@ fn result_reason(run: &Path) -> Option<String> {
 /// against the base, the record saved.
 fn collect(rec: &mut TaskRecord) {
     let id = rec.spec.id.clone();
+    // its container is gone: so are its secrets
+    crate::engine::secrets::remove(&rec.spec.container);
     let dir = store::task_dir(&id);
     let copy = dir.join("result.bundle");
     rec.ended_at.get_or_insert(now_unix());
