@@ -59,9 +59,10 @@ fn dashboard_creates_runs_refreshes_removes_and_quits_cleanly() {
     // the message may be replaced by news of another test's container: the new id decides
     let s = t.wait_until(Duration::from_secs(60), "refreshed", |s| {
         s.contains("refreshed:") || {
-            // the old one renamed aside and gone, the new one alone
+            // the old one renamed aside and gone, the new one alone, and the refresh over (the
+            // status line no longer shows it under way)
             let ids = env.containers();
-            ids.len() == 1 && ids != first_id
+            ids.len() == 1 && ids != first_id && !s.trim_end().lines().last().unwrap_or("").contains(&format!("{p}: "))
         }
     });
     let second_id = env.containers();

@@ -292,6 +292,9 @@ impl App {
                 self.emit_some(cmd);
             }
             Action::Remove => match self.selected_project() {
+                Some(p) if self.model.ops.contains_key(&p.id) => {
+                    self.message = Some(format!("{}: wait until what is under way ends", p.name));
+                }
                 Some(p) if !self.model.project_containers(&p.id).is_empty() => {
                     self.mode = Mode::Confirm(Confirm::Remove { project: p.id.clone() });
                 }
