@@ -23,6 +23,7 @@
 # version, or $AGENTDOCK_VERSION.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/image-lib.sh"
 
 # `test`: checks a built image without network. Containers are labelled dev.agentdock.test=fixture
 # and removed, temp dirs deleted, on any exit.
@@ -116,31 +117,11 @@ fi
 version=${AGENTDOCK_VERSION:-$(sed -n 's/^version *= *"\(.*\)".*/\1/p' "$here/../Cargo.toml" 2>/dev/null | head -n1)}
 version=${version:-dev}
 # what the image is built from: a change to any of these files (or the version) means a rebuild
-hash=$(cd "$here" && { cat Dockerfile $(ls *.sh *.py | grep -v -e build-image.sh -e ensure-engine.sh | sort); echo "$version"; } | sha256sum | cut -c1-16)
+hash=$(cd "$here" && { cat Dockerfile $(ls *.sh *.py | grep -v -e build-image.sh -e ensure-engine.sh -e image-lib.sh | sort); echo "$version"; } | sha256sum | cut -c1-16)
 if [ "$if_missing" = 1 ]; then
-  have=$(docker image inspect -f '{{index .Config.Labels "dev.agentdock.image-hash"}}' "$tag" 2>/dev/null || true)
-  if [ "$have" = "$hash" ]; then
-    echo "image $tag is up to date ($hash); not rebuilding"
-    exit 0
-  fi
-  [ -n "$have" ] && echo "image $tag was built from other files ($have); rebuilding"
+  skip_if_up_to_date "$tag" "$hash" "image"
 fi
-
-if ! docker image inspect "$base" >/dev/null 2>&1; then
-  if [ "$base" != "$default_base" ]; then
-    echo "base image $base is absent: pull or build it first" >&2; exit 1
-  fi
-  echo "making base image $base with debootstrap (no registry needed)"
-  if ! command -v debootstrap >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-  fi
-  rootfs=$(mktemp -d /tmp/agentdock-rootfs.XXXXXX)
-  trap 'rm -rf "$rootfs"' EXIT
-  debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" "$mirror" >/dev/null
-  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-  tar -C "$rootfs" -c . | docker import -c 'CMD ["/bin/bash"]' - "$base" >/dev/null
-  rm -rf "$rootfs"; trap - EXIT
-fi
+ensure_base "$base" "$default_base" "$mirror"
 
 ctx=$(mktemp -d /tmp/agentdock-ctx.XXXXXX)
 trap 'rm -rf "$ctx"' EXIT

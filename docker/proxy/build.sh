@@ -17,6 +17,7 @@
 # Safe to run from several processes at once (flock on /tmp/agentdock-proxy-image.lock).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../image-lib.sh"
 tag=${AGENTDOCK_PROXY_IMAGE:-agentdock/proxy:latest}
 default_base=agentdock/base:bookworm
 base=$default_base
@@ -47,29 +48,9 @@ flock -w 900 9 || { echo "build.sh: timed out waiting for $lock" >&2; exit 1; }
 files=(Dockerfile squid.conf entrypoint.sh healthcheck.sh ERR_AGENTDOCK_UNLISTED ERR_AGENTDOCK_PRIVATE)
 hash=$(cd "$here" && cat "${files[@]}" | sha256sum | cut -c1-16)
 if [ "$if_missing" = 1 ]; then
-  have=$(docker image inspect -f '{{index .Config.Labels "dev.agentdock.image-hash"}}' "$tag" 2>/dev/null || true)
-  if [ "$have" = "$hash" ]; then
-    echo "proxy image $tag is up to date ($hash); not rebuilding"
-    exit 0
-  fi
-  [ -n "$have" ] && echo "proxy image $tag was built from other files ($have); rebuilding"
+  skip_if_up_to_date "$tag" "$hash" "proxy image"
 fi
-
-if ! docker image inspect "$base" >/dev/null 2>&1; then
-  if [ "$base" != "$default_base" ]; then
-    echo "base image $base is absent: pull or build it first" >&2; exit 1
-  fi
-  echo "making base image $base with debootstrap (no registry needed)"
-  if ! command -v debootstrap >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-  fi
-  rootfs=$(mktemp -d /tmp/agentdock-rootfs.XXXXXX)
-  trap 'rm -rf "$rootfs"' EXIT
-  debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" "$mirror" >/dev/null
-  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-  tar -C "$rootfs" -c . | docker import -c 'CMD ["/bin/bash"]' - "$base" >/dev/null
-  rm -rf "$rootfs"; trap - EXIT
-fi
+ensure_base "$base" "$default_base" "$mirror"
 
 ctx=$(mktemp -d /tmp/agentdock-proxy-ctx.XXXXXX)
 trap 'rm -rf "$ctx"' EXIT
