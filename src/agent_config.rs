@@ -69,9 +69,7 @@ fn owner(user: &str) -> Option<(u32, u32)> {
     if !rustix::process::geteuid().is_root() {
         return None;
     }
-    let mut ids = user.split(':').map(|x| x.trim().parse::<u32>().ok());
-    let uid = ids.next().flatten().unwrap_or(CONTAINER_UID);
-    Some((uid, ids.next().flatten().unwrap_or(uid)))
+    Some(crate::domain::spec::uid_gid(user).unwrap_or((CONTAINER_UID, CONTAINER_UID)))
 }
 
 /// Fills a new dir next to `dir` that no container sees, gives it to the container user and

@@ -206,12 +206,18 @@ pub fn container_user(config: &Config, project: &Project, host: &HostContext) ->
     Ok(user)
 }
 
+/// uid and gid of a container user written `uid[:gid]` in numbers (the gid defaults to the
+/// uid); None for anything else.
+pub fn uid_gid(user: &str) -> Option<(u32, u32)> {
+    let mut ids = user.split(':').map(|x| x.trim().parse::<u32>().ok());
+    let uid = ids.next().flatten()?;
+    Some((uid, ids.next().flatten().unwrap_or(uid)))
+}
+
 /// Why the agent (running as `user`) could not write its workspace, if it could not.
 pub fn write_warning(user: &str, path: &Path, host: &HostContext) -> Option<String> {
     let ((owner, group), mode) = (host.project_owner?, host.project_mode?);
-    let mut ids = user.split(':').map(|x| x.trim().parse::<u32>().ok());
-    let uid = ids.next().flatten()?;
-    let gid = ids.next().flatten().unwrap_or(uid);
+    let (uid, gid) = uid_gid(user)?;
     let can = uid == 0 || (uid == owner && mode & 0o200 != 0) || (gid == group && mode & 0o020 != 0) || mode & 0o002 != 0;
     (!can).then(|| {
         format!(

@@ -5,11 +5,11 @@
 //! to the processes it starts (the agent's session, a task's runner), and the git askpass
 //! helper reads its token from the file.
 
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::AsFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::domain::spec::ContainerSpec;
+use crate::domain::spec::{uid_gid, ContainerSpec};
 
 /// Where the secrets are in the container.
 pub const MOUNT: &str = "/run/agentdock/secrets";
@@ -68,24 +68,16 @@ pub fn write(spec: &ContainerSpec) -> std::io::Result<()> {
     }
     std::fs::create_dir_all(&dir)?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-    // the container's user reads them; when agentdock is root they become that user's
-    let root = rustix::process::geteuid().is_root();
-    let ids = owner(&spec.user).filter(|_| root);
+    // the container's user reads them; when agentdock is root they become that user's; when it
+    // is not and that user is another, readable by all, behind the 0700 directories on the host
+    let euid = rustix::process::geteuid();
+    let user = uid_gid(&spec.user);
+    let ids = user.filter(|_| euid.is_root());
+    let mode = if ids.is_none() && user.is_some_and(|(uid, _)| uid != euid.as_raw()) { 0o444 } else { 0o400 };
+    let fd = crate::untrusted::open_dir(&dir)?;
     let mut names = Vec::new();
     for s in &secrets {
-        let tmp = dir.join(format!(".{}.tmp", s.name));
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o400).custom_flags(libc_nofollow()).open(&tmp)?;
-        f.write_all(s.value.expose().as_bytes())?;
-        drop(f);
-        if let Some((uid, gid)) = ids {
-            std::os::unix::fs::lchown(&tmp, Some(uid), Some(gid))?;
-        } else if !root && owner(&spec.user).is_some_and(|(uid, _)| uid != rustix::process::geteuid().as_raw()) {
-            // another user in the container and no root to give it the files: readable by all,
-            // behind the 0700 directories on the host
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o444))?;
-        }
-        std::fs::rename(&tmp, dir.join(&s.name))?;
+        crate::untrusted::replace_at(fd.as_fd(), &s.name, s.value.expose().as_bytes(), mode, ids)?;
         names.push(s.name.clone());
     }
     // values no longer asked for go
@@ -112,13 +104,3 @@ pub fn remove(container: &str) {
     }
 }
 
-fn libc_nofollow() -> i32 {
-    rustix::fs::OFlags::NOFOLLOW.bits() as i32
-}
-
-/// `uid:gid` (numbers) of a container user.
-fn owner(user: &str) -> Option<(u32, u32)> {
-    let mut it = user.split(':').map(|x| x.trim().parse::<u32>().ok());
-    let uid = it.next().flatten()?;
-    Some((uid, it.next().flatten().unwrap_or(uid)))
-}

@@ -311,9 +311,8 @@ fn task_host(p: &Project, claude: &Path, repo: bool) -> HostContext {
 /// What the container writes lands owned by its user (`config.user`), when agentdock runs as
 /// root.
 fn chown_tree(dir: &Path, user: &str) -> Result<(), OpError> {
-    let mut ids = user.split(':').map(|x| x.parse::<u32>().ok());
-    let (Some(Some(uid)), gid) = (ids.next(), ids.next().flatten()) else { return Ok(()) };
-    crate::agent_config::chown_tree(dir, uid, gid.unwrap_or(uid)).map_err(OpError::Other)
+    let Some((uid, gid)) = spec::uid_gid(user) else { return Ok(()) };
+    crate::agent_config::chown_tree(dir, uid, gid).map_err(OpError::Other)
 }
 
 /// Brings a record up to date: a task whose container is gone is over; its result is read and
