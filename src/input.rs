@@ -72,6 +72,17 @@ impl Input {
     /// a project). Call it paused: it empties the terminal's own input queue too.
     pub fn discard_pending(&mut self) {
         let _ = rustix::termios::tcflush(std::io::stdin(), rustix::termios::QueueSelector::IFlush);
+        // crossterm parses a whole read at once and keeps the events after the first in a queue
+        // of its own: "ady" typed in one go leaves d and y there, which would reach the
+        // dashboard after the detach. Empty that queue too (bounded: a paste is one event).
+        for _ in 0..4096 {
+            match crossterm::event::poll(Duration::ZERO) {
+                Ok(true) => {
+                    let _ = crossterm::event::read();
+                }
+                _ => break,
+            }
+        }
         while self.events.try_recv().is_ok() {}
     }
 }

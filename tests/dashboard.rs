@@ -209,7 +209,7 @@ fn attach_detach_reattach_and_resize() {
     // attach again, with d and y typed at once: they were not meant for the dashboard, so they
     // never remove the project; the earlier line lived through the detach
     let before = env.containers();
-    t.keys(&["a", "d", "y"]);
+    t.literal("ady"); // one write: the dashboard reads all three at once
     t.wait_for("\nhello-from-agent", Duration::from_secs(10));
     t.keys(&["C-]"]);
     let s = t.wait_for("┏ projects", Duration::from_secs(5));
