@@ -343,8 +343,8 @@ fn the_task_list_starts_a_task_follows_its_run_and_shows_its_diff() {
     t.literal("make view.txt");
     t.keys(&["C-s"]);
     let task_row = |s: &str| s.lines().find(|l| l.contains("agentdock/task-") && !l.contains("<id>")).unwrap_or("").to_string();
-    let s = t.wait_until(Duration::from_secs(20), "the task's row", |s| !task_row(s).is_empty());
-    assert!(s.contains("started on"), "{s}");
+    // the row can show (the task's record is read) before the start is said
+    t.wait_until(Duration::from_secs(20), "the task's row and its start", |s| !task_row(s).is_empty() && s.contains("started on"));
 
     // Enter: its run, followed as it comes
     t.keys(&["Enter"]);
