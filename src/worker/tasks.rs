@@ -92,22 +92,12 @@ impl Worker {
     }
 
     pub(super) fn start_task(&self, project: crate::domain::project::Project, prompt: String) {
-        let t = &self.ctx.config().tasks;
-        let req = TaskRequest {
-            project: Some(project.id.clone()),
-            repo_url: None,
-            prompt,
-            base: None,
-            timeout_secs: t.timeout_secs.max(1),
-            max_output: t.max_output_bytes.max(1024),
-            model: Some(t.model.clone()).filter(|m| !m.is_empty()),
-            permission_mode: t.permission_mode.clone(),
-        };
+        let req = TaskRequest::new(&self.ctx, Some(project.id.clone()), prompt);
         let (ctx, events) = (self.ctx.clone(), self.events.clone());
         let seen: Vec<_> = self.containers.values().cloned().collect();
         off_thread(events, move |engine| async move {
-            let r = tasks::start(&engine, &ctx, req, &seen).await.map(Box::new).map_err(|e| e.to_string());
-            EngineEvent::TaskStarted(r)
+            let r = tasks::run(&engine, &ctx, req, &seen).await.map_err(|e| e.to_string());
+            EngineEvent::TaskStarted(r.and_then(|v| v.into_iter().next().ok_or_else(|| "no task".to_string())).map(Box::new))
         });
     }
 

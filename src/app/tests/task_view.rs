@@ -21,6 +21,7 @@ fn task(id: &str, project: &str, state: TaskState, started_ago: i64) -> TaskReco
             image: "agentdock/agent:latest".into(),
             container: format!("agentdock-task-{id}"),
             created_at: NOW - started_ago,
+            ..Default::default()
         },
         state,
         reason: None,
@@ -37,6 +38,7 @@ fn task(id: &str, project: &str, state: TaskState, started_ago: i64) -> TaskReco
             cost_usd: state.is_final().then_some(0.0421),
             ..Default::default()
         },
+        ..Default::default()
     }
 }
 
