@@ -665,3 +665,130 @@ fn callbacks_are_posted_tried_three_times_and_their_failure_shown() {
     let ls = env.ok(&["task", "ls"]);
     assert!(ls.contains("callback failed"), "{ls}");
 }
+
+/// An image tag of this test's own (the test image under another name), removed at the end:
+/// the pool test rebuilds it.
+struct OwnImage(String);
+
+impl OwnImage {
+    fn new(unique: &str) -> OwnImage {
+        test_image();
+        let tag = format!("agentdock/agent-test:pool-{unique}");
+        let ok = Command::new("docker").args(["tag", "agentdock/agent-test:latest", &tag]).status().unwrap().success();
+        assert!(ok, "cannot tag the test image");
+        OwnImage(tag)
+    }
+
+    fn id(&self) -> String {
+        common::docker(&["image", "inspect", "-f", "{{.Id}}", &self.0]).trim().to_string()
+    }
+
+    /// The same image built again: a new id under the same tag.
+    fn rebuild(&self) {
+        use std::io::Write;
+        let mut c = Command::new("docker")
+            .args(["build", "-q", "-t", &self.0, "-"])
+            .env("DOCKER_BUILDKIT", "0")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        write!(c.stdin.take().unwrap(), "FROM {}\nLABEL dev.agentdock.test-rebuilt=\"{}\"\n", self.0, self.0).unwrap();
+        assert!(c.wait().unwrap().success(), "the rebuild failed");
+    }
+}
+
+impl Drop for OwnImage {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
+    }
+}
+
+fn pool_json(env: &TestEnv) -> serde_json::Value {
+    serde_json::from_str(&env.ok(&["task", "pool", "--json"])).unwrap()
+}
+
+fn pool_containers(env: &TestEnv) -> Vec<String> {
+    let names = env.all_containers(&["--filter", "status=running", "--filter", "label=dev.agentdock.role=pool"]);
+    names.iter().map(|id| common::inspect(id)["Name"].as_str().unwrap_or("").trim_start_matches('/').to_string()).collect()
+}
+
+/// Waits until the pool has `n` ready containers (and no more), all running.
+fn pool_ready(env: &TestEnv, n: u64, what: &str) -> Vec<String> {
+    common::wait_for(Duration::from_secs(240), || {
+        let v = pool_json(env);
+        let ready: u64 = v["pool"].as_array()?.iter().map(|s| s["ready"].as_u64().unwrap_or(0)).sum();
+        let running = pool_containers(env);
+        (ready == n && running.len() as u64 == n).then_some(running)
+    })
+    .unwrap_or_else(|| panic!("{what}: the pool never had {n} ready: {:#} {:?}\n{}", pool_json(env), pool_containers(env), env.log_text()))
+}
+
+#[test]
+fn the_pool_hands_out_warm_containers_refills_and_never_a_stale_or_dead_one() {
+    // made before the environment, so it goes after it (its containers first)
+    let image = OwnImage::new(&format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()));
+    let (env, p) = env_with(r#"[{"bash": "echo pooled > pooled.txt"}, {"text": "done"}]"#);
+    env.write_config(&format!(
+        "image = \"{}\"\nenv_passthrough = [\"MODEL_SCRIPT\"]\n\n[tasks]\npool_size = 2\npool_projects = [\"{p}\"]",
+        image.0
+    ));
+    // asking for the pool starts the runner, which fills it
+    let warm = pool_ready(&env, 2, "at first");
+    println!("pool: {warm:?}");
+
+    // a task is handed one: its prompt reaches the waiting agent byte for byte
+    let prompt = "quotes ' \" `x` $(echo no) \\ \n\ttabs ünïcödé\nend";
+    let file = env.dir.path().join("prompt.txt");
+    std::fs::write(&file, prompt).unwrap();
+    let out = env.run(&["task", "run", &p, "--file", file.to_str().unwrap(), "--timeout", "120"]);
+    let t = tasks_json(&env).remove(0);
+    let id = t["spec"]["id"].as_str().unwrap().to_string();
+    assert_eq!(out.status.code(), Some(0), "{}{}\n{}", common::stdout(&out), common::stderr(&out), task_files(&env, &id));
+    assert_eq!(t["from_pool"], true, "{t:#}");
+    let used = t["spec"]["container"].as_str().unwrap().to_string();
+    assert!(warm.contains(&used), "{used} was not one of the warm ones {warm:?}");
+    let branch = t["spec"]["branch"].as_str().unwrap();
+    assert_eq!(git(&env.project_path(&p), &["show", &format!("{branch}:pooled.txt")]), "pooled\n");
+    let requests = std::fs::read_to_string(env.data_dir().join("tasks").join(&id).join("run/model-requests.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(requests.lines().find(|l| l.contains("first_user_sha256")).unwrap()).unwrap();
+    let digest = Command::new("sha256sum").arg(&file).output().unwrap();
+    assert_eq!(first["first_user_sha256"].as_str(), String::from_utf8_lossy(&digest.stdout).split_whitespace().next());
+    // the pool fills up again; the one used is gone with its task
+    let refilled = pool_ready(&env, 2, "after a task");
+    assert!(!refilled.contains(&used), "{used} is still in the pool");
+
+    // a warm container killed from outside: noticed, replaced, never handed out
+    let victim = refilled[0].clone();
+    common::docker(&["kill", &victim]);
+    let after_kill = pool_ready(&env, 2, "after a kill");
+    assert!(!after_kill.contains(&victim));
+    let out = env.run(&["task", "run", &p, "after the kill", "--timeout", "120"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", common::stdout(&out), common::stderr(&out));
+    let t = tasks_json(&env).into_iter().find(|t| t["spec"]["id"] != id.as_str()).unwrap();
+    assert_ne!(t["spec"]["container"], victim.as_str());
+    let second = t["spec"]["id"].as_str().unwrap().to_string();
+
+    // the image rebuilt while containers are warm: none of the old ones is handed out
+    let old = pool_ready(&env, 2, "before the rebuild");
+    let old_id = image.id();
+    image.rebuild();
+    assert_ne!(image.id(), old_id);
+    let out = env.run(&["task", "run", &p, "after the rebuild", "--timeout", "120"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", common::stdout(&out), common::stderr(&out));
+    let t = tasks_json(&env).into_iter().find(|t| t["spec"]["id"] != id.as_str() && t["spec"]["id"] != second.as_str()).unwrap();
+    let used = t["spec"]["container"].as_str().unwrap();
+    assert!(!old.iter().any(|o| o == used), "{used} was made from the old image");
+    let fresh = pool_ready(&env, 2, "after the rebuild");
+    assert!(fresh.iter().all(|c| !old.contains(c)), "old pool containers kept: {fresh:?} {old:?}");
+    for c in &fresh {
+        assert_eq!(common::inspect(c)["Image"].as_str(), Some(image.id().as_str()), "{c} is not on the new image");
+    }
+    // the pool goes when asked
+    let drained = env.ok(&["task", "pool", "--drain"]);
+    assert!(drained.contains("removed"), "{drained}");
+    env.write_config(&format!("image = \"{}\"\nenv_passthrough = [\"MODEL_SCRIPT\"]", image.0));
+    env.kill_runner();
+    let _ = env.ok(&["task", "pool", "--drain"]);
+    assert!(pool_containers(&env).is_empty());
+}

@@ -48,6 +48,15 @@ pub enum TaskCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The pre-warmed pool (tasks.pool_size per project): ready and warming containers; the
+    /// runner that keeps it is started when it is short
+    Pool {
+        #[arg(long)]
+        json: bool,
+        /// Remove every pool container (they are made again while tasks.pool_size asks for them)
+        #[arg(long)]
+        drain: bool,
+    },
     /// Runs the queue, collects ended tasks, sends callbacks, stops inactive tasks, keeps the
     /// pool; started by agentdock itself when there is work (one per data dir)
     #[command(hide = true)]
@@ -91,6 +100,28 @@ pub fn exit_code(s: TaskState) -> i32 {
 
 pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
     match cmd {
+        TaskCommand::Pool { json, drain } => {
+            if drain {
+                let engine = connect().await?;
+                let gone = tasks::pool::drain_all(&engine).await;
+                println!("{} pool container{} removed", gone.len(), if gone.len() == 1 { "" } else { "s" });
+                return Ok(exit::OK);
+            }
+            if tasks::pool::short(ctx) {
+                tasks::queue::ensure_runner(Some(&ctx.loaded.path));
+            }
+            let states = tasks::pool::states();
+            if json {
+                print_json(&serde_json::json!({ "size": ctx.config().tasks.pool_size, "pool": states, "runner": tasks::queue::runner_pid().is_some() }))?;
+            } else if states.is_empty() {
+                println!("no pool containers (tasks.pool_size = {})", ctx.config().tasks.pool_size);
+            } else {
+                for s in states {
+                    println!("{}: {} ready, {} warming ({})", s.project, s.ready, s.warming, s.image);
+                }
+            }
+            Ok(exit::OK)
+        }
         TaskCommand::Runner => {
             tasks::runner::run(ctx.clone()).await.map_err(|e| Failure::failed(e.to_string()))?;
             Ok(exit::OK)
@@ -235,7 +266,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
 /// there (killed, say): a look at the tasks is enough to get the queue going again.
 fn wake_runner(ctx: &Context, all: &[TaskRecord]) {
     let due = |r: &TaskRecord| !r.collected || r.webhook.as_ref().is_some_and(|w| w.state == "pending");
-    if all.iter().any(due) {
+    if all.iter().any(due) || tasks::pool::short(ctx) {
         tasks::queue::ensure_runner(Some(&ctx.loaded.path));
     }
 }

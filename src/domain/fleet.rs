@@ -1,6 +1,6 @@
 //! Figures over many tasks: how they ended, how long they took, what they cost.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::task::{TaskRecord, TaskState};
 
@@ -21,6 +21,38 @@ pub struct FleetSummary {
     pub p95_secs: Option<i64>,
     pub tokens: u64,
     pub cost_usd: f64,
+}
+
+/// The cleanup's last run (`<data>/tasks/.sweep.json`), for the Tasks view.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sweep {
+    pub at: i64,
+    /// Running tasks looked at.
+    pub checked: usize,
+    /// The last run that did something, and what: tasks stopped for their silence, containers
+    /// removed (ended task containers left behind, pool containers that no longer fit).
+    pub acted_at: Option<i64>,
+    pub stopped: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// The pool of one project and image: started containers ready for a task, and those whose
+/// agent is still starting.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolState {
+    pub project: String,
+    pub image: String,
+    pub ready: usize,
+    pub warming: usize,
+}
+
+/// What the Tasks view shows besides the tasks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FleetInfo {
+    pub pool: Vec<PoolState>,
+    pub sweep: Option<Sweep>,
+    /// The runner (queue, cleanup, callbacks, pool) is alive.
+    pub runner: bool,
 }
 
 /// The value at fraction `q` of sorted `v` (nearest rank).

@@ -10,11 +10,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use super::{drain, pool, queue, refreshed, store, webhook, TaskRecord};
 use crate::domain::container::now_unix;
+pub use crate::domain::fleet::Sweep;
 use crate::domain::task::TaskState;
 use crate::engine::Engine;
 use crate::ops::Context;
@@ -22,19 +22,6 @@ use crate::ops::Context;
 const TICK: Duration = Duration::from_millis(500);
 /// Idle this long (nothing to do at all), the runner ends.
 const LINGER: Duration = Duration::from_secs(5);
-
-/// The cleanup's last run, kept in `<data>/tasks/.sweep.json` for the Tasks view.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Sweep {
-    pub at: i64,
-    /// Running tasks looked at.
-    pub checked: usize,
-    /// The last run that did something, and what: tasks stopped for their silence, containers
-    /// removed (ended task containers left behind, pool containers that no longer fit).
-    pub acted_at: Option<i64>,
-    pub stopped: Vec<String>,
-    pub removed: Vec<String>,
-}
 
 pub fn last_sweep() -> Option<Sweep> {
     let bytes = std::fs::read(store::tasks_dir().join(".sweep.json")).ok()?;
