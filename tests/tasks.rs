@@ -736,6 +736,14 @@ fn the_pool_hands_out_warm_containers_refills_and_never_a_stale_or_dead_one() {
     // asking for the pool starts the runner, which fills it
     let warm = pool_ready(&env, 2, "at first");
     println!("pool: {warm:?}");
+    // the containers play hostile: where the prompt and the claim go, they put links to a host
+    // file; the hand-over must replace the links, never write through them
+    let victim = env.dir.path().join("victim.txt");
+    std::fs::write(&victim, "untouched").unwrap();
+    for c in &warm {
+        let line = format!("ln -sf {0} /agentdock/task/prompt.txt && ln -sf {0} /agentdock/task/claim.json", victim.display());
+        common::docker(&["exec", c, "sh", "-c", &line]);
+    }
 
     // a task is handed one: its prompt reaches the waiting agent byte for byte
     let prompt = "quotes ' \" `x` $(echo no) \\ \n\ttabs ünïcödé\nend";
@@ -754,6 +762,7 @@ fn the_pool_hands_out_warm_containers_refills_and_never_a_stale_or_dead_one() {
     let first: serde_json::Value = serde_json::from_str(requests.lines().find(|l| l.contains("first_user_sha256")).unwrap()).unwrap();
     let digest = Command::new("sha256sum").arg(&file).output().unwrap();
     assert_eq!(first["first_user_sha256"].as_str(), String::from_utf8_lossy(&digest.stdout).split_whitespace().next());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched", "the hand-over wrote through a link");
     // the pool fills up again; the one used is gone with its task
     let refilled = pool_ready(&env, 2, "after a task");
     assert!(!refilled.contains(&used), "{used} is still in the pool");

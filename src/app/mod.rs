@@ -467,9 +467,9 @@ impl App {
                 }
                 self.model.refusals = counts;
             }
-            EngineEvent::Tasks(all) => self.tasks.set(all),
+            EngineEvent::Tasks(all, fleet) => self.tasks.set(all, fleet),
             EngineEvent::TaskStarted(Ok(rec)) => {
-                self.message = Some(format!("task {} started on {} (branch {})", rec.spec.id, rec.spec.project_name, rec.spec.branch));
+                self.message = Some(format!("task {} {} on {} (branch {})", rec.spec.id, tasks::verb(&rec), rec.spec.project_name, rec.spec.branch));
                 self.tasks.started(*rec);
             }
             EngineEvent::TaskStarted(Err(e)) => self.last_error = Some(format!("task not started: {e}")),

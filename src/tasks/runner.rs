@@ -152,6 +152,7 @@ fn last_output(r: &TaskRecord) -> i64 {
 /// The cleanup: running tasks silent for `tasks.inactive_minutes` are stopped (their runner
 /// commits what they made) and marked; ended task containers the engine did not remove go.
 async fn sweep(engine: &Engine, ctx: &Context, open: &[TaskRecord], work: &mut Work, pool: &mut pool::Keeper) {
+    let t0 = Instant::now();
     let limit = (ctx.config().tasks.inactive_minutes * 60.0) as i64;
     let now = now_unix();
     let mut report = Sweep { at: now, ..Default::default() };
@@ -197,6 +198,7 @@ async fn sweep(engine: &Engine, ctx: &Context, open: &[TaskRecord], work: &mut W
     } else {
         report.acted_at = Some(now);
     }
+    tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1000.0, checked = report.checked, "sweep done");
     if let Ok(text) = serde_json::to_vec_pretty(&report) {
         let path = store::tasks_dir().join(".sweep.json");
         let tmp = store::tasks_dir().join(format!(".sweep.json.{}.tmp", std::process::id()));
