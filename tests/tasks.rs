@@ -483,6 +483,13 @@ fn a_killed_agentdock_leaves_its_queue_which_resumes_with_nothing_started_twice(
     assert_eq!(rec["state"], "queued");
     rec["state"] = "starting".into();
     std::fs::write(&second, serde_json::to_vec(&rec).unwrap()).unwrap();
+    // prune while the first runs: nothing of a task that is not over is taken
+    let pruned = env.ok(&["prune", "--older-than", "0s", "--no-images"]);
+    assert!(!pruned.contains("task director"), "{pruned}");
+    for id in &ids {
+        assert!(env.data_dir().join("tasks").join(id).join("task.json").is_file(), "{id} pruned: {pruned}");
+    }
+    assert!(env.data_dir().join("tasks").join(&ids[0]).join("workspace/README.md").is_file(), "the running task's workspace");
     // the first one ends on its own; nothing else starts while no agentdock runs
     let first_state = env.data_dir().join("tasks").join(&ids[0]).join("run/state");
     let ended = common::wait_for(Duration::from_secs(120), || {

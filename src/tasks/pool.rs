@@ -316,10 +316,12 @@ impl Keeper {
             self.recent.extend(new);
         }
         let wanted = wanted(ctx, &self.recent);
-        let containers: HashMap<String, ContainerState> = match engine.list(false).await {
-            Ok(all) => all.into_iter().filter(|c| c.name.starts_with(PREFIX)).map(|c| (c.name, c.state)).collect(),
+        let listed: Vec<crate::domain::container::ContainerInfo> = match engine.list(false).await {
+            Ok(all) => all.into_iter().filter(|c| c.name.starts_with(PREFIX)).collect(),
             Err(_) => return true,
         };
+        let containers: HashMap<String, ContainerState> = listed.iter().map(|c| (c.name.clone(), c.state)).collect();
+        self.orphans(engine, &listed, open).await;
         let mut current: HashMap<String, (String, String, String)> = HashMap::new();
         for p in &wanted {
             if let Some(k) = current_key(engine, ctx, p).await {
@@ -373,6 +375,24 @@ impl Keeper {
             }));
         }
         self.short || !self.filling.is_empty()
+    }
+
+    /// Pool containers of no slot and no task (their claimer was killed between taking the
+    /// slot and naming the container in its task's record): gone after two minutes, with what
+    /// is left of their slot.
+    async fn orphans(&mut self, engine: &Engine, listed: &[crate::domain::container::ContainerInfo], open: &[TaskRecord]) {
+        let slots: Vec<String> = read_slots().into_iter().map(|s| s.container).collect();
+        for c in listed {
+            let used = slots.contains(&c.name) || open.iter().any(|r| r.spec.container == c.name);
+            if used || now_unix() - c.created < 120 {
+                continue;
+            }
+            let _ = engine.remove(&c.id, true).await;
+            crate::engine::secrets::remove(&c.name);
+            let _ = std::fs::remove_dir_all(pool_dir().join(format!(".claimed-{}", c.name.trim_start_matches(PREFIX))));
+            tracing::info!(container = %c.name, "pool container of no slot and no task removed");
+            self.removed.push(c.name.clone());
+        }
     }
 
     /// The pool containers removed since the last sweep (for its report).
