@@ -468,7 +468,8 @@ fn a_hundred_containers_at_a_glance_natural_order_counts_fold_and_jump() {
     });
     t.keys(&["Enter"]);
     t.keys(&["c"]);
-    t.wait_until(Duration::from_secs(30), "its container", |s| row_of(s, &p10).contains("running") || row_of(s, &p10).contains("creating"));
+    // (q while it is being created would wait for the create: wait for it to run)
+    t.wait_until(Duration::from_secs(60), "its container", |s| row_of(s, &p10).contains("running"));
     assert!(row_of(&t.screen(), &p2).contains("no container"));
     quit_and_check_terminal(&t);
 }
