@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use super::store::DiffStat;
 
-fn git(dir: Option<&Path>) -> Command {
+pub(crate) fn git(dir: Option<&Path>) -> Command {
     let mut c = Command::new("git");
     if let Some(d) = dir {
         c.arg("-C").arg(d);
