@@ -92,13 +92,26 @@ pub fn fetch_bundle(repo: &Path, bundle: &Path, branch: &str) -> Result<(), Stri
     // directory of its own, which goes afterwards
     let side = std::env::temp_dir().join(format!("agentdock-fetch-{}-{}", std::process::id(), unique()));
     let staged = stage_for(&side, bundle, uid, gid).map_err(|e| format!("cannot hand the task's commits to the repository's owner: {e}"));
-    let result = staged.and_then(|copy| {
+    let as_owner = staged.and_then(|copy| {
         use std::os::unix::process::CommandExt;
-        c.arg(copy).arg(refspec).env("HOME", &side).env_remove("XDG_CONFIG_HOME").uid(uid).gid(gid);
+        let mut c = git(Some(repo));
+        c.args(["-c", "transfer.fsckObjects=true", "fetch", "--quiet", "--no-tags"]);
+        c.arg(copy).arg(&refspec).env("HOME", &side).env_remove("XDG_CONFIG_HOME").uid(uid).gid(gid);
         run(c).map(|_| ())
     });
     let _ = std::fs::remove_dir_all(&side);
-    result
+    if as_owner.is_ok() {
+        return as_owner;
+    }
+    // the owner cannot reach the repository from here (a directory on the way is closed to
+    // them): root fetches, and what it wrote in .git is given to the owner
+    c.arg(bundle).arg(refspec);
+    run(c)?;
+    let dotgit = repo.join(".git");
+    if !std::fs::symlink_metadata(&dotgit).is_ok_and(|m| m.is_dir()) {
+        return Ok(());
+    }
+    crate::untrusted::chown_tree_owned_by(&dotgit, 0, uid, gid).map_err(|e| format!("the task's branch is in, but {}/.git holds files of root's: {e}", repo.display()))
 }
 
 /// The uid and gid owning `repo`, when agentdock runs as root and they are not root's.
@@ -194,12 +207,22 @@ mod tests {
         std::fs::set_permissions(&private, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
         std::fs::rename(d.path().join("b.bundle"), private.join("result.bundle")).unwrap();
 
-        fetch_bundle(&repo, &private.join("result.bundle"), "agentdock/task-x").unwrap();
-        assert!(head_of(&repo, "agentdock/task-x").is_some(), "the branch arrived");
-        let rf = repo.join(".git/refs/heads/agentdock/task-x");
-        assert_eq!(std::fs::metadata(&rf).unwrap().uid(), 4242, "the new ref is the user's");
-        // nothing in .git is root's now
-        let out = Command::new("find").arg(repo.join(".git")).args(["-user", "0"]).output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "", "root-owned files in the user's .git");
+        let check = |repo: &Path| {
+            fetch_bundle(repo, &private.join("result.bundle"), "agentdock/task-x").unwrap();
+            assert!(head_of(repo, "agentdock/task-x").is_some(), "the branch arrived");
+            let rf = repo.join(".git/refs/heads/agentdock/task-x");
+            assert_eq!(std::fs::metadata(&rf).unwrap().uid(), 4242, "the new ref is the user's");
+            // nothing in .git is root's now
+            let out = Command::new("find").arg(repo.join(".git")).args(["-user", "0"]).output().unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "", "root-owned files in the user's .git");
+        };
+        check(&repo);
+        // a repository its owner cannot reach from here (under a directory closed to them):
+        // root fetches and gives what it wrote to the owner
+        let closed = private.join("closed");
+        std::fs::create_dir(&closed).unwrap();
+        sh(d.path(), &format!("cp -a repo {}/repo && git -c safe.directory=* -C {}/repo branch -q -D agentdock/task-x", closed.display(), closed.display()));
+        crate::untrusted::chown_tree(&closed.join("repo"), 4242, 4242).unwrap();
+        check(&closed.join("repo"));
     }
 }
