@@ -113,6 +113,9 @@ pub struct TaskRecord {
     /// When it was queued (every task is, first).
     #[serde(default)]
     pub queued_at: Option<i64>,
+    /// When its start began (it left the queue), in ms: the queue's order is this order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picked_at_ms: Option<i64>,
     /// Why agentdock stopped it (no output for `tasks.inactive_minutes`): it ends timed out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,

@@ -52,6 +52,7 @@ async fn pick(engine: &Engine, ctx: &Context) -> std::io::Result<Vec<(TaskRecord
         let Some(mut rec) = all.iter().find(|r| r.spec.id == id).cloned() else { continue };
         let Some(lock) = queue::start_lock(&id) else { continue };
         rec.state = TaskState::Starting;
+        rec.picked_at_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_millis() as i64);
         store::save(&rec)?;
         picked.push((rec, lock));
     }
