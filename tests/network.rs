@@ -327,3 +327,63 @@ fn a_none_agent_reaches_nothing_and_a_mode_change_moves_it_at_its_refresh() {
     let out = env.ok(&["rm", "-y", &n]);
     assert!(out.contains(&format!("removed agentdock-open-{n}")), "{out}");
 }
+
+/// The test image (agent image + scripted model server), built once when absent.
+fn test_image() {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/build-test-image.sh");
+        let out = Command::new(script).arg("--if-missing").output().expect("build-test-image.sh");
+        assert!(out.status.success(), "building the test image failed: {}{}", stdout(&out), stderr(&out));
+    });
+}
+
+#[test]
+fn a_task_runs_on_a_network_of_its_own_that_goes_when_it_is_collected() {
+    proxy_image();
+    test_image();
+    let mut env = TestEnv::new("image = \"agentdock/agent-test:latest\"\nenv_passthrough = [\"MODEL_SCRIPT\"]\n[security]\nallow = [\"allowed.test\"]\n");
+    let p = env.git_project("tasknet");
+    env.ok(&["up", &p]);
+    let p_ip = serve_token(&env, &p);
+    // the agent tries its project's container directly, then waits a while (so the test can
+    // look at its container), then ends
+    let script = format!(
+        r#"[{{"bash": "(curl -s -m 3 --noproxy '*' http://{p_ip}:8080/token || echo unreachable) > reach.txt; echo $HTTPS_PROXY >> reach.txt"}}, {{"text": "done", "delay_ms": 6000}}]"#
+    );
+    env.extra_env.push(("MODEL_SCRIPT".into(), script));
+    env.extra_env.push(("ANTHROPIC_API_KEY".into(), "sk-test-not-a-real-key".into()));
+    let out = env.run(&["task", "run", &p, "reach your project", "--detach"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    let container = format!("agentdock-task-{id}");
+    let net = format!("agentdock-task-{id}");
+    let on = wait_for(Duration::from_secs(30), || {
+        let mode = inspect(&container)["HostConfig"]["NetworkMode"].as_str().map(str::to_string)?;
+        Some(mode)
+    });
+    assert_eq!(on.as_deref(), Some(net.as_str()), "the task's container is not on its own network");
+    let n = inspect_network(&net);
+    assert_eq!(n["Internal"], true, "an allowlist task's network has no route out");
+    assert_eq!(n["Labels"]["dev.agentdock.task"], id.as_str());
+    // the proxy serves it: the task's container sees it under its alias
+    assert!(n["Containers"].as_object().unwrap().values().any(|c| c["Name"].as_str().unwrap_or("").starts_with("agentdock-proxy")), "{n}");
+    // it ends; its collection takes the network with it
+    let done = wait_for(Duration::from_secs(90), || {
+        let v: serde_json::Value = serde_json::from_str(&env.ok(&["task", "show", &id, "--json"])).ok()?;
+        (v["collected"] == true).then_some(v)
+    });
+    let rec = done.unwrap_or_else(|| panic!("the task did not end: {}", env.ok(&["task", "show", &id])));
+    assert_eq!(rec["state"], "succeeded", "{rec}");
+    let branch = rec["spec"]["branch"].as_str().unwrap();
+    let reach = Command::new("git").args(["-c", "safe.directory=*", "-C"]).arg(env.project_path(&p)).args(["show", &format!("{branch}:reach.txt")]).output().unwrap();
+    assert_eq!(stdout(&reach), "unreachable\nhttp://agentdock-proxy:3128\n", "the task reached its project's container");
+    assert!(!network_exists(&net), "the task's network stayed after its task was collected");
+    // the project's own network is untouched
+    assert!(network_exists(&format!("agentdock-net-{p}")));
+}
+
+fn inspect_network(name: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&docker(&["network", "inspect", name])).unwrap_or(serde_json::Value::Null);
+    v.get(0).cloned().unwrap_or(serde_json::Value::Null)
+}

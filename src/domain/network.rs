@@ -114,6 +114,11 @@ pub fn this_proxy(config: &Config) -> ProxySpec {
     proxy_spec(config, &name, crate::paths::data_dir().join("proxy"))
 }
 
+/// agentdock's own containers that sit on agent networks (the egress proxy; the broker).
+pub fn service_names(p: &ProxySpec) -> Vec<String> {
+    vec![p.name.clone()]
+}
+
 /// The network of project `id` (a task's may be given another name; its labels name the
 /// project).
 pub fn network_spec(config: &Config, id: &str, mode: NetworkMode, allow: &[String], proxy: ProxySpec) -> NetworkSpec {
@@ -123,6 +128,22 @@ pub fn network_spec(config: &Config, id: &str, mode: NetworkMode, allow: &[Strin
     labels.insert(netlabels::NETWORK.into(), mode.as_str().into());
     labels.insert(netlabels::PROXY.into(), proxy.name.clone());
     NetworkSpec { mode, name: network_name(mode, id), labels, allow: allow.to_vec(), proxy }
+}
+
+/// The network of task `task_id`: the project's mode, allowlist and proxy, on a network of its
+/// own (`agentdock-task-<id>`), labelled with the task, so a task reaches neither its project's
+/// containers nor another task's. It goes when the task is collected.
+pub fn task_network(project_net: &NetworkSpec, task_id: &str) -> NetworkSpec {
+    let mut n = project_net.clone();
+    if n.mode != NetworkMode::None {
+        n.name = task_network_name(task_id);
+        n.labels.insert(labels::TASK.into(), task_id.into());
+    }
+    n
+}
+
+pub fn task_network_name(task_id: &str) -> String {
+    format!("agentdock-task-{task_id}")
 }
 
 /// A domain as `security.allow` takes it: `name` or `*.suffix`, letters, digits, `-` and dots.

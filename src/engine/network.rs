@@ -31,6 +31,9 @@ pub struct NetworkInfo {
     pub project: Option<String>,
     /// Containers on it: name and address (running ones have one).
     pub containers: Vec<(String, Option<String>)>,
+    /// The task whose network it is (a task's own network), from its label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
 
 fn label_filter(pairs: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
@@ -139,6 +142,7 @@ impl Engine {
                     internal: n.internal.unwrap_or(false),
                     mode: l.get(netlabels::NETWORK).cloned(),
                     project: l.get(labels::PROJECT).cloned(),
+                    task: l.get(labels::TASK).cloned(),
                     containers: containers.iter().filter_map(|m| m.networks.get(&name).map(|ip| (m.name.clone(), ip.clone()))).collect(),
                     name,
                 }
@@ -329,29 +333,56 @@ impl Engine {
         Ok(net::squid_conf(&nets, &host))
     }
 
-    /// Removes the project's networks other than `keep` that no container but the proxy is on
-    /// (the proxy is taken off first), and brings the proxy's config up to date; returns the
-    /// networks removed.
+    /// Removes the project's networks other than `keep` that no container but agentdock's own
+    /// (the proxy) is on (they are taken off first), and brings the proxy's config up to date;
+    /// returns the networks removed. A task's own network is left to its task (it may be made
+    /// before its container is).
     pub async fn prune_networks(&self, project_id: &str, keep: Option<&str>, p: &ProxySpec) -> Result<Vec<String>, EngineError> {
         let mut removed = Vec::new();
-        for n in self.agent_networks(&p.name).await?.into_iter().filter(|n| n.project.as_deref() == Some(project_id) && Some(n.name.as_str()) != keep) {
-            if n.containers.iter().any(|(c, _)| *c != p.name) {
-                continue;
-            }
-            if n.containers.iter().any(|(c, _)| *c == p.name) {
-                let req = NetworkDisconnectRequest { container: p.name.clone(), force: Some(true) };
-                if let Err(e) = self.docker.disconnect_network(&n.name, req).await {
-                    tracing::warn!(network = %n.name, error = %e, "cannot take the proxy off the network");
-                }
-            }
-            match self.docker.remove_network(&n.name).await.map_err(|e| self.err(e)) {
-                Ok(()) | Err(EngineError::NotFound(_)) => removed.push(n.name),
-                Err(e) => tracing::warn!(network = %n.name, error = %e, "cannot remove the network"),
+        for n in self.agent_networks(&p.name).await?.into_iter().filter(|n| n.project.as_deref() == Some(project_id) && Some(n.name.as_str()) != keep && n.task.is_none()) {
+            if self.remove_agent_network(&n, p).await {
+                removed.push(n.name);
             }
         }
         // the allowlists of containers gone go too
         self.sync_proxy(p).await?;
         Ok(removed)
+    }
+
+    /// Removes task `task_id`'s own network once no container but agentdock's own is on it
+    /// (its task was collected); true when it is gone.
+    pub async fn remove_task_network(&self, task_id: &str, p: &ProxySpec) -> Result<bool, EngineError> {
+        let name = net::task_network_name(task_id);
+        let Some(n) = self.agent_networks(&p.name).await?.into_iter().find(|n| n.name == name && n.task.as_deref() == Some(task_id)) else {
+            return Ok(true);
+        };
+        let gone = self.remove_agent_network(&n, p).await;
+        if gone {
+            self.sync_proxy(p).await?;
+        }
+        Ok(gone)
+    }
+
+    /// Removes network `n` unless a container other than agentdock's own services is on it;
+    /// those are taken off first. True when it is gone.
+    async fn remove_agent_network(&self, n: &NetworkInfo, p: &ProxySpec) -> bool {
+        let services = net::service_names(p);
+        if n.containers.iter().any(|(c, _)| !services.contains(c)) {
+            return false;
+        }
+        for (c, _) in &n.containers {
+            let req = NetworkDisconnectRequest { container: c.clone(), force: Some(true) };
+            if let Err(e) = self.docker.disconnect_network(&n.name, req).await {
+                tracing::warn!(network = %n.name, container = %c, error = %e, "cannot take agentdock's service off the network");
+            }
+        }
+        match self.docker.remove_network(&n.name).await.map_err(|e| self.err(e)) {
+            Ok(()) | Err(EngineError::NotFound(_)) => true,
+            Err(e) => {
+                tracing::warn!(network = %n.name, error = %e, "cannot remove the network");
+                false
+            }
+        }
     }
 
     /// The requests proxy `proxy` refused since `since` (unix seconds; 0: all it still logs),

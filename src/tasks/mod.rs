@@ -263,6 +263,8 @@ fn container_spec(
     let mut s = spec::build(ctx.config(), p, &host)?;
     s.name = t.container.clone();
     s.one_shot = true;
+    // a network of its own: no other task's container, nor its project's, is reachable
+    s.network = crate::domain::network::task_network(&s.network, &t.id);
     // the project's own .git config and hooks are not the clone's
     s.mounts.retain(|m| !m.target.starts_with("/workspace/"));
     for m in s.mounts.iter_mut().filter(|m| m.target == "/workspace") {
@@ -418,7 +420,21 @@ pub async fn refreshed(engine: Option<&Engine>, rec: TaskRecord) -> TaskRecord {
     if !rec.collected && rec != before {
         let _ = store::save(&rec);
     }
+    if rec.collected {
+        if let Some(e) = engine {
+            release(e, &rec).await;
+        }
+    }
     rec
+}
+
+/// What a collected task held on the engine goes: its own network (once its container is
+/// gone). Safe to call again; failures are logged (the next look tries again).
+pub async fn release(engine: &Engine, rec: &TaskRecord) {
+    let proxy = crate::domain::network::this_proxy(&crate::config::Config::default());
+    if let Err(e) = engine.remove_task_network(&rec.spec.id, &proxy).await {
+        tracing::warn!(task = %rec.spec.id, error = %e, "cannot remove the task's network");
+    }
 }
 
 /// Cancels a running task: the runner is told (SIGTERM), stops the agent, commits what it
@@ -438,5 +454,9 @@ pub async fn cancel(engine: &Engine, rec: &TaskRecord) -> Result<TaskRecord, OpE
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), engine.wait_exit(&name)).await;
     }
     let fresh = store::load(&rec.spec.id).unwrap_or_else(|| rec.clone());
-    Ok(reconcile(fresh, Some(false)))
+    let done = reconcile(fresh, Some(false));
+    if done.collected {
+        release(engine, &done).await;
+    }
+    Ok(done)
 }

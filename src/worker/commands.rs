@@ -159,7 +159,7 @@ impl Worker {
             Command::CloseDetail => self.detail = None,
             Command::WatchTasks(shown) => {
                 self.tasks.shown = shown;
-                self.watch_tasks().await;
+                self.watch_tasks(engine).await;
             }
             Command::StartTask { project, prompt } => self.start_task(project, prompt),
             Command::CancelTask(id) => self.cancel_task(id),

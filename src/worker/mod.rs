@@ -209,7 +209,7 @@ impl Worker {
                 Some((id, status)) = samples.recv() => self.agent_changed(id, status).await,
                 _ = agent_tick.tick() => {
                     self.agent_statuses(engine).await;
-                    self.watch_tasks().await;
+                    self.watch_tasks(engine).await;
                     self.watch_proxy(engine).await;
                 }
                 _ = tick.tick() => {
