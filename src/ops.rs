@@ -167,7 +167,12 @@ pub async fn up(engine: &Engine, ctx: &Context, p: &Project) -> Result<Ensured, 
         tracing::info!(project = %p.id, "{done}");
     }
     let done = engine.ensure(&spec).await?;
-    Ok(Ensured { warnings: warnings.into_iter().chain(done.warnings.iter().cloned()).collect(), ..done })
+    // a proxy image older than this agentdock's files is said (it still serves)
+    let stale = match spec.network.mode {
+        crate::config::NetworkMode::Allowlist => engine.proxy_staleness(&spec.network.proxy).await,
+        _ => Vec::new(),
+    };
+    Ok(Ensured { warnings: warnings.into_iter().chain(done.warnings.iter().cloned()).chain(stale).collect(), ..done })
 }
 
 /// Finishes what an interrupted refresh of the project left (see [`Engine::repair`]), under
@@ -270,6 +275,15 @@ pub async fn ensure_proxy(engine: &Engine, ctx: &Context) -> Result<Option<crate
         return Ok(None);
     }
     Ok(Some(engine.ensure_proxy(&proxy).await?))
+}
+
+/// One of agentdock's own services made anew, by its name.
+pub async fn refresh_service(engine: &Engine, ctx: &Context, name: &str) -> Result<crate::engine::StateInfo, OpError> {
+    let proxy = crate::domain::network::this_proxy(ctx.config());
+    if name == proxy.name {
+        return refresh_proxy(engine, ctx).await;
+    }
+    Err(OpError::Refused(format!("{} is not one of agentdock's services", crate::domain::text::strip(name))))
 }
 
 /// The egress proxy made anew (see [`Engine::refresh_proxy`]).

@@ -25,6 +25,8 @@ pub enum Command {
     Attach { container: String, project: String },
     Shell { container: String, project: String },
     Bell,
+    /// One of agentdock's own services (its egress proxy, its broker) made anew, by name.
+    RefreshService(String),
     /// The task list is on screen (its tasks are looked at every second) or not.
     WatchTasks(bool),
     StartTask { project: Project, prompt: String },

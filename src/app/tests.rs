@@ -45,6 +45,7 @@ fn container(project: &str, state: ContainerState, health: Health, age: i64) -> 
         project_path: Some(format!("/src/{project}")),
         agent_dir: None,
         managed: true,
+        role: Some("main".into()),
     }
 }
 
@@ -234,3 +235,4 @@ fn help_lists_the_live_keymap() {
 mod behaviour;
 mod glance;
 mod task_view;
+mod services;

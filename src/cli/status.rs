@@ -225,15 +225,18 @@ async fn network_checks(engine: &Engine, ctx: &Context) -> Vec<Check> {
         (Ok(true), Ok(Some(st))) => {
             let nets = engine.agent_networks(&proxy.name).await.map(|n| n.iter().filter(|n| n.mode.as_deref() == Some("allowlist")).count()).unwrap_or(0);
             let running = st.state == crate::domain::container::ContainerState::Running && st.health != Health::Unhealthy;
+            // stale is said, not failed: it still serves
+            let stale = engine.proxy_staleness(&proxy).await;
             Check {
                 name: "proxy",
                 ok: running,
                 detail: format!(
-                    "{} {} ({}), serving {nets} network(s){}",
+                    "{} {} ({}), serving {nets} network(s){}{}",
                     proxy.name,
                     st.state.as_str(),
                     st.health.as_str(),
-                    if running { String::new() } else { "; `agentdock up` or the dashboard starts it again".into() }
+                    if running { String::new() } else { "; `agentdock up` or the dashboard starts it again".into() },
+                    stale.iter().map(|s| format!("; warning: {s}")).collect::<String>()
                 ),
             }
         }

@@ -273,6 +273,7 @@ fn map_summary(c: bollard::models::ContainerSummary) -> ContainerInfo {
         project_name: managed.then(|| labels_map.get(labels::PROJECT_NAME).map(|n| shown(n))).flatten(),
         project_path: managed.then(|| labels_map.get(labels::PROJECT_PATH).cloned()).flatten(),
         agent_dir: managed.then(|| labels_map.get(labels::AGENT_DIR).cloned()).flatten(),
+        role: labels_map.get(labels::ROLE).map(|r| shown(r)),
         managed,
     }
 }

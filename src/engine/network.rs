@@ -264,6 +264,16 @@ impl Engine {
         Ok(st)
     }
 
+    /// Why the proxy is stale, if it is (see [`net::proxy_staleness`]): warnings, never errors.
+    pub async fn proxy_staleness(&self, p: &ProxySpec) -> Vec<String> {
+        let Ok(Some((id, hash))) = self.image_id_and_label(&p.image, net::IMAGE_HASH_LABEL).await else { return Vec::new() };
+        let running = match self.docker.inspect_container(&p.name, None).await {
+            Ok(c) => c.image,
+            Err(_) => None,
+        };
+        net::proxy_staleness(&p.image, hash.as_deref(), Some(&id), running.as_deref())
+    }
+
     /// A container of the proxy's name that is not agentdock's proxy is refused.
     async fn check_proxy(&self, id: &str, name: &str) -> Result<(), EngineError> {
         let labels = self.docker.inspect_container(id, None).await.map_err(|e| self.err(e))?.config.and_then(|c| c.labels).unwrap_or_default();

@@ -184,6 +184,7 @@ fn row_cells(app: &App, row: &Row, cols: &Cols) -> Vec<Cell<'static>> {
         },
         Row::Group(g) => {
             let ids = match g {
+                Group::Agentdock => &app.list.service_ids,
                 Group::Tasks => &app.list.task_ids,
                 Group::Unmanaged => &app.list.unmanaged_ids,
             };

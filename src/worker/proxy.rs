@@ -22,12 +22,16 @@ pub(super) struct ProxyWatch {
     last_ensure: Option<Instant>,
     last_read: Option<Instant>,
     task: Option<JoinHandle<Look>>,
+    /// The proxy's staleness as last said (said again only when it changes).
+    stale_said: Vec<String>,
 }
 
 struct Look {
     present: Option<bool>,
     refusals: Vec<Refusal>,
     error: Option<String>,
+    /// Why the proxy is stale (looked at with each ensure).
+    stale: Option<Vec<String>>,
 }
 
 impl Worker {
@@ -39,6 +43,12 @@ impl Worker {
                 }
                 if let Some(e) = look.error {
                     tracing::warn!("egress proxy: {e}");
+                }
+                if let Some(stale) = look.stale.filter(|s| *s != self.proxy.stale_said) {
+                    if !stale.is_empty() {
+                        self.send(EngineEvent::Message(format!("warning: {}", stale.join("; ")))).await;
+                    }
+                    self.proxy.stale_said = stale;
                 }
                 let before = self.proxy.tally.by_container.clone();
                 let first = self.proxy.tally.add(&look.refusals);
@@ -67,10 +77,15 @@ impl Worker {
         let since = self.proxy.tally.newest as i64;
         let was_present = self.proxy.present;
         self.proxy.task = Some(tokio::spawn(async move {
-            let mut look = Look { present: None, refusals: Vec::new(), error: None };
+            let mut look = Look { present: None, refusals: Vec::new(), error: None, stale: None };
             if ensure {
                 match crate::ops::ensure_proxy(&engine, &ctx).await {
-                    Ok(state) => look.present = Some(state.is_some()),
+                    Ok(state) => {
+                        look.present = Some(state.is_some());
+                        if state.is_some() {
+                            look.stale = Some(engine.proxy_staleness(&this_proxy(ctx.config())).await);
+                        }
+                    }
                     Err(e) => look.error = Some(e.to_string()),
                 }
             }
