@@ -162,6 +162,7 @@ pub(super) async fn doctor(ctx: &Context, json: bool) -> Result<i32, Failure> {
     });
     if let Ok(e) = &engine {
         checks.extend(network_checks(e, ctx).await);
+        checks.push(broker_check(e, ctx).await);
     }
     checks.push(Check { name: "data", ok: true, detail: crate::paths::data_dir().display().to_string() });
     let secrets: Vec<String> = SECRET_ENV
@@ -185,6 +186,40 @@ pub(super) async fn doctor(ctx: &Context, json: bool) -> Result<i32, Failure> {
     } else {
         exit::FAILED
     })
+}
+
+/// The credential broker: off (what it would add), or its state and the kind of credential it
+/// holds (never the value).
+async fn broker_check(engine: &Engine, ctx: &Context) -> Check {
+    let Some(link) = crate::ops::broker_link(ctx) else {
+        return Check {
+            name: "broker",
+            ok: true,
+            detail: "off: each agent uses its own login or the key passed in; with broker.credential_file (or broker.from_env) the key stays out of every container, each agent is metered and budgets hold".into(),
+        };
+    };
+    let kind = match crate::engine::broker::read_credential(&link.credential) {
+        Ok((_, k)) => k.describe().to_string(),
+        Err(e) => return Check { name: "broker", ok: false, detail: e.to_string() },
+    };
+    let st = engine.inspect_state(&link.broker.name).await.ok().flatten();
+    let running = st.as_ref().is_some_and(|s| s.state == crate::domain::container::ContainerState::Running && s.health != Health::Unhealthy);
+    let stale = engine.broker_staleness(&link.broker).await;
+    Check {
+        name: "broker",
+        ok: st.is_none() || running,
+        detail: format!(
+            "{} {}, holding {kind} from {}, upstream {}{}",
+            link.broker.name,
+            match &st {
+                None => "not made yet (the first `agentdock up` makes it)".to_string(),
+                Some(s) => format!("{} ({})", s.state.as_str(), s.health.as_str()),
+            },
+            link.credential.describe(),
+            link.broker.upstream,
+            stale.iter().map(|s| format!("; warning: {s}")).collect::<String>()
+        ),
+    }
 }
 
 /// Each project's network mode (and a container made for other network settings, which its

@@ -38,6 +38,10 @@ pub enum TaskCommand {
         /// Model the agent uses (default: tasks.model, else the CLI's)
         #[arg(long)]
         model: Option<String>,
+        /// Dollars the task may spend through the credential broker (default: tasks.budget_usd;
+        /// 0: no budget)
+        #[arg(long, value_name = "USD")]
+        budget: Option<f64>,
         /// Return once the task started (follow it with `task logs -f ID`)
         #[arg(long)]
         detach: bool,
@@ -69,21 +73,22 @@ pub enum TaskCommand {
     Diff { id: String, other: Option<String> },
 }
 
-/// Exit code of a finished `task run`: 0 succeeded, 1 failed, 5 output capped, 124 timed out,
-/// 130 cancelled.
+/// Exit code of a finished `task run`: 0 succeeded, 1 failed, 5 output capped, 6 budget
+/// exceeded, 124 timed out, 130 cancelled.
 pub fn exit_code(s: TaskState) -> i32 {
     match s {
         TaskState::Succeeded => exit::OK,
         TaskState::TimedOut => 124,
         TaskState::Cancelled => 130,
         TaskState::OutputCapped => 5,
+        TaskState::BudgetExceeded => 6,
         _ => exit::FAILED,
     }
 }
 
 pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
     match cmd {
-        TaskCommand::Run { project, prompt, file, branch, repo, timeout, max_output, model, detach, json } => {
+        TaskCommand::Run { project, prompt, file, branch, repo, timeout, max_output, model, budget, detach, json } => {
             let (project, prompt) = match (&repo, project, prompt) {
                 (Some(_), Some(p), None) => (None, Some(p)),
                 (_, project, prompt) => (project, prompt),
@@ -108,6 +113,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
                 max_output: max_output.unwrap_or(t.max_output_bytes).max(1024),
                 model: model.or_else(|| Some(t.model.clone()).filter(|m| !m.is_empty())),
                 permission_mode: t.permission_mode.clone(),
+                budget_usd: budget.unwrap_or(t.budget_usd).max(0.0),
             };
             let engine = connect().await?;
             let seen = engine.list(false).await?;
@@ -123,7 +129,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             if !json {
                 eprintln!("task {} on {} ({}), branch {}", rec.spec.id, rec.spec.project_name, short(&rec.spec.base_commit), rec.spec.branch);
             }
-            let rec = follow(&engine, rec, !json).await?;
+            let rec = follow(&engine, ctx, rec, !json).await?;
             if json {
                 print_json(&rec)?;
             } else {
@@ -159,7 +165,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             let rec = find(&id)?;
             if f {
                 let engine = connect().await?;
-                follow(&engine, rec, true).await?;
+                follow(&engine, ctx, rec, true).await?;
             } else {
                 let mut offset = 0;
                 print_new_events(&rec, &mut offset);
@@ -223,12 +229,22 @@ fn find(id: &str) -> Result<TaskRecord, Failure> {
 /// Prints the run as it comes (when `print`) until the task ends; Ctrl-C cancels the task.
 /// While its container runs only the new lines are read; the record is brought up to date
 /// (stream summed up, result collected) once it no longer runs.
-async fn follow(engine: &crate::engine::Engine, rec: TaskRecord, print: bool) -> Result<TaskRecord, Failure> {
+async fn follow(engine: &crate::engine::Engine, ctx: &Context, rec: TaskRecord, print: bool) -> Result<TaskRecord, Failure> {
     let mut offset = 0u64;
     let mut rec = rec;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    // the broker the agent talks to is kept up while the task runs (made ready again every
+    // health interval, as the dashboard does)
+    let every = Duration::from_secs(ctx.config().health.interval_secs.max(1));
+    let mut last_ensure = std::time::Instant::now();
     loop {
+        if last_ensure.elapsed() >= every {
+            last_ensure = std::time::Instant::now();
+            if let Err(e) = crate::ops::ensure_broker(engine, ctx).await {
+                tracing::warn!("broker: {e}");
+            }
+        }
         if print {
             print_new_events(&rec, &mut offset);
         }

@@ -160,7 +160,7 @@ pub fn this_proxy(config: &Config) -> ProxySpec {
 
 /// agentdock's own containers that sit on agent networks (the egress proxy; the broker).
 pub fn service_names(p: &ProxySpec) -> Vec<String> {
-    vec![p.name.clone()]
+    vec![p.name.clone(), super::broker::broker_name(&p.name)]
 }
 
 /// The network of project `id` (a task's may be given another name; its labels name the

@@ -11,6 +11,10 @@ use super::settings::{Config, NetworkMode};
 /// Environment variables whose values are secrets: passed into the container, never shown.
 pub const SECRET_ENV: &[&str] = &["GITHUB_TOKEN", "ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"];
 
+/// The secrets that are the model credential: with the broker, they stay out of every
+/// container.
+pub const MODEL_CREDENTIALS: &[&str] = &["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"];
+
 /// Where the host's ssh-agent socket is in the container (`security.ssh = "agent"`).
 pub const SSH_AGENT_SOCK: &str = "/run/agentdock/ssh-agent.sock";
 
@@ -85,6 +89,9 @@ pub struct ContainerSpec {
     /// A one-shot container (a task): no restart, no health check, removed by the engine when
     /// it ends.
     pub one_shot: bool,
+    /// Its agent reaches the model through the credential broker (its `ANTHROPIC_API_KEY` is
+    /// a capability issued when it is made); None: no broker.
+    pub broker: Option<super::broker::BrokerLink>,
 }
 
 /// Parses "8g", "512m", "1024k", "123" (bytes) into bytes.
@@ -137,6 +144,8 @@ pub struct HostContext {
     /// The egress proxy of this agentdock (its data dir): name and the host dir of its config.
     pub proxy_name: String,
     pub proxy_conf_dir: PathBuf,
+    /// agentdock's data dir (the broker's state is there).
+    pub data_dir: PathBuf,
 }
 
 impl HostContext {
@@ -185,6 +194,7 @@ impl HostContext {
             agent_dir,
             proxy_name: network::proxy_name(std::env::var_os("AGENTDOCK_DATA_DIR").map(PathBuf::from).as_deref()),
             proxy_conf_dir: crate::paths::data_dir().join("proxy"),
+            data_dir: crate::paths::data_dir(),
         }
     }
 }
@@ -251,7 +261,15 @@ pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<C
         shown("AGENT_SESSION", &config.session_name),
         shown("CLAUDE_CONFIG_DIR", &format!("{home}/.claude")),
     ];
+    // with the broker, the model credential stays with it: the agent gets a capability (made
+    // when the container is) and the broker's address
+    let net_mode = project.settings.network;
+    let credential = super::broker::credential_source(config, &host.env, &host.home);
+    let brokered = credential.is_some();
     for (name, value) in &host.env {
+        if brokered && MODEL_CREDENTIALS.contains(&name.as_str()) {
+            continue;
+        }
         env.push(EnvVar {
             name: name.clone(),
             value: Secret::new(value.clone()),
@@ -299,16 +317,30 @@ pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<C
     }
 
     let net = network_for(config, project, host);
+    debug_assert_eq!(net.mode, net_mode);
     labels.insert(netlabels::NETWORK.into(), net.mode.as_str().into());
     env.push(shown("AGENTDOCK_NETWORK", net.mode.as_str()));
+    // `none` reaches no broker: such an agent gets no credential at all
+    let broker = credential.filter(|_| net.mode != NetworkMode::None).map(|credential| super::broker::BrokerLink {
+        broker: super::broker::broker_spec(config, &net.proxy, &host.data_dir, &host.home),
+        credential,
+        task: None,
+        task_budget_usd: 0.0,
+        project_daily_budget_usd: project.settings.daily_budget_usd,
+    });
+    if broker.is_some() {
+        env.push(shown("ANTHROPIC_BASE_URL", &super::broker::base_url()));
+    }
     if net.mode == NetworkMode::Allowlist {
         labels.insert(netlabels::ALLOW.into(), net.allow.join(","));
         let proxy = format!("http://{}:{}", network::PROXY_ALIAS, network::PROXY_PORT);
         for name in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
             env.push(shown(name, &proxy));
         }
-        env.push(shown("NO_PROXY", network::NO_PROXY));
-        env.push(shown("no_proxy", network::NO_PROXY));
+        // the broker is reached directly, on the agent's own network
+        let no_proxy = format!("{},{}", network::NO_PROXY, super::broker::BROKER_ALIAS);
+        env.push(shown("NO_PROXY", &no_proxy));
+        env.push(shown("no_proxy", &no_proxy));
     }
 
     Ok(ContainerSpec {
@@ -340,6 +372,7 @@ pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<C
         },
         agent_dir: host.agent_dir.clone(),
         one_shot: false,
+        broker,
     })
 }
 
@@ -379,6 +412,7 @@ mod tests {
                 refresh: config.refresh.clone(),
                 network: config.security.network,
                 allow: vec!["api.anthropic.com".into(), "*.github.com".into()],
+                daily_budget_usd: 0.0,
             },
         }
     }
@@ -419,6 +453,31 @@ mod tests {
     }
 
     #[test]
+    fn with_the_broker_the_model_credential_stays_out_and_the_agent_gets_its_address() {
+        let mut env = BTreeMap::new();
+        env.insert("ANTHROPIC_API_KEY".to_string(), "sk-ant-api03-real".to_string());
+        env.insert("GITHUB_TOKEN".to_string(), "ghp_x".to_string());
+        let host = HostContext { env, data_dir: "/data".into(), ..Default::default() };
+        let mut config = Config::default();
+        // no broker: today's way, the key as a secret file
+        let spec = build(&config, &project(), &host).unwrap();
+        assert!(spec.broker.is_none() && spec.env.iter().any(|e| e.name == "ANTHROPIC_API_KEY"));
+        config.broker.from_env = true;
+        let spec = build(&config, &project(), &host).unwrap();
+        assert!(!spec.env.iter().any(|e| MODEL_CREDENTIALS.contains(&e.name.as_str())), "{:?}", spec.env);
+        assert!(spec.env.iter().any(|e| e.name == "GITHUB_TOKEN"), "other secrets still pass");
+        assert!(spec.env.iter().any(|e| e.name == "ANTHROPIC_BASE_URL" && e.value.expose() == "http://agentdock-broker:8080"));
+        let link = spec.broker.as_ref().unwrap();
+        assert_eq!(link.broker.state_dir, PathBuf::from("/data/broker"));
+        assert!(!format!("{spec:?}").contains("sk-ant-api03-real"));
+        // no network: no broker to reach, and still no key
+        let mut p = project();
+        p.settings.network = NetworkMode::None;
+        let spec = build(&config, &p, &host).unwrap();
+        assert!(spec.broker.is_none() && !spec.env.iter().any(|e| e.name.starts_with("ANTHROPIC")));
+    }
+
+    #[test]
     fn allowlist_agents_get_their_network_and_the_proxy_and_none_gets_neither() {
         let host = HostContext { proxy_name: "agentdock-proxy-x".into(), ..Default::default() };
         let spec = build(&Config::default(), &project(), &host).unwrap();
@@ -427,7 +486,7 @@ mod tests {
         assert_eq!(spec.network.proxy.name, "agentdock-proxy-x");
         assert_eq!(spec.network.labels[labels::PROJECT], "api");
         assert_eq!(env(&spec, "HTTPS_PROXY"), Some(("http://agentdock-proxy:3128".into(), true)));
-        assert_eq!(env(&spec, "no_proxy").unwrap().0, "localhost,127.0.0.1,::1");
+        assert_eq!(env(&spec, "no_proxy").unwrap().0, "localhost,127.0.0.1,::1,agentdock-broker");
         assert_eq!(spec.labels[netlabels::ALLOW], "api.anthropic.com,*.github.com");
         let mut p = project();
         p.settings.network = NetworkMode::None;

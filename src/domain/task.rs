@@ -19,6 +19,8 @@ pub enum TaskState {
     TimedOut,
     Cancelled,
     OutputCapped,
+    /// The broker refused the agent's next request: a budget was reached.
+    BudgetExceeded,
 }
 
 impl TaskState {
@@ -36,6 +38,7 @@ impl TaskState {
             TaskState::TimedOut => "timed out",
             TaskState::Cancelled => "cancelled",
             TaskState::OutputCapped => "output capped",
+            TaskState::BudgetExceeded => "budget exceeded",
         }
     }
 

@@ -62,7 +62,8 @@ pub(super) fn body(spec: &ContainerSpec) -> ContainerCreateBody {
     let mut mounts: Vec<Mount> = spec.mounts.iter().map(|m| bind(&m.source, &m.target, m.read_only)).collect();
     // secrets are files (see `secrets`), never environment variables
     let mut env: Vec<String> = spec.env.iter().filter(|e| e.shown).map(|e| format!("{}={}", e.name, e.value.expose())).collect();
-    if secrets::of(spec).next().is_some() {
+    // a brokered agent's capability is a secret too, issued when it is made
+    if secrets::of(spec).next().is_some() || spec.broker.is_some() {
         mounts.push(bind(&secrets::dir_for(&spec.name), secrets::MOUNT, true));
         env.push(format!("AGENTDOCK_SECRETS_DIR={}", secrets::MOUNT));
     }
@@ -128,6 +129,26 @@ fn write_secrets(spec: &ContainerSpec) -> Result<(), EngineError> {
 }
 
 impl Engine {
+    /// Writes the spec's secrets, with, for a brokered agent, a new capability as its
+    /// `ANTHROPIC_API_KEY` (the broker made ready to take it).
+    async fn write_secrets_and_capability(&self, spec: &ContainerSpec) -> Result<(), EngineError> {
+        match self.issue_capability(spec).await? {
+            None => write_secrets(spec),
+            Some(token) => {
+                // an interactive agent uses it without asking
+                if let Err(e) = crate::agent_config::approve_api_key(&spec.agent_dir, &token, &spec.user) {
+                    tracing::warn!(container = %spec.name, "cannot approve the capability in the agent's config: {e:#}");
+                }
+                let mut s = spec.clone();
+                s.env.retain(|e| e.name != "ANTHROPIC_API_KEY");
+                s.env.push(crate::domain::spec::EnvVar { name: "ANTHROPIC_API_KEY".into(), value: crate::domain::spec::Secret::new(token), shown: false });
+                write_secrets(&s)
+            }
+        }
+    }
+}
+
+impl Engine {
     /// Ok when the image is there, else the error that names the build command.
     pub async fn require_image(&self, image: &str) -> Result<(), EngineError> {
         if self.image_exists(image).await? {
@@ -164,7 +185,7 @@ impl Engine {
                     return Ok(Ensured { id: st.id, name: spec.name.clone(), action: EnsureAction::AlreadyRunning, warnings });
                 }
                 // a reboot empties the tmpfs the secrets live on
-                write_secrets(spec)?;
+                self.write_secrets_and_capability(spec).await?;
                 self.start(&st.id).await?;
                 Ok(Ensured { id: st.id, name: spec.name.clone(), action: EnsureAction::Started, warnings })
             }
@@ -392,7 +413,7 @@ impl Engine {
             return Err(EngineError::ImageMissing { image: spec.network.proxy.image.clone(), build: PROXY_BUILD_COMMAND.into() });
         }
         self.ensure_network(&spec.network).await?;
-        write_secrets(spec)
+        self.write_secrets_and_capability(spec).await
     }
 
     /// After the create: the proxy lets the new container's network reach its allowlist before
@@ -418,6 +439,12 @@ impl Engine {
         if spec.network.mode == NetworkMode::Allowlist {
             self.ensure_network(&spec.network).await?;
             self.ensure_proxy(&spec.network.proxy).await?;
+        }
+        // a running agent's broker (it may have been stopped or removed meanwhile); one made
+        // now is made ready with its capability
+        if let (Some(link), Some(_)) = (&spec.broker, id) {
+            self.ensure_network(&spec.network).await?;
+            self.ensure_broker(link).await?;
         }
         Ok(warnings)
     }

@@ -1,6 +1,7 @@
 //! The engine adaptor: the only module that imports bollard. It connects (honouring
 //! `DOCKER_HOST`, negotiating the API version) and maps everything to domain types.
 
+pub mod broker;
 pub mod cgroup;
 mod exec;
 mod images;

@@ -128,6 +128,50 @@ impl Engine {
         }
     }
 
+    /// The network with a route out that agentdock's services (proxy, broker) sit on.
+    pub(super) async fn ensure_egress_network(&self, name: &str, service_labels: &BTreeMap<String, String>, pool: &str) -> Result<(), EngineError> {
+        if self.network(name).await?.is_none() {
+            let mut l = service_labels.clone();
+            l.insert(labels::ROLE.into(), "egress".into());
+            self.create_network(name, false, &l, pool).await?;
+        }
+        Ok(())
+    }
+
+    /// The subnet of network `name`, when it has one.
+    pub async fn network_subnet(&self, name: &str) -> Result<Option<String>, EngineError> {
+        Ok(self.network(name).await?.and_then(|n| n.ipam).and_then(|i| i.config).and_then(|c| c.into_iter().find_map(|c| c.subnet)))
+    }
+
+    /// Attaches container `id` under `alias` to every agent network (with a mode label) that
+    /// proxy `proxy` serves and `modes` names; the names attached.
+    pub(super) async fn attach_to_agent_networks(&self, id: &str, proxy: &str, alias: &str, modes: &[NetworkMode]) -> Result<Vec<String>, EngineError> {
+        let on = self.container_networks(id).await?;
+        let mut attached = Vec::new();
+        for n in self.networks_labelled(&[(netlabels::PROXY, proxy)]).await? {
+            let l = n.labels.clone().unwrap_or_default();
+            if !l.get(netlabels::NETWORK).is_some_and(|m| modes.iter().any(|x| x.as_str() == m)) {
+                continue;
+            }
+            let name = n.name.unwrap_or_default();
+            if on.contains(&name) {
+                continue;
+            }
+            let req = NetworkConnectRequest {
+                container: id.to_string(),
+                endpoint_config: Some(EndpointSettings { aliases: Some(vec![alias.into()]), ..Default::default() }),
+            };
+            match self.docker.connect_network(&name, req).await.map_err(|e| self.err(e)) {
+                Ok(()) => attached.push(name),
+                // connected by another process meanwhile, or the network went meanwhile
+                Err(EngineError::Failed(m) | EngineError::Conflict(m)) if m.contains("already exists") => {}
+                Err(EngineError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(attached)
+    }
+
     /// agentdock's networks served by proxy `proxy`, with the containers on each.
     pub async fn agent_networks(&self, proxy: &str) -> Result<Vec<NetworkInfo>, EngineError> {
         let nets = self.networks_labelled(&[(netlabels::PROXY, proxy)]).await?;
@@ -210,11 +254,7 @@ impl Engine {
         if !self.image_exists(&p.image).await? {
             return Err(EngineError::ImageMissing { image: p.image.clone(), build: net::PROXY_BUILD_COMMAND.into() });
         }
-        if self.network(&p.egress).await?.is_none() {
-            let mut l = p.labels.clone();
-            l.insert(labels::ROLE.into(), "egress".into());
-            self.create_network(&p.egress, false, &l, &p.subnet_pool).await?;
-        }
+        self.ensure_egress_network(&p.egress, &p.labels, &p.subnet_pool).await?;
         let conf = self.proxy_conf(p).await?;
         let changed = write_conf(&p.conf_dir, &conf).map_err(|e| EngineError::Failed(format!("cannot write the proxy's config in {}: {e}", p.conf_dir.display())))?;
         // squid reads its config when it starts: a reload only for one that already ran
@@ -242,22 +282,7 @@ impl Engine {
             Some(st) => st,
         };
         self.check_proxy(&st.id, &p.name).await?;
-        let on = self.container_networks(&st.id).await?;
-        for n in self.networks_labelled(&[(netlabels::PROXY, &p.name), (netlabels::NETWORK, NetworkMode::Allowlist.as_str())]).await? {
-            let name = n.name.unwrap_or_default();
-            if !on.contains(&name) {
-                let req = NetworkConnectRequest {
-                    container: st.id.clone(),
-                    endpoint_config: Some(EndpointSettings { aliases: Some(vec![net::PROXY_ALIAS.into()]), ..Default::default() }),
-                };
-                match self.docker.connect_network(&name, req).await.map_err(|e| self.err(e)) {
-                    Ok(()) => {}
-                    // connected by another process meanwhile
-                    Err(EngineError::Failed(m) | EngineError::Conflict(m)) if m.contains("already exists") => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
+        self.attach_to_agent_networks(&st.id, &p.name, net::PROXY_ALIAS, &[NetworkMode::Allowlist]).await?;
         if reload {
             self.reload_proxy(&st.id).await?;
         }
@@ -422,7 +447,7 @@ impl Engine {
 /// Held while networks or the proxy are made: the engine (API 1.41) makes a second network of
 /// a name that exists, and two containers of the same project (tasks) are often made at once.
 /// Waits up to a minute, then goes on without it (a lock file it cannot open holds up nothing).
-async fn networks_lock() -> Option<std::fs::File> {
+pub(super) async fn networks_lock() -> Option<std::fs::File> {
     let dir = crate::paths::lock_dir();
     std::fs::create_dir_all(&dir).ok()?;
     let file = std::fs::File::options().create(true).truncate(false).write(true).open(dir.join("networks.lock")).ok()?;

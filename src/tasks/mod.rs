@@ -33,6 +33,8 @@ pub struct TaskRequest {
     pub max_output: u64,
     pub model: Option<String>,
     pub permission_mode: String,
+    /// Dollars it may spend through the broker (0: no budget).
+    pub budget_usd: f64,
 }
 
 /// Makes the task's directory, workspace and container, and starts it. Anything made is
@@ -143,7 +145,8 @@ async fn prepare(
         // and the agent config
         std::fs::write(run.join("prompt.txt"), &req.prompt).map_err(|e| refused(e.to_string()))?;
         chown_tree(&run, &user)?;
-        crate::agent_config::prepare(&claude, &crate::paths::home_dir(), &user).map_err(OpError::Other)?;
+        let brokered = crate::ops::broker_link(ctx).is_some();
+        crate::agent_config::prepare_with(&claude, &crate::paths::home_dir(), &user, brokered).map_err(OpError::Other)?;
         ph.mark("dirs");
         let spec = TaskSpec {
             id: id.to_string(),
@@ -162,7 +165,7 @@ async fn prepare(
             container: format!("agentdock-task-{id}"),
             created_at: now_unix(),
         };
-        let cspec = container_spec(ctx, &p, &spec, &workspace, &run, &claude).map_err(refused)?;
+        let cspec = container_spec(ctx, &p, &spec, &workspace, &run, &claude, req.budget_usd).map_err(refused)?;
         let ncpu = cpus.await.map_err(joined)?;
         let cid = engine.create_once(&cspec, ncpu).await?;
         ph.mark("create");
@@ -258,6 +261,7 @@ fn container_spec(
     workspace: &Path,
     run: &Path,
     claude: &Path,
+    budget_usd: f64,
 ) -> Result<spec::ContainerSpec, String> {
     let host = task_host(p, claude, t.repo_url.is_some());
     let mut s = spec::build(ctx.config(), p, &host)?;
@@ -265,6 +269,11 @@ fn container_spec(
     s.one_shot = true;
     // a network of its own: no other task's container, nor its project's, is reachable
     s.network = crate::domain::network::task_network(&s.network, &t.id);
+    // its capability names the task and carries its budget
+    if let Some(link) = s.broker.as_mut() {
+        link.task = Some(t.id.clone());
+        link.task_budget_usd = budget_usd;
+    }
     // the project's own .git config and hooks are not the clone's
     s.mounts.retain(|m| !m.target.starts_with("/workspace/"));
     for m in s.mounts.iter_mut().filter(|m| m.target == "/workspace") {
@@ -339,6 +348,13 @@ pub fn reconcile(mut rec: TaskRecord, running: Option<bool>) -> TaskRecord {
         (_, Some(s)) if s.is_final() => {
             rec.state = s;
             rec.reason = result_reason(&run);
+            // the agent failed because the broker refused it: a budget stopped it
+            if s == TaskState::Failed {
+                if let Some(why) = crate::broker::store::budget_stop(&crate::broker::store::state_dir(), &id) {
+                    rec.state = TaskState::BudgetExceeded;
+                    rec.reason = Some(why);
+                }
+            }
         }
         _ => {
             rec.state = TaskState::Failed;
@@ -434,6 +450,10 @@ pub async fn release(engine: &Engine, rec: &TaskRecord) {
     let proxy = crate::domain::network::this_proxy(&crate::config::Config::default());
     if let Err(e) = engine.remove_task_network(&rec.spec.id, &proxy).await {
         tracing::warn!(task = %rec.spec.id, error = %e, "cannot remove the task's network");
+    }
+    // and its capability
+    if let Err(e) = crate::broker::store::revoke(&crate::broker::store::state_dir(), std::slice::from_ref(&rec.spec.container)) {
+        tracing::warn!(task = %rec.spec.id, error = %e, "cannot revoke the task's capability");
     }
 }
 

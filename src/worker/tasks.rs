@@ -116,6 +116,7 @@ impl Worker {
             max_output: t.max_output_bytes.max(1024),
             model: Some(t.model.clone()).filter(|m| !m.is_empty()),
             permission_mode: t.permission_mode.clone(),
+            budget_usd: t.budget_usd.max(0.0),
         };
         let (ctx, events) = (self.ctx.clone(), self.events.clone());
         let seen: Vec<_> = self.containers.values().cloned().collect();
