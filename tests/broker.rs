@@ -387,3 +387,47 @@ fn the_broker_killed_mid_stream_fails_that_request_and_the_next_works_once_agent
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(env.data_dir().join("broker/usage.jsonl")).unwrap_or_default().lines().map(json).collect();
     assert!(lines.iter().any(|l| l["output_tokens"] == 2 && l["complete"] == true), "{lines:?}");
 }
+
+#[test]
+fn the_dashboard_shows_the_brokers_tokens_and_cost_per_task_and_container() {
+    images();
+    let env = TestEnv::new("");
+    let up = Upstream::new(
+        &env,
+        r#"[{"text": "task done", "usage": {"input_tokens": 100, "output_tokens": 10}}, {"text": "main done", "usage": {"input_tokens": 300, "output_tokens": 30}}]"#,
+    );
+    // priced so that the broker's figure cannot be the CLI's own estimate: $1.20 for the task
+    let prices = "[broker.prices.\"claude-cost-test\"]\ninput = 10000.0\noutput = 20000.0\ncache_write = 0.0\ncache_read = 0.0\n";
+    env.write_config(&format!("{}{prices}[tasks]\nmodel = \"claude-cost-test\"\n", broker_config(&env, "")));
+    let p = env.git_project("cost");
+    env.ok(&["up", &p]);
+    let broker = connect_broker(&env, &up);
+    let _guard = CredentialGuard(broker_name(&broker));
+    let out = env.run(&["task", "run", &p, "do it"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let (code, out, err) = agent_sh(&env, &p, "timeout 120 claude -p 'and you' --model claude-cost-test");
+    assert_eq!((code, out.trim()), (0, "main done"), "{err}");
+
+    let t = Tmux::start(&env);
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    t.wait_for("API 1.41", Duration::from_secs(10));
+    // the broker is agentdock's own, listed under it
+    let name = broker_name(&broker);
+    t.wait_until(Duration::from_secs(10), "the broker's row", |s| s.contains(&format!("· {name}")));
+    // the task's cost and tokens are the broker's: 100 × $10000/M + 10 × $20000/M
+    t.keys(&["t"]);
+    let s = t.wait_until(Duration::from_secs(20), "the task's cost", |s| s.lines().any(|l| l.contains("succeeded") && l.contains("$1.20")));
+    let row = s.lines().find(|l| l.contains("succeeded")).unwrap();
+    assert!(row.contains(" 110 "), "tokens: {row}");
+    // the project's container: 300 × $10000/M + 30 × $20000/M = $3.60
+    t.keys(&["t"]);
+    t.keys(&["/"]);
+    t.literal(&p);
+    t.keys(&["Enter"]);
+    t.keys(&["Enter"]);
+    t.wait_until(Duration::from_secs(20), "the container's model line", |s| s.contains("330 tokens, $3.60 in 1 requests"));
+    t.keys(&["Escape"]);
+    t.keys(&["q"]);
+    t.wait_for("READY$", Duration::from_secs(10));
+}

@@ -65,6 +65,8 @@ pub enum EngineEvent {
     /// Requests the egress proxy refused, counted per container; the containers refused for
     /// the first time.
     Refusals { counts: std::collections::BTreeMap<String, crate::domain::network::RefusalCount>, first: Vec<String> },
+    /// The broker's record of tokens and cost, summed (sent when it grew).
+    Usage(Box<crate::domain::broker::UsageReport>),
     /// Something done that the user should read about (a task cancelled).
     Message(String),
 }

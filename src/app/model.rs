@@ -87,6 +87,9 @@ pub struct Model {
     pub ops: BTreeMap<String, String>,
     /// What the egress proxy refused, by container name.
     pub refusals: BTreeMap<String, crate::domain::network::RefusalCount>,
+    /// Tokens and cost as the broker recorded them (exact, not estimated), by container, task,
+    /// project and model.
+    pub usage: crate::domain::broker::UsageReport,
     pub now: i64,
 }
 
@@ -320,6 +323,7 @@ impl Model {
                     out.notice = Some((format!("{name} exited{code}{oom}"), false));
                 }
             }
+            EngineEvent::Usage(report) => self.usage = *report,
             _ => {}
         }
         out

@@ -37,6 +37,9 @@ fn facts(app: &App, c: &ContainerView) -> Vec<Line<'static>> {
     if let Some(a) = &c.agent {
         lines.push(kv("agent", a.label(app.model.now)));
     }
+    if let Some(u) = app.model.usage.by_container.get(&c.info.name) {
+        lines.push(kv("model", format!("{} tokens, {} in {} requests (the broker's record)", u.tokens(), crate::domain::broker::usd(u.cost_usd), u.requests)));
+    }
     if let Some(r) = app.model.refusals.get(&c.info.name) {
         let ago = crate::domain::stats::human_age(app.model.now - r.last_at as i64);
         lines.push(kv("refused", format!("{} requests by the egress proxy; last {}:{}, {ago} ago", r.count, r.last_host, r.last_port)));

@@ -59,11 +59,13 @@ fn cells(app: &App, r: &TaskRecord, cols: &Cols) -> Vec<Cell<'static>> {
     }
     v.push(Cell::from(Line::from(elapsed).right_aligned()));
     v.push(Cell::from(Line::from(s.turns.to_string()).right_aligned()));
+    // the broker's record when it has one (exact), else what the agent's stream said
+    let metered = app.model.usage.by_task.get(&r.spec.id);
     if cols.tokens {
-        v.push(Cell::from(Line::from(short_count(s.tokens())).right_aligned()));
+        v.push(Cell::from(Line::from(short_count(metered.map(|u| u.tokens()).unwrap_or(s.tokens()))).right_aligned()));
     }
     if cols.cost {
-        let cost = s.cost_usd.map(|c| if c < 1.0 { format!("${c:.3}") } else { format!("${c:.2}") }).unwrap_or_else(|| "-".into());
+        let cost = metered.map(|u| u.cost_usd).or(s.cost_usd).map(|c| if c < 1.0 { format!("${c:.3}") } else { format!("${c:.2}") }).unwrap_or_else(|| "-".into());
         v.push(Cell::from(Line::from(cost).right_aligned()));
     }
     if cols.diff {
@@ -134,7 +136,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
         .collect();
     let mut header = vec!["ID", "STATE", "PROJECT"];
     let project_w = app.tasks.tasks.iter().map(|t| t.spec.project_name.chars().count()).max().unwrap_or(0).clamp(7, 18);
-    let mut widths = vec![Constraint::Length(15), Constraint::Length(13), Constraint::Length(project_w as u16)];
+    let state_w = if app.tasks.tasks.iter().any(|t| t.state == TaskState::BudgetExceeded) { 15 } else { 13 };
+    let mut widths = vec![Constraint::Length(15), Constraint::Length(state_w), Constraint::Length(project_w as u16)];
     if cols.branch {
         header.push("BRANCH");
         widths.push(Constraint::Length(30));

@@ -211,6 +211,7 @@ impl Worker {
                     self.agent_statuses(engine).await;
                     self.watch_tasks(engine).await;
                     self.watch_proxy(engine).await;
+                    self.watch_usage().await;
                 }
                 _ = tick.tick() => {
                     // one collection at a time; a slow one is skipped over, not queued
