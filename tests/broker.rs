@@ -354,6 +354,9 @@ fn a_budget_reached_mid_task_stops_it_and_the_record_matches_the_upstream_to_the
     assert_eq!((mine["requests"].as_u64(), mine["input_tokens"].as_u64(), mine["output_tokens"].as_u64()), (Some(1), Some(1200), Some(300)), "{usage}");
     assert!((mine["cost_usd"].as_f64().unwrap() - 1.5).abs() < 1e-9, "{mine}");
     assert_eq!(usage["by_model"]["claude-budget-test"]["requests"], 1);
+    // task ls counts with the broker's figures
+    let ls = json(&env.ok(&["task", "ls", "--json"]));
+    assert!((ls["summary"]["cost_usd"].as_f64().unwrap() - 1.5).abs() < 1e-9 && ls["summary"]["budget_exceeded"] == 1, "{ls}");
 }
 
 #[test]
@@ -420,6 +423,7 @@ fn the_dashboard_shows_the_brokers_tokens_and_cost_per_task_and_container() {
     let s = t.wait_until(Duration::from_secs(20), "the task's cost", |s| s.lines().any(|l| l.contains("succeeded") && l.contains("$1.20")));
     let row = s.lines().find(|l| l.contains("succeeded")).unwrap();
     assert!(row.contains(" 110 "), "tokens: {row}");
+    assert!(s.contains("110 tokens, $1.20"), "the fleet's figures are the broker's too: {s}");
     // the project's container: 300 × $10000/M + 30 × $20000/M = $3.60
     t.keys(&["t"]);
     t.keys(&["/"]);

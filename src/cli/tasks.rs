@@ -140,9 +140,12 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
         TaskCommand::Ls { json } => {
             let engine = connect().await.ok();
             let all = tasks::refreshed_all(engine.as_ref()).await;
+            // tokens and cost as the broker recorded them, where it did
+            let metered = crate::broker::store::report(&crate::broker::store::state_dir(), 0.0).by_task;
+            let all = crate::domain::broker::metered_tasks(&all, &metered);
             let summary = crate::domain::fleet::summarize(&all);
             if json {
-                print_json(&serde_json::json!({ "tasks": all, "summary": summary }))?;
+                print_json(&serde_json::json!({ "tasks": all, "summary": summary, "metered": metered }))?;
             } else {
                 print_table(&all);
                 println!("{}", summary.line(human_age));

@@ -487,6 +487,26 @@ impl UsageReport {
     }
 }
 
+/// Tasks with their tokens and cost as the broker recorded them, where it did (exact), over
+/// what their agent's stream said (the CLI's own estimate).
+pub fn metered_tasks(tasks: &[super::task::TaskRecord], by_task: &BTreeMap<String, UsageTotals>) -> Vec<super::task::TaskRecord> {
+    tasks
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if let Some(u) = by_task.get(&r.spec.id) {
+                let s = &mut r.summary;
+                s.input_tokens = u.usage.input_tokens;
+                s.output_tokens = u.usage.output_tokens;
+                s.cache_read_tokens = u.usage.cache_read_input_tokens;
+                s.cache_creation_tokens = u.usage.cache_creation_input_tokens;
+                s.cost_usd = Some(u.cost_usd);
+            }
+            r
+        })
+        .collect()
+}
+
 /// An Anthropic-style error body (what the CLI shows of a refused request).
 pub fn error_body(kind: &str, message: &str) -> String {
     serde_json::json!({"type": "error", "error": {"type": kind, "message": message}}).to_string()

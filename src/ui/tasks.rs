@@ -107,7 +107,13 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
     let title = Line::from(title);
     let mut block = panel(title, focused);
     if !app.tasks.tasks.is_empty() {
-        let fleet = crate::domain::fleet::summarize(&app.tasks.tasks).line(human_age);
+        let by_task = &app.model.usage.by_task;
+        let fleet = if by_task.is_empty() {
+            crate::domain::fleet::summarize(&app.tasks.tasks)
+        } else {
+            crate::domain::fleet::summarize(&crate::domain::broker::metered_tasks(&app.tasks.tasks, by_task))
+        };
+        let fleet = fleet.line(human_age);
         block = block.title_bottom(Line::from(Span::styled(format!(" {fleet} "), Style::new().fg(theme::DIM))));
     }
     if app.tasks.tasks.is_empty() {
