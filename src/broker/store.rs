@@ -260,6 +260,20 @@ pub fn issue(dir: &Path, h: &Holder) -> std::io::Result<String> {
     Ok(token)
 }
 
+/// The capability of `container` (a pool container handed a task) now names `task` and holds
+/// it to `budget_usd`.
+pub fn assign(dir: &Path, container: &str, task: &str, budget_usd: f64) -> std::io::Result<()> {
+    if !dir.join(b::CAPS_FILE).exists() {
+        return Ok(());
+    }
+    edit_caps(dir, |c| {
+        for x in c.caps.iter_mut().filter(|x| x.container == container) {
+            x.task = Some(task.to_string());
+            x.task_budget_usd = budget_usd;
+        }
+    })
+}
+
 /// The capabilities of these containers revoked.
 pub fn revoke(dir: &Path, containers: &[String]) -> std::io::Result<()> {
     if !dir.join(b::CAPS_FILE).exists() {

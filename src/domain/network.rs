@@ -174,20 +174,17 @@ pub fn network_spec(config: &Config, id: &str, mode: NetworkMode, allow: &[Strin
     NetworkSpec { mode, name: network_name(mode, id), labels, allow: allow.to_vec(), proxy }
 }
 
-/// The network of task `task_id`: the project's mode, allowlist and proxy, on a network of its
-/// own (`agentdock-task-<id>`), labelled with the task, so a task reaches neither its project's
-/// containers nor another task's. It goes when the task is collected.
-pub fn task_network(project_net: &NetworkSpec, task_id: &str) -> NetworkSpec {
+/// The network of a task's container `container` (`agentdock-task-<id>`, or a pool
+/// container's, `task` then its slot): the project's mode, allowlist and proxy, on a network of
+/// its own named like the container and labelled with the task, so a task reaches neither its
+/// project's containers nor another task's. It goes when the task is collected.
+pub fn task_network(project_net: &NetworkSpec, container: &str, task: &str) -> NetworkSpec {
     let mut n = project_net.clone();
     if n.mode != NetworkMode::None {
-        n.name = task_network_name(task_id);
-        n.labels.insert(labels::TASK.into(), task_id.into());
+        n.name = container.to_string();
+        n.labels.insert(labels::TASK.into(), task.into());
     }
     n
-}
-
-pub fn task_network_name(task_id: &str) -> String {
-    format!("agentdock-task-{task_id}")
 }
 
 /// A domain as `security.allow` takes it: `name` or `*.suffix`, letters, digits, `-` and dots.

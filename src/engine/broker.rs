@@ -199,6 +199,26 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Writes the spec's secrets, with, for a brokered agent, a new capability as its
+    /// `ANTHROPIC_API_KEY` (the broker made ready to take it).
+    pub(super) async fn write_secrets_and_capability(&self, spec: &ContainerSpec) -> Result<(), EngineError> {
+        match self.issue_capability(spec).await? {
+            None => super::lifecycle::write_secrets(spec),
+            Some(token) => {
+                // an interactive agent uses it without asking
+                if let Err(e) = crate::agent_config::approve_api_key(&spec.agent_dir, &token, &spec.user) {
+                    tracing::warn!(container = %spec.name, "cannot approve the capability in the agent's config: {e:#}");
+                }
+                let mut s = spec.clone();
+                s.env.retain(|e| e.name != "ANTHROPIC_API_KEY");
+                s.env.push(crate::domain::spec::EnvVar { name: "ANTHROPIC_API_KEY".into(), value: crate::domain::spec::Secret::new(token), shown: false });
+                super::lifecycle::write_secrets(&s)
+            }
+        }
+    }
+}
+
 /// The broker's container: agentdock's binary as its entrypoint, as the broker's own user,
 /// no capabilities, a read-only root, on the egress network; restarted unless stopped.
 fn broker_body(spec: &BrokerSpec, bin: &Path) -> ContainerCreateBody {

@@ -124,28 +124,8 @@ pub(super) fn body(spec: &ContainerSpec) -> ContainerCreateBody {
     }
 }
 
-fn write_secrets(spec: &ContainerSpec) -> Result<(), EngineError> {
+pub(super) fn write_secrets(spec: &ContainerSpec) -> Result<(), EngineError> {
     secrets::write(spec).map_err(|e| EngineError::Failed(format!("cannot write the container's secrets under {}: {e}", secrets::base().display())))
-}
-
-impl Engine {
-    /// Writes the spec's secrets, with, for a brokered agent, a new capability as its
-    /// `ANTHROPIC_API_KEY` (the broker made ready to take it).
-    async fn write_secrets_and_capability(&self, spec: &ContainerSpec) -> Result<(), EngineError> {
-        match self.issue_capability(spec).await? {
-            None => write_secrets(spec),
-            Some(token) => {
-                // an interactive agent uses it without asking
-                if let Err(e) = crate::agent_config::approve_api_key(&spec.agent_dir, &token, &spec.user) {
-                    tracing::warn!(container = %spec.name, "cannot approve the capability in the agent's config: {e:#}");
-                }
-                let mut s = spec.clone();
-                s.env.retain(|e| e.name != "ANTHROPIC_API_KEY");
-                s.env.push(crate::domain::spec::EnvVar { name: "ANTHROPIC_API_KEY".into(), value: crate::domain::spec::Secret::new(token), shown: false });
-                write_secrets(&s)
-            }
-        }
-    }
 }
 
 impl Engine {

@@ -6,6 +6,7 @@ pub mod cgroup;
 mod exec;
 mod images;
 mod lifecycle;
+mod proxy;
 pub mod network;
 pub mod secrets;
 mod task;

@@ -5,16 +5,13 @@
 //! refusals it logs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
-use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, Ipam, IpamConfig, Mount, MountType,
-    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
-};
+use bollard::models::{EndpointSettings, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder, LogsOptionsBuilder};
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use super::proxy::{proxy_body, write_conf};
 use super::{Engine, EngineError, ExecOptions, StateInfo};
 use crate::domain::container::{labels, ContainerState};
 use crate::domain::network::{self as net, netlabels, NetworkSpec, ProxyNet, ProxySpec, Refusal};
@@ -384,11 +381,10 @@ impl Engine {
         Ok(removed)
     }
 
-    /// Removes task `task_id`'s own network once no container but agentdock's own is on it
-    /// (its task was collected); true when it is gone.
-    pub async fn remove_task_network(&self, task_id: &str, p: &ProxySpec) -> Result<bool, EngineError> {
-        let name = net::task_network_name(task_id);
-        let Some(n) = self.agent_networks(&p.name).await?.into_iter().find(|n| n.name == name && n.task.as_deref() == Some(task_id)) else {
+    /// Removes the own network of a task's container `container` (named like it) once no
+    /// container but agentdock's own is on it (its task was collected); true when it is gone.
+    pub async fn remove_task_network(&self, container: &str, p: &ProxySpec) -> Result<bool, EngineError> {
+        let Some(n) = self.agent_networks(&p.name).await?.into_iter().find(|n| n.name == container && n.task.is_some()) else {
             return Ok(true);
         };
         let gone = self.remove_agent_network(&n, p).await;
@@ -467,66 +463,6 @@ struct Member {
     managed: bool,
     allow: Vec<String>,
     networks: HashMap<String, Option<String>>,
-}
-
-/// Writes `networks.conf` into `dir` (readable by the proxy's user) when it differs; true then.
-fn write_conf(dir: &Path, conf: &str) -> std::io::Result<bool> {
-    use std::os::unix::fs::PermissionsExt;
-    let file = dir.join(net::PROXY_CONF_FILE);
-    if std::fs::read_to_string(&file).ok().as_deref() == Some(conf) {
-        return Ok(false);
-    }
-    std::fs::create_dir_all(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
-    let tmp = dir.join(format!(".{}.{}", net::PROXY_CONF_FILE, std::process::id()));
-    std::fs::write(&tmp, conf)?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
-    std::fs::rename(&tmp, &file)?;
-    Ok(true)
-}
-
-/// The proxy container: squid as Debian's `proxy` user, no capabilities, read-only root, its
-/// config dir mounted read-only, on the egress network; restarted unless stopped.
-fn proxy_body(p: &ProxySpec) -> ContainerCreateBody {
-    let secs = |s: u64| (s as i64) * 1_000_000_000;
-    let host_config = HostConfig {
-        mounts: Some(vec![Mount {
-            source: Some(p.conf_dir.to_string_lossy().into_owned()),
-            target: Some(net::PROXY_CONF_MOUNT.into()),
-            typ: Some(MountType::BIND),
-            read_only: Some(true),
-            ..Default::default()
-        }]),
-        memory: Some(512 << 20),
-        pids_limit: Some(500),
-        init: Some(true),
-        cap_drop: Some(vec!["ALL".into()]),
-        security_opt: Some(vec!["no-new-privileges:true".into()]),
-        readonly_rootfs: Some(true),
-        tmpfs: Some(HashMap::from([("/tmp".to_string(), "rw,noexec,nosuid,size=64m".to_string())])),
-        network_mode: Some(p.egress.clone()),
-        restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None }),
-        log_config: Some(HostConfigLogConfig {
-            typ: Some("json-file".into()),
-            config: Some(HashMap::from([("max-size".to_string(), "10m".to_string()), ("max-file".to_string(), "3".to_string())])),
-        }),
-        ..Default::default()
-    };
-    ContainerCreateBody {
-        image: Some(p.image.clone()),
-        labels: Some(p.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-        healthcheck: Some(HealthConfig {
-            test: Some(vec!["CMD".into(), "/usr/local/bin/agentdock-proxy-healthcheck".into()]),
-            interval: Some(secs(p.health_interval_secs)),
-            timeout: Some(secs(p.health_timeout_secs)),
-            retries: Some(i64::from(p.health_retries)),
-            start_period: Some(secs(5)),
-            start_interval: None,
-        }),
-        host_config: Some(host_config),
-        networking_config: Some(NetworkingConfig { endpoints_config: Some(HashMap::from([(p.egress.clone(), EndpointSettings::default())])) }),
-        ..Default::default()
-    }
 }
 
 /// The networking part of an agent container's create body: its network (with `none`, none).
