@@ -372,7 +372,7 @@ impl Engine {
     pub async fn prune_networks(&self, project_id: &str, keep: Option<&str>, p: &ProxySpec) -> Result<Vec<String>, EngineError> {
         let mut removed = Vec::new();
         for n in self.agent_networks(&p.name).await?.into_iter().filter(|n| n.project.as_deref() == Some(project_id) && Some(n.name.as_str()) != keep && n.task.is_none()) {
-            if self.remove_agent_network(&n, p).await {
+            if self.remove_agent_network(&n, p, None).await {
                 removed.push(n.name);
             }
         }
@@ -387,17 +387,24 @@ impl Engine {
         let Some(n) = self.agent_networks(&p.name).await?.into_iter().find(|n| n.name == container && n.task.is_some()) else {
             return Ok(true);
         };
-        let gone = self.remove_agent_network(&n, p).await;
+        // the task's own container may still be on it while the engine removes it
+        let ended = match self.inspect_state(container).await? {
+            Some(st) if st.state == ContainerState::Running => None,
+            _ => Some(container),
+        };
+        let gone = self.remove_agent_network(&n, p, ended).await;
         if gone {
             self.sync_proxy(p).await?;
         }
         Ok(gone)
     }
 
-    /// Removes network `n` unless a container other than agentdock's own services is on it;
-    /// those are taken off first. True when it is gone.
-    async fn remove_agent_network(&self, n: &NetworkInfo, p: &ProxySpec) -> bool {
-        let services = net::service_names(p);
+    /// Removes network `n` unless a container other than agentdock's own services (and
+    /// `ended`, a task's container that ended) is on it; those are taken off first. True when
+    /// it is gone.
+    async fn remove_agent_network(&self, n: &NetworkInfo, p: &ProxySpec, ended: Option<&str>) -> bool {
+        let mut services = net::service_names(p);
+        services.extend(ended.map(str::to_string));
         if n.containers.iter().any(|(c, _)| !services.contains(c)) {
             return false;
         }
