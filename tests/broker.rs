@@ -308,8 +308,9 @@ fn upstream_errors_reach_the_cli_as_they_would_without_the_broker_and_a_cut_stre
         assert!(bodies.iter().all(|s| *s == status.to_string()), "{bodies:?}");
     }
     // a stream cut half-way: the CLI retries and recovers; the cut one is recorded as far as it
-    // went, not complete
-    up.start(r#"[{"close_mid_stream": true, "text": "this answer is long enough to be cut in the middle of its stream, twice over", "usage": {"input_tokens": 77, "output_tokens": 9}}, {"text": "recovered", "usage": {"input_tokens": 5, "output_tokens": 3}}]"#);
+    // went, not complete (its deltas come slowly, so its start is read before the cut: a reset
+    // connection loses what was not read yet)
+    up.start(r#"[{"close_mid_stream": true, "chunk_delay_ms": 300, "text": "this answer is long enough to be cut in the middle of its stream, twice over", "usage": {"input_tokens": 77, "output_tokens": 9}}, {"text": "recovered", "usage": {"input_tokens": 5, "output_tokens": 3}}]"#);
     let (code, out, err) = agent_sh(&env, &p, "timeout 120 claude -p 'say hi'");
     assert_eq!((code, out.trim()), (0, "recovered"), "{err}");
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(env.data_dir().join("broker/usage.jsonl")).unwrap().lines().map(json).collect();
