@@ -221,6 +221,7 @@ pub fn new_token() -> Option<String> {
 pub struct BrokerConfig {
     pub upstream: String,
     pub kind: CredentialKind,
+    #[serde(default = "Prices::shipped")]
     pub prices: Prices,
     /// Dollars all agents together may spend per day (UTC) (0: no budget).
     #[serde(default)]
