@@ -381,6 +381,16 @@ fn a_task_runs_on_a_network_of_its_own_that_goes_when_it_is_collected() {
     assert!(!network_exists(&net), "the task's network stayed after its task was collected");
     // the project's own network is untouched
     assert!(network_exists(&format!("agentdock-net-{p}")));
+
+    // a task may say its own mode, as it says its own model
+    let out = env.run(&["task", "run", &p, "reach it without a network", "--network", "none", "--detach"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    let mode = wait_for(Duration::from_secs(30), || inspect(&format!("agentdock-task-{id}"))["HostConfig"]["NetworkMode"].as_str().map(str::to_string));
+    assert_eq!(mode.as_deref(), Some("none"));
+    assert!(!network_exists(&format!("agentdock-task-{id}")));
+    let bad = env.run(&["task", "run", &p, "x", "--network", "wide"]);
+    assert!(stderr(&bad).contains("allowlist, open or none"), "{}", stderr(&bad));
 }
 
 fn inspect_network(name: &str) -> serde_json::Value {

@@ -46,6 +46,9 @@ pub enum TaskCommand {
         /// 0: no budget)
         #[arg(long, value_name = "USD")]
         budget: Option<f64>,
+        /// The task's network mode: allowlist, open or none (default: its project's)
+        #[arg(long, value_name = "MODE", value_parser = network_mode)]
+        network: Option<crate::domain::settings::NetworkMode>,
         /// Return once the task is queued or started (follow it with `task logs -f ID`)
         #[arg(long)]
         detach: bool,
@@ -90,6 +93,16 @@ pub enum TaskCommand {
     Diff { id: String, other: Option<String> },
 }
 
+fn network_mode(s: &str) -> Result<crate::domain::settings::NetworkMode, String> {
+    use crate::domain::settings::NetworkMode;
+    match s {
+        "allowlist" => Ok(NetworkMode::Allowlist),
+        "open" => Ok(NetworkMode::Open),
+        "none" => Ok(NetworkMode::None),
+        _ => Err(format!("'{s}' is not a network mode: allowlist, open or none")),
+    }
+}
+
 /// Exit code of a finished `task run`: 0 succeeded, 1 failed, 5 output capped, 6 budget
 /// exceeded, 124 timed out,
 /// 130 cancelled.
@@ -132,7 +145,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             tasks::runner::run(ctx.clone()).await.map_err(|e| Failure::failed(e.to_string()))?;
             Ok(exit::OK)
         }
-        TaskCommand::Run { project, prompt, file, branch, repo, timeout, max_output, model, attempts, budget, detach, json } => {
+        TaskCommand::Run { project, prompt, file, branch, repo, timeout, max_output, model, attempts, budget, network, detach, json } => {
             let (project, prompt) = match (&repo, project, prompt) {
                 (Some(_), Some(p), None) => (None, Some(p)),
                 (_, project, prompt) => (project, prompt),
@@ -166,6 +179,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             if let Some(b) = budget {
                 req.budget_usd = b.max(0.0);
             }
+            req.network = network;
             let engine = connect().await?;
             let seen = engine.list(false).await?;
             let recs = tasks::run(&engine, ctx, req, &seen).await?;

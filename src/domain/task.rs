@@ -91,6 +91,9 @@ pub struct TaskSpec {
     /// Dollars it may spend through the credential broker (0: no budget).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub budget_usd: f64,
+    /// Its network mode, when the task says it (`task run --network`): else its project's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<super::settings::NetworkMode>,
 }
 
 fn is_zero(v: &f64) -> bool {

@@ -226,7 +226,12 @@ impl Default for Phases {
 /// A task's container: the project's spec, with the workspace and run dir given mounted, the
 /// agent config beside them, the runner's settings in its environment, and no restart.
 pub fn container_spec(ctx: &Context, p: &Project, t: &TaskSpec, host: &HostContext, workspace: &Path, run: &Path) -> Result<spec::ContainerSpec, String> {
-    let mut s = spec::build(ctx.config(), p, host)?;
+    // a task may say its own network mode, as it says its own model
+    let mut p = p.clone();
+    if let Some(m) = t.network {
+        p.settings.network = m;
+    }
+    let mut s = spec::build(ctx.config(), &p, host)?;
     s.name = t.container.clone();
     s.one_shot = true;
     // a network of its own: no other task's container, nor its project's, is reachable

@@ -40,6 +40,8 @@ pub struct TaskRequest {
     pub attempts: u32,
     /// Dollars each may spend through the broker (0: no budget).
     pub budget_usd: f64,
+    /// Their network mode (None: the project's).
+    pub network: Option<crate::domain::settings::NetworkMode>,
 }
 
 impl TaskRequest {
@@ -57,6 +59,7 @@ impl TaskRequest {
             permission_mode: t.permission_mode.clone(),
             attempts: 1,
             budget_usd: t.budget_usd.max(0.0),
+            network: None,
         }
     }
 }
@@ -153,6 +156,7 @@ pub async fn submit(
             attempt: (n > 1).then_some(i + 1),
             callback: !ctx.config().tasks.webhook_url.trim().is_empty(),
             budget_usd: req.budget_usd,
+            network: req.network,
         };
         let saved = queue_one(&held, spec, &req.prompt, &env);
         match saved {
