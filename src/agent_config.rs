@@ -44,9 +44,15 @@ const CONTAINER_UID: u32 = 1000;
 /// already there are never overwritten; a `settings.json` that cannot be used (not valid JSON,
 /// a link, a FIFO…) is set aside. Returns what the user should hear of (also logged).
 pub fn prepare(dir: &Path, host_home: &Path, user: &str) -> Result<Vec<String>> {
+    prepare_with(dir, host_home, user, false)
+}
+
+/// [`prepare`], for an agent whose model credential is the broker's (`brokered`): the host's
+/// login (`.credentials.json`, a `primaryApiKey`) is then never copied in.
+pub fn prepare_with(dir: &Path, host_home: &Path, user: &str, brokered: bool) -> Result<Vec<String>> {
     let owner = owner(user);
     if std::fs::symlink_metadata(dir).is_err() {
-        first_fill(dir, host_home, owner)?;
+        first_fill(dir, host_home, owner, brokered)?;
     }
     let fd = untrusted::open_dir(dir).with_context(|| format!("cannot open {}", dir.display()))?;
     // made before agentdock kept it private
@@ -74,7 +80,7 @@ fn owner(user: &str) -> Option<(u32, u32)> {
 
 /// Fills a new dir next to `dir` that no container sees, gives it to the container user and
 /// renames it into place.
-fn first_fill(dir: &Path, host_home: &Path, owner: Option<(u32, u32)>) -> Result<()> {
+fn first_fill(dir: &Path, host_home: &Path, owner: Option<(u32, u32)>, brokered: bool) -> Result<()> {
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
         anyhow::bail!("{} is no place for an agent config", dir.display());
     };
@@ -82,7 +88,7 @@ fn first_fill(dir: &Path, host_home: &Path, owner: Option<(u32, u32)>) -> Result
     let tmp = parent.join(format!(".{}.new-{}", name.to_string_lossy(), std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp); // left by a run of ours that died
     std::fs::DirBuilder::new().mode(0o700).create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let filled = fill(&tmp, host_home)
+    let filled = fill(&tmp, host_home, brokered)
         .and_then(|()| match owner {
             Some((uid, gid)) => untrusted::chown_tree(&tmp, uid, gid).with_context(|| format!("cannot chown {}", tmp.display())),
             None => Ok(()),
@@ -101,16 +107,16 @@ fn first_fill(dir: &Path, host_home: &Path, owner: Option<(u32, u32)>) -> Result
 /// The host's config into `to`. With `CLAUDE_CODE_OAUTH_TOKEN` set (it goes to the container
 /// in its environment) the host's refresh-token credentials are not copied: two copies of a
 /// refresh token drift apart, and one of them stops working.
-fn fill(to: &Path, host_home: &Path) -> Result<()> {
-    fill_with(to, host_home, std::env::var_os("CLAUDE_CODE_OAUTH_TOKEN").is_some_and(|v| !v.is_empty()))
+fn fill(to: &Path, host_home: &Path, brokered: bool) -> Result<()> {
+    fill_with(to, host_home, brokered || std::env::var_os("CLAUDE_CODE_OAUTH_TOKEN").is_some_and(|v| !v.is_empty()), brokered)
 }
 
-fn fill_with(to: &Path, host_home: &Path, token: bool) -> Result<()> {
+fn fill_with(to: &Path, host_home: &Path, token: bool, brokered: bool) -> Result<()> {
     let host_claude = host_home.join(".claude");
     for name in CONFIG_ENTRIES.iter().filter(|n| !(token && **n == CREDENTIALS)) {
         copy_tree(&host_claude.join(name), &to.join(name))?;
     }
-    copy_claude_json(&host_home.join(".claude.json"), &to.join(".claude.json"))?;
+    copy_claude_json(&host_home.join(".claude.json"), &to.join(".claude.json"), brokered)?;
     std::fs::DirBuilder::new().mode(0o700).create(to.join("agentdock"))?;
     Ok(())
 }
@@ -149,6 +155,47 @@ fn install_status_hooks(dir: BorrowedFd, owner: Option<(u32, u32)>) -> Result<Ve
     Ok(warnings)
 }
 
+/// The CLI's own config in the agent config dir (`$CLAUDE_CONFIG_DIR/.claude.json`).
+const CLAUDE_JSON: &str = ".claude.json";
+/// How many approved keys are kept there (the newest).
+const APPROVED_KEPT: usize = 20;
+
+/// Records `key` as approved the way the CLI does (its last 20 characters under
+/// `customApiKeyResponses.approved`), so an interactive agent given a new capability starts
+/// without asking. The file is the container's: read bounded, never through a link; one that
+/// cannot be used is left as it is (the CLI then asks once).
+pub fn approve_api_key(dir: &Path, key: &str, user: &str) -> Result<()> {
+    let fd = untrusted::open_dir(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    let mut value = match untrusted::open_file_at(fd.as_fd(), CLAUDE_JSON) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
+        Err(e) => anyhow::bail!("cannot open {CLAUDE_JSON}: {e}"),
+        Ok((_, len)) if len > SETTINGS_MAX * 16 => anyhow::bail!("{CLAUDE_JSON} is too large to change"),
+        Ok((f, _)) => match serde_json::from_slice::<serde_json::Value>(&untrusted::read_at_most(f, SETTINGS_MAX * 16)?) {
+            Ok(v) if v.is_object() => v,
+            _ => anyhow::bail!("{CLAUDE_JSON} is not a JSON object"),
+        },
+    };
+    let tail: String = key.chars().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
+    let before = value.clone();
+    let responses = value.as_object_mut().expect("an object").entry("customApiKeyResponses").or_insert_with(|| serde_json::json!({}));
+    if !responses.is_object() {
+        *responses = serde_json::json!({});
+    }
+    let r = responses.as_object_mut().expect("an object");
+    let mut approved: Vec<serde_json::Value> = r.get("approved").and_then(|a| a.as_array()).cloned().unwrap_or_default();
+    approved.retain(|v| v.as_str() != Some(tail.as_str()));
+    approved.push(serde_json::Value::String(tail.clone()));
+    let skip = approved.len().saturating_sub(APPROVED_KEPT);
+    r.insert("approved".into(), serde_json::Value::Array(approved.split_off(skip)));
+    if let Some(rejected) = r.get_mut("rejected").and_then(|a| a.as_array_mut()) {
+        rejected.retain(|v| v.as_str() != Some(tail.as_str()));
+    }
+    if value != before {
+        untrusted::replace_at(fd.as_fd(), CLAUDE_JSON, &serde_json::to_vec_pretty(&value)?, 0o600, owner(user))?;
+    }
+    Ok(())
+}
+
 /// The agent's settings, or why they cannot be used.
 fn usable_settings(dir: BorrowedFd) -> Result<serde_json::Value, String> {
     let f = match untrusted::open_file_at(dir, SETTINGS) {
@@ -178,7 +225,7 @@ fn open_host_file(src: &Path) -> std::io::Result<std::fs::File> {
 
 /// `~/.claude.json` holds the login and settings, and per-project history under "projects":
 /// the copy leaves that key out.
-fn copy_claude_json(src: &Path, dst: &Path) -> Result<()> {
+fn copy_claude_json(src: &Path, dst: &Path, brokered: bool) -> Result<()> {
     let mut text = Vec::new();
     let Ok(_) = open_host_file(src).and_then(|f| f.take(HOST_JSON_MAX).read_to_end(&mut text)) else {
         return Ok(());
@@ -188,6 +235,9 @@ fn copy_claude_json(src: &Path, dst: &Path) -> Result<()> {
     };
     if let Some(obj) = value.as_object_mut() {
         obj.remove("projects");
+        if brokered {
+            obj.remove("primaryApiKey");
+        }
     }
     write_new(dst, &serde_json::to_vec_pretty(&value)?, 0o600)
 }
@@ -289,7 +339,7 @@ mod tests {
         let home = host_home(tmp.path());
         let dir = tmp.path().join("p");
         std::fs::create_dir(&dir).unwrap();
-        fill_with(&dir, &home, true).unwrap();
+        fill_with(&dir, &home, true, false).unwrap();
         assert!(!dir.join(".credentials.json").exists());
         assert!(dir.join("settings.json").is_file() && dir.join(".claude.json").is_file());
     }
@@ -324,5 +374,33 @@ mod tests {
         }
         // and a good one is left alone
         assert!(prepare(&dir, &home, "1000:1000").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_brokered_agent_gets_no_host_login_and_its_capability_is_approved_without_following_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = host_home(tmp.path());
+        std::fs::write(home.join(".claude.json"), r#"{"oauthAccount":{"a":1},"primaryApiKey":"sk-ant-api03-host","projects":{}}"#).unwrap();
+        let dir = tmp.path().join("agents/p");
+        prepare_with(&dir, &home, "1000:1000", true).unwrap();
+        assert!(!dir.join(".credentials.json").exists(), "the host's login was copied");
+        assert!(!std::fs::read_to_string(dir.join(".claude.json")).unwrap().contains("sk-ant"));
+        approve_api_key(&dir, "agentdock-cap-0123456789abcdefghijKLMNOPQRSTUVWXYZ", "1000:1000").unwrap();
+        approve_api_key(&dir, "agentdock-cap-0123456789abcdefghijKLMNOPQRSTUVWXYZ", "1000:1000").unwrap();
+        let v = json(&dir.join(".claude.json"));
+        assert_eq!(v["customApiKeyResponses"]["approved"], serde_json::json!(["ghijKLMNOPQRSTUVWXYZ"]));
+        assert_eq!(v["oauthAccount"]["a"], 1, "the rest is kept");
+        // the container planted a link in its place: not followed, nothing written through it
+        let victim = tmp.path().join("victim.json");
+        std::fs::write(&victim, "{}").unwrap();
+        std::fs::remove_file(dir.join(".claude.json")).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join(".claude.json")).unwrap();
+        assert!(approve_api_key(&dir, "agentdock-cap-x", "1000:1000").is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "{}");
+        // not an object: left as it is
+        std::fs::remove_file(dir.join(".claude.json")).unwrap();
+        std::fs::write(dir.join(".claude.json"), "[1]").unwrap();
+        assert!(approve_api_key(&dir, "agentdock-cap-x", "1000:1000").is_err());
+        assert_eq!(std::fs::read_to_string(dir.join(".claude.json")).unwrap(), "[1]");
     }
 }

@@ -145,6 +145,23 @@ fn validate(config: &Config) -> Result<(), String> {
     if config.user.trim().is_empty() {
         return Err("user must not be empty".into());
     }
+    let b = &config.broker;
+    let up = b.upstream.trim();
+    if !(up.starts_with("https://") || up.starts_with("http://")) || up.len() < 10 || up.contains(char::is_whitespace) {
+        return Err(format!("broker.upstream must be an http(s):// URL, not \"{}\"", b.upstream));
+    }
+    let money = |what: &str, v: f64| if v.is_finite() && v >= 0.0 { Ok(()) } else { Err(format!("{what} must be 0 or more dollars")) };
+    money("broker.daily_budget_usd", b.daily_budget_usd)?;
+    money("broker.project_daily_budget_usd", b.project_daily_budget_usd)?;
+    money("tasks.budget_usd", config.tasks.budget_usd)?;
+    for p in &config.projects {
+        money(&format!("project {}: daily_budget_usd", p.path), p.daily_budget_usd.unwrap_or(0.0))?;
+    }
+    for (model, pr) in &b.prices {
+        for (field, v) in [("input", pr.input), ("output", pr.output), ("cache_write", pr.cache_write), ("cache_read", pr.cache_read)] {
+            money(&format!("broker.prices.\"{model}\".{field}"), v)?;
+        }
+    }
     Ok(())
 }
 
@@ -207,6 +224,19 @@ mod tests {
             assert!(msg.contains("tasks."), "{bad}: {msg}");
         }
         assert!(parse("[tasks]\nwebhook_url = \"http://127.0.0.1:9/hook\"\npool_size = 2\nmax_parallel = 3").is_ok());
+    }
+
+    #[test]
+    fn broker_settings_are_checked() {
+        let (_, msg) = parse("[broker]\nupstream = \"api.anthropic.com\"").unwrap_err();
+        assert!(msg.contains("broker.upstream"), "{msg}");
+        let (_, msg) = parse("[tasks]\nbudget_usd = -1.0").unwrap_err();
+        assert!(msg.contains("tasks.budget_usd"), "{msg}");
+        let (_, msg) = parse("[broker.prices.\"m\"]\ninput = -1.0\noutput = 1.0\ncache_write = 1.0\ncache_read = 1.0").unwrap_err();
+        assert!(msg.contains("broker.prices"), "{msg}");
+        let c = parse("[broker]\nfrom_env = true\nupstream = \"https://model.test\"\n[broker.prices.\"m\"]\ninput = 1.0\noutput = 2.0\ncache_write = 0.0\ncache_read = 0.0\n[[project]]\npath = \"/x\"\ndaily_budget_usd = 3.0").unwrap();
+        assert_eq!(c.broker.prices["m"].output, 2.0);
+        assert_eq!(crate::domain::project::settings_for(&c, c.projects.first()).daily_budget_usd, 3.0);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod agent_config;
 pub mod agent_status;
 pub mod app;
 pub mod attach;
+pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod dashboard;

@@ -95,7 +95,7 @@ impl Context {
         let host = HostContext::gather(p, agent_dir.clone());
         let spec = spec::build(self.config(), p, &host).map_err(OpError::Refused)?;
         // the agent config belongs to the user the container runs as
-        let mut warnings = crate::agent_config::prepare(&agent_dir, &crate::paths::home_dir(), &spec.user)?;
+        let mut warnings = crate::agent_config::prepare_with(&agent_dir, &crate::paths::home_dir(), &spec.user, spec.broker.is_some())?;
         warnings.extend(spec::write_warning(&spec.user, &p.path, &host));
         Ok((spec, warnings))
     }
@@ -167,7 +167,12 @@ pub async fn up(engine: &Engine, ctx: &Context, p: &Project) -> Result<Ensured, 
         tracing::info!(project = %p.id, "{done}");
     }
     let done = engine.ensure(&spec).await?;
-    Ok(Ensured { warnings: warnings.into_iter().chain(done.warnings.iter().cloned()).collect(), ..done })
+    // a proxy image older than this agentdock's files is said (it still serves)
+    let stale = match spec.network.mode {
+        crate::config::NetworkMode::Allowlist => engine.proxy_staleness(&spec.network.proxy).await,
+        _ => Vec::new(),
+    };
+    Ok(Ensured { warnings: warnings.into_iter().chain(done.warnings.iter().cloned()).chain(stale).collect(), ..done })
 }
 
 /// Finishes what an interrupted refresh of the project left (see [`Engine::repair`]), under
@@ -244,6 +249,10 @@ pub async fn remove(engine: &Engine, p: &Project, purge: bool, stop_timeout: i64
         engine.stop_and_remove(&c.id, stop_timeout).await?;
         removed.push(c.name);
     }
+    // their capabilities go with them
+    if let Err(e) = crate::broker::store::revoke(&crate::broker::store::state_dir(), &removed) {
+        tracing::warn!(project = %p.id, error = %e, "cannot revoke the removed containers' capabilities");
+    }
     // its networks go too (the proxy is known by the data dir: no config needed); a network a
     // task still runs on stays
     let proxy = crate::domain::network::this_proxy(&Config::default());
@@ -270,6 +279,48 @@ pub async fn ensure_proxy(engine: &Engine, ctx: &Context) -> Result<Option<crate
         return Ok(None);
     }
     Ok(Some(engine.ensure_proxy(&proxy).await?))
+}
+
+/// This agentdock's broker, with the credential the config gives it; None when it gives none
+/// (then agents keep their own login).
+pub fn broker_link(ctx: &Context) -> Option<crate::domain::broker::BrokerLink> {
+    let config = ctx.config();
+    let home = crate::paths::home_dir();
+    let env: std::collections::BTreeMap<String, String> =
+        crate::domain::spec::MODEL_CREDENTIALS.iter().filter_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()).map(|v| (n.to_string(), v))).collect();
+    let credential = crate::domain::broker::credential_source(config, &env, &home)?;
+    let proxy = crate::domain::network::this_proxy(config);
+    Some(crate::domain::broker::BrokerLink {
+        broker: crate::domain::broker::broker_spec(config, &proxy, &crate::paths::data_dir(), &home),
+        credential,
+        task: None,
+        task_budget_usd: 0.0,
+        project_daily_budget_usd: 0.0,
+    })
+}
+
+/// The broker made ready again when one is configured and an agent network exists for it
+/// (the dashboard calls this every health interval, as for the proxy); None otherwise.
+pub async fn ensure_broker(engine: &Engine, ctx: &Context) -> Result<Option<crate::engine::StateInfo>, OpError> {
+    let Some(link) = broker_link(ctx) else { return Ok(None) };
+    let nets = engine.agent_networks(&link.broker.proxy).await?;
+    if nets.iter().all(|n| n.mode.is_none()) && engine.inspect_state(&link.broker.name).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(engine.ensure_broker(&link).await?))
+}
+
+/// One of agentdock's own services made anew, by its name.
+pub async fn refresh_service(engine: &Engine, ctx: &Context, name: &str) -> Result<crate::engine::StateInfo, OpError> {
+    let proxy = crate::domain::network::this_proxy(ctx.config());
+    if name == proxy.name {
+        return refresh_proxy(engine, ctx).await;
+    }
+    if name == crate::domain::broker::broker_name(&proxy.name) {
+        let link = broker_link(ctx).ok_or_else(|| OpError::Refused("no broker is configured (broker.credential_file or broker.from_env)".into()))?;
+        return Ok(engine.refresh_broker(&link).await?);
+    }
+    Err(OpError::Refused(format!("{} is not one of agentdock's services", crate::domain::text::strip(name))))
 }
 
 /// The egress proxy made anew (see [`Engine::refresh_proxy`]).

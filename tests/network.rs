@@ -327,3 +327,164 @@ fn a_none_agent_reaches_nothing_and_a_mode_change_moves_it_at_its_refresh() {
     let out = env.ok(&["rm", "-y", &n]);
     assert!(out.contains(&format!("removed agentdock-open-{n}")), "{out}");
 }
+
+/// The test image (agent image + scripted model server), built once when absent.
+fn test_image() {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/build-test-image.sh");
+        let out = Command::new(script).arg("--if-missing").output().expect("build-test-image.sh");
+        assert!(out.status.success(), "building the test image failed: {}{}", stdout(&out), stderr(&out));
+    });
+}
+
+#[test]
+fn a_task_runs_on_a_network_of_its_own_that_goes_when_it_is_collected() {
+    proxy_image();
+    test_image();
+    let mut env = TestEnv::new("image = \"agentdock/agent-test:latest\"\nenv_passthrough = [\"MODEL_SCRIPT\"]\n[security]\nallow = [\"allowed.test\"]\n");
+    let p = env.git_project("tasknet");
+    env.ok(&["up", &p]);
+    let p_ip = serve_token(&env, &p);
+    // the agent tries its project's container directly, then waits a while (so the test can
+    // look at its container), then ends
+    let script = format!(
+        r#"[{{"bash": "(curl -s -m 3 --noproxy '*' http://{p_ip}:8080/token || echo unreachable) > reach.txt; echo $HTTPS_PROXY >> reach.txt"}}, {{"text": "done", "delay_ms": 6000}}]"#
+    );
+    env.extra_env.push(("MODEL_SCRIPT".into(), script));
+    env.extra_env.push(("ANTHROPIC_API_KEY".into(), "sk-test-not-a-real-key".into()));
+    let out = env.run(&["task", "run", &p, "reach your project", "--detach"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    let container = format!("agentdock-task-{id}");
+    let net = format!("agentdock-task-{id}");
+    let on = wait_for(Duration::from_secs(30), || {
+        let mode = inspect(&container)["HostConfig"]["NetworkMode"].as_str().map(str::to_string)?;
+        Some(mode)
+    });
+    assert_eq!(on.as_deref(), Some(net.as_str()), "the task's container is not on its own network");
+    let n = inspect_network(&net);
+    assert_eq!(n["Internal"], true, "an allowlist task's network has no route out");
+    assert_eq!(n["Labels"]["dev.agentdock.task"], id.as_str());
+    // the proxy serves it: the task's container sees it under its alias
+    assert!(n["Containers"].as_object().unwrap().values().any(|c| c["Name"].as_str().unwrap_or("").starts_with("agentdock-proxy")), "{n}");
+    // it ends; its collection takes the network with it
+    let done = wait_for(Duration::from_secs(90), || {
+        let v: serde_json::Value = serde_json::from_str(&env.ok(&["task", "show", &id, "--json"])).ok()?;
+        (v["collected"] == true).then_some(v)
+    });
+    let rec = done.unwrap_or_else(|| panic!("the task did not end: {}", env.ok(&["task", "show", &id])));
+    assert_eq!(rec["state"], "succeeded", "{rec}");
+    let branch = rec["spec"]["branch"].as_str().unwrap();
+    let reach = Command::new("git").args(["-c", "safe.directory=*", "-C"]).arg(env.project_path(&p)).args(["show", &format!("{branch}:reach.txt")]).output().unwrap();
+    assert_eq!(stdout(&reach), "unreachable\nhttp://agentdock-proxy:3128\n", "the task reached its project's container");
+    assert!(!network_exists(&net), "the task's network stayed after its task was collected");
+    // the project's own network is untouched
+    assert!(network_exists(&format!("agentdock-net-{p}")));
+
+    // a task may say its own mode, as it says its own model
+    let out = env.run(&["task", "run", &p, "reach it without a network", "--network", "none", "--detach"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    let mode = wait_for(Duration::from_secs(30), || inspect(&format!("agentdock-task-{id}"))["HostConfig"]["NetworkMode"].as_str().map(str::to_string));
+    assert_eq!(mode.as_deref(), Some("none"));
+    assert!(!network_exists(&format!("agentdock-task-{id}")));
+    let bad = env.run(&["task", "run", &p, "x", "--network", "wide"]);
+    assert!(stderr(&bad).contains("allowlist, open or none"), "{}", stderr(&bad));
+}
+
+fn inspect_network(name: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&docker(&["network", "inspect", name])).unwrap_or(serde_json::Value::Null);
+    v.get(0).cloned().unwrap_or(serde_json::Value::Null)
+}
+
+/// A tag of the test's own on the proxy image with another `dev.agentdock.image-hash` (a
+/// build from other files), or the same as the real one; the image (by id) removed with the
+/// guard.
+struct ProxyTag(String);
+
+impl ProxyTag {
+    fn build(tag: &str, hash: Option<&str>, run_id: &str) -> ProxyTag {
+        let dir = tempfile::tempdir().unwrap();
+        let mut df = String::from("FROM agentdock/proxy:latest\n");
+        if let Some(h) = hash {
+            df.push_str(&format!("LABEL dev.agentdock.image-hash={h}\n"));
+        }
+        // a label that makes a new image id every time
+        df.push_str(&format!("LABEL dev.agentdock.test-build={run_id}-{}\n", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+        std::fs::write(dir.path().join("Dockerfile"), df).unwrap();
+        let out = Command::new("docker").args(["build", "-q", "-t", tag]).arg(dir.path()).env("DOCKER_BUILDKIT", "0").output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        ProxyTag(stdout(&out).trim().to_string())
+    }
+}
+
+impl Drop for ProxyTag {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["image", "rm", "-f", &self.0]).output();
+    }
+}
+
+#[test]
+fn a_proxy_image_from_other_files_or_an_older_build_is_said_until_made_anew() {
+    proxy_image();
+    let mut env = TestEnv::new("");
+    let tag = format!("agentdock-test/proxy:{}", env.run_id);
+    env.extra_env.push(("AGENTDOCK_PROXY_IMAGE".into(), tag.clone()));
+    let p = env.project("stale");
+    // built from other files than this agentdock's
+    let _old = ProxyTag::build(&tag, Some("0000000000000000"), &env.run_id);
+    let out = env.run(&["up", &p]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("was built from other files") && stderr(&out).contains("docker/proxy/build.sh"), "{}", stderr(&out));
+    let net = env.ok(&["net"]);
+    assert!(net.contains("stale:"), "{net}");
+    // rebuilt from this agentdock's files: the running proxy is now the older build
+    let real = docker_ok(&["image", "inspect", "-f", "{{index .Config.Labels \"dev.agentdock.image-hash\"}}", "agentdock/proxy:latest"]);
+    let _new = ProxyTag::build(&tag, Some(&real), &env.run_id);
+    let out = env.run(&["up", &p]);
+    assert!(stderr(&out).contains("runs an older build") && !stderr(&out).contains("other files"), "{}", stderr(&out));
+    assert!(env.ok(&["doctor"]).contains("warning: the proxy runs an older build"));
+    // made anew: nothing more to say
+    let out = env.run(&["net", "--refresh-proxy"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = env.run(&["up", &p]);
+    assert!(!stderr(&out).contains("proxy"), "{}", stderr(&out));
+    assert!(!env.ok(&["net"]).contains("stale:"));
+    // the test's containers go before its images
+    drop(env);
+}
+
+#[test]
+fn a_refused_request_shows_in_the_dashboard_and_the_proxy_is_listed_under_agentdock() {
+    proxy_image();
+    let env = TestEnv::new("[ui]\nnotifications = true\n");
+    let p = env.project("dashnet");
+    env.ok(&["up", &p]);
+    let proxy = docker_ok(&["inspect", "-f", "{{.Name}}", &proxy_of(&env)]).trim_start_matches('/').to_string();
+    let t = Tmux::start(&env);
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    t.wait_for("API 1.41", Duration::from_secs(10));
+    // the proxy is agentdock's own: a group of its own
+    t.wait_until(Duration::from_secs(10), "the proxy's row", |s| s.contains("▾ agentdock") && s.contains(&format!("· {proxy}")));
+    // a refusal: said once in the status line, counted in the detail view
+    let (code, _, err) = sh(&env, &p, "curl -sS -m 10 https://denied.test/");
+    assert!(code != 0 && err.contains("403"), "{err}");
+    let name = format!("agentdock-{p}");
+    t.wait_until(Duration::from_secs(30), "the first refusal said", |s| s.contains(&format!("{name} was refused denied.test:443")));
+    t.keys(&["/"]);
+    t.literal(&p);
+    t.keys(&["Enter"]);
+    t.keys(&["Enter"]);
+    let s = t.wait_until(Duration::from_secs(10), "the refused line", |s| s.contains("refused") && s.contains("1 requests by the egress proxy; last denied.test:443"));
+    assert!(!s.contains("sk-"), "{s}");
+    t.keys(&["Escape"]);
+    t.keys(&["Escape"]);
+    // the proxy killed from outside: the dashboard starts it again within its health interval
+    docker_ok(&["kill", &proxy]);
+    let back = wait_for(Duration::from_secs(30), || (inspect(&proxy)["State"]["Status"] == "running").then_some(()));
+    assert!(back.is_some(), "the dashboard did not start the proxy again");
+    t.keys(&["q"]);
+    t.wait_for("READY$", Duration::from_secs(10));
+}

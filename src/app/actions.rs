@@ -22,6 +22,13 @@ impl App {
     }
 
     pub(super) fn refresh_selected(&mut self) {
+        // agentdock's own services are made anew (its proxy after a rebuilt image, say)
+        let service = self.selected_container().map(|c| c.info.clone()).filter(|i| super::model::is_service_container(i, &self.model.services()));
+        if let Some(s) = service {
+            self.message = Some(format!("making {} anew", s.name));
+            self.emit(Command::RefreshService(s.name));
+            return;
+        }
         let Some(p) = self.selected_project() else {
             self.message = Some("agentdock refreshes only the containers it manages".into());
             return;

@@ -3,7 +3,7 @@
 
 use super::cmdline::COLON_VERBS;
 use super::list::{natural_cmp, Fold, Group};
-use super::model::is_task_container;
+use super::model::{is_service_container, is_task_container};
 use super::{row_container, App, Row};
 
 /// What a name jumps to.
@@ -105,7 +105,9 @@ impl App {
         let fold = match &target {
             Target::Project(_) => None,
             Target::Container(id) => self.model.containers.get(id).and_then(|c| {
-                if !c.info.managed {
+                if is_service_container(&c.info, &self.model.services()) {
+                    Some(Fold::Group(Group::Agentdock))
+                } else if !c.info.managed {
                     self.list.show_unmanaged = true;
                     Some(Fold::Group(Group::Unmanaged))
                 } else if is_task_container(&c.info) {

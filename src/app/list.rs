@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use crossterm::event::KeyEvent;
 
 use super::cmdline::{edit_line, LineEdit};
-use super::model::{is_task_container, ContainerView, Model};
+use super::model::{is_service_container, is_task_container, ContainerView, Model};
 pub use crate::domain::text::natural_cmp;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +26,8 @@ pub enum Row {
 /// The groups of containers that are not a project's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Group {
+    /// agentdock's own services (the egress proxy, the broker): `r` makes one anew.
+    Agentdock,
     /// Tasks' one-shot containers (the Tasks view, `t`, is theirs): folded at first.
     Tasks,
     /// Containers agentdock does not manage: folded at first when more than a screenful.
@@ -36,6 +38,7 @@ impl Group {
     /// Its heading (`short` for narrow screens).
     pub fn label(self, short: bool) -> &'static str {
         match self {
+            Group::Agentdock => "agentdock",
             Group::Tasks if short => "tasks",
             Group::Tasks => "task containers",
             Group::Unmanaged => "unmanaged",
@@ -93,6 +96,7 @@ pub struct ListView {
     /// not among them. Kept by the rebuild for the totals on the project's row.
     pub members: Vec<Vec<String>>,
     /// The containers of each group that match the filter, in natural order.
+    pub service_ids: Vec<String>,
     pub task_ids: Vec<String>,
     pub unmanaged_ids: Vec<String>,
     /// The widest name among the rows, in characters (the NAME column's width).
@@ -138,6 +142,7 @@ impl ListView {
             folded: HashSet::from([Fold::Group(Group::Tasks)]),
             screenful: 20,
             members: Vec::new(),
+            service_ids: Vec::new(),
             task_ids: Vec::new(),
             unmanaged_ids: Vec::new(),
             widest: 0,
@@ -270,9 +275,12 @@ impl ListView {
         let keep = self.selected_row().cloned();
         let index: HashMap<&str, usize> = m.projects.iter().enumerate().map(|(i, p)| (p.id.as_str(), i)).collect();
         let mut members: Vec<Vec<&ContainerView>> = vec![Vec::new(); m.projects.len()];
-        let (mut orphans, mut tasks, mut unmanaged) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut orphans, mut services, mut tasks, mut unmanaged) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let service_names = m.services();
         for c in m.containers.values() {
-            let place = if !c.info.managed {
+            let place = if is_service_container(&c.info, &service_names) {
+                Place::Group(Group::Agentdock)
+            } else if !c.info.managed {
                 Place::Group(Group::Unmanaged)
             } else if is_task_container(&c.info) {
                 Place::Group(Group::Tasks)
@@ -285,6 +293,7 @@ impl ListView {
             match place {
                 Place::Project(i) => members[i].push(c),
                 Place::Orphan => orphans.push(c),
+                Place::Group(Group::Agentdock) => services.push(c),
                 Place::Group(Group::Tasks) => tasks.push(c),
                 Place::Group(Group::Unmanaged) => unmanaged.push(c),
             }
@@ -337,6 +346,7 @@ impl ListView {
                 rows.extend(extras);
             }
         }
+        let services = self.group_ids(services);
         let tasks = self.group_ids(tasks);
         let unmanaged = if self.show_unmanaged { self.group_ids(unmanaged) } else { Vec::new() };
         if !self.unmanaged_fold_decided && !unmanaged.is_empty() && self.filter.is_empty() {
@@ -345,7 +355,7 @@ impl ListView {
                 self.folded.insert(Fold::Group(Group::Unmanaged));
             }
         }
-        for (g, ids) in [(Group::Tasks, &tasks), (Group::Unmanaged, &unmanaged)] {
+        for (g, ids) in [(Group::Agentdock, &services), (Group::Tasks, &tasks), (Group::Unmanaged, &unmanaged)] {
             if ids.is_empty() {
                 continue;
             }
@@ -359,7 +369,7 @@ impl ListView {
                 }
             }
         }
-        (self.task_ids, self.unmanaged_ids) = (tasks, unmanaged);
+        (self.service_ids, self.task_ids, self.unmanaged_ids) = (services, tasks, unmanaged);
         self.widest = widest;
         self.rows = rows;
         if let Some(k) = keep {

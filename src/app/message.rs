@@ -25,6 +25,8 @@ pub enum Command {
     Attach { container: String, project: String },
     Shell { container: String, project: String },
     Bell,
+    /// One of agentdock's own services (its egress proxy, its broker) made anew, by name.
+    RefreshService(String),
     /// The task list is on screen (its tasks are looked at every second) or not.
     WatchTasks(bool),
     StartTask { project: Project, prompt: String },
@@ -66,6 +68,8 @@ pub enum EngineEvent {
     /// Requests the egress proxy refused, counted per container; the containers refused for
     /// the first time.
     Refusals { counts: std::collections::BTreeMap<String, crate::domain::network::RefusalCount>, first: Vec<String> },
+    /// The broker's record of tokens and cost, summed (sent when it grew).
+    Usage(Box<crate::domain::broker::UsageReport>),
     /// Something done that the user should read about (a task cancelled).
     Message(String),
     /// The git state of projects' workspaces that changed, by project id.

@@ -75,6 +75,12 @@ pub fn is_task_container(info: &ContainerInfo) -> bool {
     info.managed && info.name.starts_with("agentdock-task-")
 }
 
+/// This agentdock's own services (the egress proxy, the broker): their role label and the name
+/// this agentdock gives them (labels alone are claims any image can make).
+pub fn is_service_container(info: &ContainerInfo, services: &[String]) -> bool {
+    matches!(info.role.as_deref(), Some("proxy" | "broker")) && services.contains(&info.name)
+}
+
 pub struct Model {
     pub config: Config,
     pub projects: Vec<Project>,
@@ -83,6 +89,9 @@ pub struct Model {
     pub ops: BTreeMap<String, String>,
     /// What the egress proxy refused, by container name.
     pub refusals: BTreeMap<String, crate::domain::network::RefusalCount>,
+    /// Tokens and cost as the broker recorded them (exact, not estimated), by container, task,
+    /// project and model.
+    pub usage: crate::domain::broker::UsageReport,
     /// Each project's workspace git state, by project id (absent: not read yet, or off).
     pub git: std::collections::HashMap<String, crate::domain::gitstate::GitRead>,
     pub now: i64,
@@ -137,11 +146,17 @@ impl Model {
         self.project(id).cloned().or_else(|| crate::domain::project::orphan(&c.info, &self.config))
     }
 
+    /// The names of this agentdock's own services (see [`is_service_container`]).
+    pub fn services(&self) -> Vec<String> {
+        crate::domain::network::service_names(&crate::domain::network::this_proxy(&self.config))
+    }
+
     /// Counts for the list's title and the status line, each saying what it counts: the
     /// projects' containers, the task containers and the unmanaged ones apart.
     pub fn counts(&self) -> Counts {
         let mut n = Counts::default();
-        for c in self.containers.values() {
+        let services = self.services();
+        for c in self.containers.values().filter(|c| !is_service_container(&c.info, &services)) {
             let running = usize::from(c.info.state == ContainerState::Running);
             let group = if !c.info.managed {
                 &mut n.unmanaged
@@ -324,6 +339,7 @@ impl Model {
                     out.notice = Some((format!("{name} exited{code}{oom}"), false));
                 }
             }
+            EngineEvent::Usage(report) => self.usage = *report,
             _ => {}
         }
         out

@@ -46,6 +46,7 @@ fn container(project: &str, state: ContainerState, health: Health, age: i64) -> 
         project_path: Some(format!("/src/{project}")),
         agent_dir: None,
         managed: true,
+        role: Some("main".into()),
     }
 }
 
@@ -240,3 +241,4 @@ fn help_lists_the_live_keymap() {
 mod behaviour;
 mod glance;
 mod task_view;
+mod services;

@@ -12,6 +12,7 @@ use crate::domain::project::Project;
 use crate::engine::{Engine, EngineError};
 use crate::ops::{Context, OpError};
 
+mod broker;
 mod exec;
 mod history;
 mod net;
@@ -130,6 +131,25 @@ pub enum Command {
         #[arg(long)]
         refresh_proxy: bool,
     },
+    /// The credential broker: its state, the credential kind it holds (never the value), the
+    /// capabilities issued and the requests refused
+    Broker {
+        #[command(subcommand)]
+        cmd: Option<broker::BrokerCommand>,
+        #[arg(long)]
+        json: bool,
+        /// Make the broker anew first (after agentdock was rebuilt)
+        #[arg(long)]
+        refresh: bool,
+    },
+    /// Tokens and cost of every agent, as the broker recorded them, by project, task and model
+    Usage {
+        /// From this long ago (7d, 12h, 30m) or this day (2026-11-25, UTC); default: all
+        #[arg(long, value_name = "AGE|DATE")]
+        since: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// The refresh history
     History {
         #[arg(long)]
@@ -199,6 +219,10 @@ fn print_json<T: Serialize>(v: &T) -> Result<(), Failure> {
 }
 
 pub async fn run(cmd: Command, config_path: Option<PathBuf>) -> Result<i32, Failure> {
+    // the broker's own process, in its container: no config, no projects
+    if let Command::Broker { cmd: Some(c @ (broker::BrokerCommand::Serve { .. } | broker::BrokerCommand::Health { .. })), .. } = &cmd {
+        return broker::inside(c.clone()).await;
+    }
     let ctx = Context::load(config_path)?;
     match cmd {
         Command::Ls { json } => projects::ls(&ctx, json).await,
@@ -221,6 +245,8 @@ pub async fn run(cmd: Command, config_path: Option<PathBuf>) -> Result<i32, Fail
         Command::Prune { older_than, dry_run, no_images } => prune::prune(&ctx, &older_than, dry_run, !no_images).await,
         Command::Net { project, json, refresh_proxy } => net::net(&ctx, project.as_deref(), json, refresh_proxy).await,
         Command::Task { cmd } => tasks::run(&ctx, cmd).await,
+        Command::Broker { json, refresh, .. } => broker::status(&ctx, json, refresh).await,
+        Command::Usage { since, json } => broker::usage(&ctx, since.as_deref(), json).await,
     }
 }
 

@@ -54,8 +54,10 @@ pub(super) async fn net(ctx: &Context, key: Option<&str>, json: bool, refresh: b
         eprintln!("agentdock: {} made anew ({})", proxy.name, &st.id[..12.min(st.id.len())]);
     }
     let st = engine.proxy_state(&proxy.name).await?;
+    let stale = engine.proxy_staleness(&proxy).await;
     let image = match engine.image_exists(&proxy.image).await? {
-        true => proxy.image.clone(),
+        true if stale.is_empty() => proxy.image.clone(),
+        true => format!("{} (stale: {})", proxy.image, stale.join("; ")),
         false => format!("{} (missing; build it with {})", proxy.image, network::PROXY_BUILD_COMMAND),
     };
     let row = ProxyRow {

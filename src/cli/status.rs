@@ -163,6 +163,7 @@ pub(super) async fn doctor(ctx: &Context, json: bool) -> Result<i32, Failure> {
     checks.push(git_check(ctx));
     if let Ok(e) = &engine {
         checks.extend(network_checks(e, ctx).await);
+        checks.push(broker_check(e, ctx).await);
     }
     checks.push(Check { name: "data", ok: true, detail: crate::paths::data_dir().display().to_string() });
     let secrets: Vec<String> = SECRET_ENV
@@ -186,6 +187,40 @@ pub(super) async fn doctor(ctx: &Context, json: bool) -> Result<i32, Failure> {
     } else {
         exit::FAILED
     })
+}
+
+/// The credential broker: off (what it would add), or its state and the kind of credential it
+/// holds (never the value).
+async fn broker_check(engine: &Engine, ctx: &Context) -> Check {
+    let Some(link) = crate::ops::broker_link(ctx) else {
+        return Check {
+            name: "broker",
+            ok: true,
+            detail: "off: each agent uses its own login or the key passed in; with broker.credential_file (or broker.from_env) the key stays out of every container, each agent is metered and budgets hold".into(),
+        };
+    };
+    let kind = match crate::engine::broker::read_credential(&link.credential) {
+        Ok((_, k)) => k.describe().to_string(),
+        Err(e) => return Check { name: "broker", ok: false, detail: e.to_string() },
+    };
+    let st = engine.inspect_state(&link.broker.name).await.ok().flatten();
+    let running = st.as_ref().is_some_and(|s| s.state == crate::domain::container::ContainerState::Running && s.health != Health::Unhealthy);
+    let stale = engine.broker_staleness(&link.broker).await;
+    Check {
+        name: "broker",
+        ok: st.is_none() || running,
+        detail: format!(
+            "{} {}, holding {kind} from {}, upstream {}{}",
+            link.broker.name,
+            match &st {
+                None => "not made yet (the first `agentdock up` makes it)".to_string(),
+                Some(s) => format!("{} ({})", s.state.as_str(), s.health.as_str()),
+            },
+            link.credential.describe(),
+            link.broker.upstream,
+            stale.iter().map(|s| format!("; warning: {s}")).collect::<String>()
+        ),
+    }
 }
 
 /// The workspaces' git dirs: one the container could have redirected (a `.git/commondir`, a
@@ -255,15 +290,18 @@ async fn network_checks(engine: &Engine, ctx: &Context) -> Vec<Check> {
         (Ok(true), Ok(Some(st))) => {
             let nets = engine.agent_networks(&proxy.name).await.map(|n| n.iter().filter(|n| n.mode.as_deref() == Some("allowlist")).count()).unwrap_or(0);
             let running = st.state == crate::domain::container::ContainerState::Running && st.health != Health::Unhealthy;
+            // stale is said, not failed: it still serves
+            let stale = engine.proxy_staleness(&proxy).await;
             Check {
                 name: "proxy",
                 ok: running,
                 detail: format!(
-                    "{} {} ({}), serving {nets} network(s){}",
+                    "{} {} ({}), serving {nets} network(s){}{}",
                     proxy.name,
                     st.state.as_str(),
                     st.health.as_str(),
-                    if running { String::new() } else { "; `agentdock up` or the dashboard starts it again".into() }
+                    if running { String::new() } else { "; `agentdock up` or the dashboard starts it again".into() },
+                    stale.iter().map(|s| format!("; warning: {s}")).collect::<String>()
                 ),
             }
         }

@@ -42,6 +42,13 @@ pub enum TaskCommand {
         /// them with `task diff A B`)
         #[arg(long, value_name = "N", default_value_t = 1)]
         attempts: u32,
+        /// Dollars the task may spend through the credential broker (default: tasks.budget_usd;
+        /// 0: no budget)
+        #[arg(long, value_name = "USD")]
+        budget: Option<f64>,
+        /// The task's network mode: allowlist, open or none (default: its project's)
+        #[arg(long, value_name = "MODE", value_parser = network_mode)]
+        network: Option<crate::domain::settings::NetworkMode>,
         /// Return once the task is queued or started (follow it with `task logs -f ID`)
         #[arg(long)]
         detach: bool,
@@ -86,7 +93,18 @@ pub enum TaskCommand {
     Diff { id: String, other: Option<String> },
 }
 
-/// Exit code of a finished `task run`: 0 succeeded, 1 failed, 5 output capped, 124 timed out,
+fn network_mode(s: &str) -> Result<crate::domain::settings::NetworkMode, String> {
+    use crate::domain::settings::NetworkMode;
+    match s {
+        "allowlist" => Ok(NetworkMode::Allowlist),
+        "open" => Ok(NetworkMode::Open),
+        "none" => Ok(NetworkMode::None),
+        _ => Err(format!("'{s}' is not a network mode: allowlist, open or none")),
+    }
+}
+
+/// Exit code of a finished `task run`: 0 succeeded, 1 failed, 5 output capped, 6 budget
+/// exceeded, 124 timed out,
 /// 130 cancelled.
 pub fn exit_code(s: TaskState) -> i32 {
     match s {
@@ -94,6 +112,7 @@ pub fn exit_code(s: TaskState) -> i32 {
         TaskState::TimedOut => 124,
         TaskState::Cancelled => 130,
         TaskState::OutputCapped => 5,
+        TaskState::BudgetExceeded => 6,
         _ => exit::FAILED,
     }
 }
@@ -126,7 +145,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             tasks::runner::run(ctx.clone()).await.map_err(|e| Failure::failed(e.to_string()))?;
             Ok(exit::OK)
         }
-        TaskCommand::Run { project, prompt, file, branch, repo, timeout, max_output, model, attempts, detach, json } => {
+        TaskCommand::Run { project, prompt, file, branch, repo, timeout, max_output, model, attempts, budget, network, detach, json } => {
             let (project, prompt) = match (&repo, project, prompt) {
                 (Some(_), Some(p), None) => (None, Some(p)),
                 (_, project, prompt) => (project, prompt),
@@ -157,6 +176,10 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             if model.is_some() {
                 req.model = model;
             }
+            if let Some(b) = budget {
+                req.budget_usd = b.max(0.0);
+            }
+            req.network = network;
             let engine = connect().await?;
             let seen = engine.list(false).await?;
             let recs = tasks::run(&engine, ctx, req, &seen).await?;
@@ -175,7 +198,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             if !json {
                 eprintln!("task {} on {} ({}), branch {}", rec.spec.id, rec.spec.project_name, short(&rec.spec.base_commit), rec.spec.branch);
             }
-            let rec = follow(&engine, rec, !json).await?;
+            let rec = follow(&engine, ctx, rec, !json).await?;
             if json {
                 print_json(&rec)?;
             } else {
@@ -187,11 +210,14 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             let engine = connect().await.ok();
             let all = tasks::refreshed_all(engine.as_ref()).await;
             wake_runner(ctx, &all);
+            // tokens and cost as the broker recorded them, where it did
+            let metered = crate::broker::store::report(&crate::broker::store::state_dir(), 0.0).by_task;
+            let all = crate::domain::broker::metered_tasks(&all, &metered);
             let summary = crate::domain::fleet::summarize(&all);
             if json {
                 let queue: Vec<&str> = crate::domain::fleet::queue(&all).iter().map(|r| r.spec.id.as_str()).collect();
                 let sweep = tasks::runner::last_sweep();
-                print_json(&serde_json::json!({ "tasks": all, "summary": summary, "queue": queue, "cleanup": sweep }))?;
+                print_json(&serde_json::json!({ "tasks": all, "summary": summary, "queue": queue, "cleanup": sweep, "metered": metered }))?;
             } else {
                 print_table(&all);
                 println!("{}", summary.line(human_age));
@@ -215,7 +241,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             let rec = find(&id)?;
             if f {
                 let engine = connect().await?;
-                follow(&engine, rec, true).await?;
+                follow(&engine, ctx, rec, true).await?;
             } else {
                 let mut offset = 0;
                 print_new_events(&rec, &mut offset);
@@ -288,13 +314,23 @@ fn find(id: &str) -> Result<TaskRecord, Failure> {
 /// Prints the run as it comes (when `print`) until the task ends; Ctrl-C cancels the task.
 /// While its container runs only the new lines are read; the record is brought up to date
 /// (stream summed up, result collected) once it no longer runs.
-async fn follow(engine: &crate::engine::Engine, rec: TaskRecord, print: bool) -> Result<TaskRecord, Failure> {
+async fn follow(engine: &crate::engine::Engine, ctx: &Context, rec: TaskRecord, print: bool) -> Result<TaskRecord, Failure> {
     let mut offset = 0u64;
     let mut rec = rec;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut said_place = None;
+    // the broker the agent talks to is kept up while the task runs (made ready again every
+    // health interval, as the dashboard does)
+    let every = Duration::from_secs(ctx.config().health.interval_secs.max(1));
+    let mut last_ensure = std::time::Instant::now();
     loop {
+        if last_ensure.elapsed() >= every {
+            last_ensure = std::time::Instant::now();
+            if let Err(e) = crate::ops::ensure_broker(engine, ctx).await {
+                tracing::warn!("broker: {e}");
+            }
+        }
         // queued or starting: someone else (the runner) may start it; its record says when
         if matches!(rec.state, TaskState::Queued | TaskState::Starting) {
             rec = store::load(&rec.spec.id).unwrap_or(rec);

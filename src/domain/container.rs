@@ -123,6 +123,10 @@ pub struct ContainerInfo {
     /// The host's agent config dir mounted into it (managed containers).
     pub agent_dir: Option<String>,
     pub managed: bool,
+    /// Its role label (`main`, `task`, `proxy`, `broker`), a claim of the container's image
+    /// or creator: used only with its name to find agentdock's own services.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 impl ContainerInfo {

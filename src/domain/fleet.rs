@@ -16,6 +16,7 @@ pub struct FleetSummary {
     pub timed_out: usize,
     pub cancelled: usize,
     pub output_capped: usize,
+    pub budget_exceeded: usize,
     /// Seconds from start to end of the tasks that ended (None when none did).
     pub median_secs: Option<i64>,
     pub p95_secs: Option<i64>,
@@ -104,6 +105,7 @@ pub fn summarize(all: &[TaskRecord]) -> FleetSummary {
             TaskState::TimedOut => s.timed_out += 1,
             TaskState::Cancelled => s.cancelled += 1,
             TaskState::OutputCapped => s.output_capped += 1,
+            TaskState::BudgetExceeded => s.budget_exceeded += 1,
         }
         if r.state.is_final() {
             if let (Some(a), Some(b)) = (r.started_at, r.ended_at) {
@@ -129,6 +131,7 @@ impl FleetSummary {
             (self.timed_out, "timed out"),
             (self.cancelled, "cancelled"),
             (self.output_capped, "output capped"),
+            (self.budget_exceeded, "budget exceeded"),
             (self.under_way - self.queued, "under way"),
             (self.queued, "queued"),
         ] {

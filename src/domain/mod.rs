@@ -2,6 +2,7 @@
 //! Pure code without I/O to the engine; each part is unit-tested on its own.
 
 pub mod agent;
+pub mod broker;
 pub mod container;
 pub mod fleet;
 pub mod gitstate;

@@ -14,6 +14,50 @@ use super::settings::{Config, NetworkMode};
 /// The proxy's image and the command that builds it (named when it is missing).
 pub const PROXY_IMAGE: &str = "agentdock/proxy:latest";
 pub const PROXY_BUILD_COMMAND: &str = "docker/proxy/build.sh";
+/// The proxy's image: `$AGENTDOCK_PROXY_IMAGE` (the tag `docker/proxy/build.sh` builds too),
+/// else [`PROXY_IMAGE`].
+pub fn proxy_image() -> String {
+    std::env::var("AGENTDOCK_PROXY_IMAGE").ok().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| PROXY_IMAGE.into())
+}
+
+/// What `docker/proxy/build.sh` hashes into the image's `dev.agentdock.image-hash` label (its
+/// files, in its order): an image with another hash was built from other files than this
+/// agentdock's.
+const PROXY_FILES: &[&[u8]] = &[
+    include_bytes!("../../docker/proxy/Dockerfile"),
+    include_bytes!("../../docker/proxy/squid.conf"),
+    include_bytes!("../../docker/proxy/entrypoint.sh"),
+    include_bytes!("../../docker/proxy/healthcheck.sh"),
+    include_bytes!("../../docker/proxy/ERR_AGENTDOCK_UNLISTED"),
+    include_bytes!("../../docker/proxy/ERR_AGENTDOCK_PRIVATE"),
+];
+pub const IMAGE_HASH_LABEL: &str = "dev.agentdock.image-hash";
+
+/// The hash `docker/proxy/build.sh` gives an image built from this agentdock's proxy files
+/// (the first 16 hex digits of the SHA-256 of them all, one after the other).
+pub fn proxy_files_hash() -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for f in PROXY_FILES {
+        ctx.update(f);
+    }
+    ctx.finish().as_ref().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why the proxy is stale, if it is: its image built from other files than this agentdock's
+/// (`image_hash`, its label), or the container made from an older image than the tag's now.
+pub fn proxy_staleness(image: &str, image_hash: Option<&str>, image_id: Option<&str>, container_image_id: Option<&str>) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(h) = image_hash.filter(|h| *h != proxy_files_hash()) {
+        v.push(format!("the proxy image {image} was built from other files than this agentdock's ({h}); rebuild it with {PROXY_BUILD_COMMAND}, then `agentdock net --refresh-proxy`"));
+    }
+    if let (Some(want), Some(have)) = (image_id, container_image_id) {
+        if want != have {
+            v.push(format!("the proxy runs an older build of {image}; `agentdock net --refresh-proxy` makes it anew"));
+        }
+    }
+    v
+}
+
 /// The proxy's name on every agent network: `HTTP(S)_PROXY` point at it.
 pub const PROXY_ALIAS: &str = "agentdock-proxy";
 pub const PROXY_PORT: u16 = 3128;
@@ -96,7 +140,7 @@ pub fn proxy_spec(config: &Config, name: &str, conf_dir: PathBuf) -> ProxySpec {
     labels.insert(netlabels::PROXY.into(), name.into());
     ProxySpec {
         name: name.into(),
-        image: PROXY_IMAGE.into(),
+        image: proxy_image(),
         egress: name.replacen("agentdock-proxy", "agentdock-egress", 1),
         labels,
         conf_dir,
@@ -114,6 +158,11 @@ pub fn this_proxy(config: &Config) -> ProxySpec {
     proxy_spec(config, &name, crate::paths::data_dir().join("proxy"))
 }
 
+/// agentdock's own containers that sit on agent networks (the egress proxy; the broker).
+pub fn service_names(p: &ProxySpec) -> Vec<String> {
+    vec![p.name.clone(), super::broker::broker_name(&p.name)]
+}
+
 /// The network of project `id` (a task's may be given another name; its labels name the
 /// project).
 pub fn network_spec(config: &Config, id: &str, mode: NetworkMode, allow: &[String], proxy: ProxySpec) -> NetworkSpec {
@@ -123,6 +172,19 @@ pub fn network_spec(config: &Config, id: &str, mode: NetworkMode, allow: &[Strin
     labels.insert(netlabels::NETWORK.into(), mode.as_str().into());
     labels.insert(netlabels::PROXY.into(), proxy.name.clone());
     NetworkSpec { mode, name: network_name(mode, id), labels, allow: allow.to_vec(), proxy }
+}
+
+/// The network of a task's container `container` (`agentdock-task-<id>`, or a pool
+/// container's, `task` then its slot): the project's mode, allowlist and proxy, on a network of
+/// its own named like the container and labelled with the task, so a task reaches neither its
+/// project's containers nor another task's. It goes when the task is collected.
+pub fn task_network(project_net: &NetworkSpec, container: &str, task: &str) -> NetworkSpec {
+    let mut n = project_net.clone();
+    if n.mode != NetworkMode::None {
+        n.name = container.to_string();
+        n.labels.insert(labels::TASK.into(), task.into());
+    }
+    n
 }
 
 /// A domain as `security.allow` takes it: `name` or `*.suffix`, letters, digits, `-` and dots.
@@ -339,6 +401,18 @@ impl RefusalTally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proxy_built_from_other_files_or_an_older_image_is_stale() {
+        let h = proxy_files_hash();
+        assert_eq!(h.len(), 16);
+        assert!(proxy_staleness(PROXY_IMAGE, Some(&h), Some("sha256:a"), Some("sha256:a")).is_empty());
+        let v = proxy_staleness(PROXY_IMAGE, Some("0123456789abcdef"), Some("sha256:b"), Some("sha256:a"));
+        assert_eq!(v.len(), 2);
+        assert!(v[0].contains("docker/proxy/build.sh") && v[1].contains("--refresh-proxy"), "{v:?}");
+        // an image without the label (built by hand) is not judged
+        assert!(proxy_staleness(PROXY_IMAGE, None, None, None).is_empty());
+    }
 
     #[test]
     fn names_and_domains() {

@@ -34,6 +34,8 @@ pub struct ProjectSettings {
     /// The domains its agents may reach in allowlist mode: `security.allow_default`, then
     /// `security.allow`, then its own, lower-cased, each once.
     pub allow: Vec<String>,
+    /// Dollars it may spend per day through the broker (0: no budget).
+    pub daily_budget_usd: f64,
 }
 
 /// Lower-case slug: letters and digits kept, every other run of characters one `-`.
@@ -132,6 +134,7 @@ pub fn settings_for(config: &Config, entry: Option<&ProjectEntry>) -> ProjectSet
         refresh: config.refresh.clone(),
         network: if config.security.network_none { NetworkMode::None } else { config.security.network },
         allow: Vec::new(),
+        daily_budget_usd: config.broker.project_daily_budget_usd,
     };
     let own = entry.and_then(|e| e.allow.as_deref()).unwrap_or_default();
     for d in config.security.allow_default.iter().chain(&config.security.allow).chain(own) {
@@ -143,6 +146,9 @@ pub fn settings_for(config: &Config, entry: Option<&ProjectEntry>) -> ProjectSet
     if let Some(e) = entry {
         if let Some(n) = e.network {
             s.network = n;
+        }
+        if let Some(b) = e.daily_budget_usd {
+            s.daily_budget_usd = b;
         }
         if let Some(i) = &e.image {
             s.image = i.clone();

@@ -36,6 +36,7 @@ pub struct Config {
     pub refresh: RefreshPolicy,
     pub exec: ExecSettings,
     pub tasks: TaskSettings,
+    pub broker: BrokerSettings,
     pub ui: UiSettings,
     /// Key overrides for the dashboard: `"<key>" = "action"`; only listed keys change.
     pub keys: BTreeMap<String, String>,
@@ -61,6 +62,7 @@ impl Default for Config {
             refresh: RefreshPolicy::default(),
             exec: ExecSettings::default(),
             tasks: TaskSettings::default(),
+            broker: BrokerSettings::default(),
             ui: UiSettings::default(),
             keys: BTreeMap::new(),
             projects: Vec::new(),
@@ -326,6 +328,8 @@ pub struct TaskSettings {
     pub permission_mode: String,
     /// The model the agent uses (empty: the CLI's default).
     pub model: String,
+    /// Dollars a task may spend through the credential broker (0: no budget).
+    pub budget_usd: f64,
     /// Tasks running at once; more wait in a queue, first in first out (0: this machine's cores).
     pub max_parallel: usize,
     /// A running task with no output for this long is stopped and ends timed out (0: never).
@@ -360,6 +364,7 @@ impl Default for TaskSettings {
             max_output_bytes: 10 * 1024 * 1024,
             permission_mode: "bypassPermissions".to_string(),
             model: String::new(),
+            budget_usd: 0.0,
             max_parallel: 0,
             inactive_minutes: 30.0,
             sweep_secs: 60,
@@ -367,6 +372,44 @@ impl Default for TaskSettings {
             webhook_timeout_secs: 10,
             pool_size: 0,
             pool_projects: Vec::new(),
+        }
+    }
+}
+
+/// The credential broker (see the README): the one place that holds the model credential.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerSettings {
+    /// A file holding an Anthropic API key or a long-lived OAuth token (`claude setup-token`):
+    /// the broker holds it, agents get a capability instead. Empty: no broker (unless
+    /// `from_env`).
+    pub credential_file: String,
+    /// Take the host's `ANTHROPIC_API_KEY` (else `CLAUDE_CODE_OAUTH_TOKEN`) for the broker
+    /// instead of passing it into the containers.
+    pub from_env: bool,
+    /// Where the broker forwards to.
+    pub upstream: String,
+    /// An extra CA bundle (PEM) the broker trusts for the upstream (empty: the image's).
+    pub ca_file: String,
+    /// Dollars all agents together may spend per day (UTC) (0: no budget).
+    pub daily_budget_usd: f64,
+    /// Dollars each project may spend per day (UTC) (0: no budget); `daily_budget_usd` of a
+    /// `[[project]]` says it for one.
+    pub project_daily_budget_usd: f64,
+    /// Prices over `assets/prices.toml`, per model.
+    pub prices: BTreeMap<String, crate::domain::broker::Price>,
+}
+
+impl Default for BrokerSettings {
+    fn default() -> Self {
+        BrokerSettings {
+            credential_file: String::new(),
+            from_env: false,
+            upstream: "https://api.anthropic.com".to_string(),
+            ca_file: String::new(),
+            daily_budget_usd: 0.0,
+            project_daily_budget_usd: 0.0,
+            prices: BTreeMap::new(),
         }
     }
 }
@@ -428,6 +471,8 @@ pub struct ProjectEntry {
     pub network: Option<NetworkMode>,
     /// Domains this project's agents may reach besides the global ones.
     pub allow: Option<Vec<String>>,
+    /// Dollars this project may spend per day through the broker (0: no budget).
+    pub daily_budget_usd: Option<f64>,
 }
 
 /// `~` and `~/x` expanded against `home`.

@@ -11,6 +11,10 @@ use super::settings::{Config, NetworkMode};
 /// Environment variables whose values are secrets: passed into the container, never shown.
 pub const SECRET_ENV: &[&str] = &["GITHUB_TOKEN", "ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"];
 
+/// The secrets that are the model credential: with the broker, they stay out of every
+/// container.
+pub const MODEL_CREDENTIALS: &[&str] = &["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"];
+
 /// Where the host's ssh-agent socket is in the container (`security.ssh = "agent"`).
 pub const SSH_AGENT_SOCK: &str = "/run/agentdock/ssh-agent.sock";
 
@@ -85,6 +89,9 @@ pub struct ContainerSpec {
     /// A one-shot container (a task): no restart, no health check, removed by the engine when
     /// it ends.
     pub one_shot: bool,
+    /// Its agent reaches the model through the credential broker (its `ANTHROPIC_API_KEY` is
+    /// a capability issued when it is made); None: no broker.
+    pub broker: Option<super::broker::BrokerLink>,
 }
 
 /// Parses "8g", "512m", "1024k", "123" (bytes) into bytes.
@@ -137,6 +144,8 @@ pub struct HostContext {
     /// The egress proxy of this agentdock (its data dir): name and the host dir of its config.
     pub proxy_name: String,
     pub proxy_conf_dir: PathBuf,
+    /// agentdock's data dir (the broker's state is there).
+    pub data_dir: PathBuf,
 }
 
 impl HostContext {
@@ -185,6 +194,7 @@ impl HostContext {
             agent_dir,
             proxy_name: network::proxy_name(std::env::var_os("AGENTDOCK_DATA_DIR").map(PathBuf::from).as_deref()),
             proxy_conf_dir: crate::paths::data_dir().join("proxy"),
+            data_dir: crate::paths::data_dir(),
         }
     }
 }
@@ -251,7 +261,15 @@ pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<C
         shown("AGENT_SESSION", &config.session_name),
         shown("CLAUDE_CONFIG_DIR", &format!("{home}/.claude")),
     ];
+    // with the broker, the model credential stays with it: the agent gets a capability (made
+    // when the container is) and the broker's address
+    let net_mode = project.settings.network;
+    let credential = super::broker::credential_source(config, &host.env, &host.home);
+    let brokered = credential.is_some();
     for (name, value) in &host.env {
+        if brokered && MODEL_CREDENTIALS.contains(&name.as_str()) {
+            continue;
+        }
         env.push(EnvVar {
             name: name.clone(),
             value: Secret::new(value.clone()),
@@ -299,16 +317,30 @@ pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<C
     }
 
     let net = network_for(config, project, host);
+    debug_assert_eq!(net.mode, net_mode);
     labels.insert(netlabels::NETWORK.into(), net.mode.as_str().into());
     env.push(shown("AGENTDOCK_NETWORK", net.mode.as_str()));
+    // `none` reaches no broker: such an agent gets no credential at all
+    let broker = credential.filter(|_| net.mode != NetworkMode::None).map(|credential| super::broker::BrokerLink {
+        broker: super::broker::broker_spec(config, &net.proxy, &host.data_dir, &host.home),
+        credential,
+        task: None,
+        task_budget_usd: 0.0,
+        project_daily_budget_usd: project.settings.daily_budget_usd,
+    });
+    if broker.is_some() {
+        env.push(shown("ANTHROPIC_BASE_URL", &super::broker::base_url()));
+    }
     if net.mode == NetworkMode::Allowlist {
         labels.insert(netlabels::ALLOW.into(), net.allow.join(","));
         let proxy = format!("http://{}:{}", network::PROXY_ALIAS, network::PROXY_PORT);
         for name in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
             env.push(shown(name, &proxy));
         }
-        env.push(shown("NO_PROXY", network::NO_PROXY));
-        env.push(shown("no_proxy", network::NO_PROXY));
+        // the broker is reached directly, on the agent's own network
+        let no_proxy = format!("{},{}", network::NO_PROXY, super::broker::BROKER_ALIAS);
+        env.push(shown("NO_PROXY", &no_proxy));
+        env.push(shown("no_proxy", &no_proxy));
     }
 
     Ok(ContainerSpec {
@@ -340,6 +372,7 @@ pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<C
         },
         agent_dir: host.agent_dir.clone(),
         one_shot: false,
+        broker,
     })
 }
 
@@ -360,139 +393,4 @@ impl ContainerSpec {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::project::ProjectSettings;
-
-    fn project() -> Project {
-        let config = Config::default();
-        Project {
-            id: "api".into(),
-            name: "api".into(),
-            path: "/src/api".into(),
-            exists: true,
-            settings: ProjectSettings {
-                image: config.image.clone(),
-                agent_command: "claude".into(),
-                env_passthrough: vec![],
-                limits: config.limits.clone(),
-                refresh: config.refresh.clone(),
-                network: config.security.network,
-                allow: vec!["api.anthropic.com".into(), "*.github.com".into()],
-            },
-        }
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_bytes("8g").unwrap(), 8 << 30);
-        assert_eq!(parse_bytes("512MiB").unwrap(), 512 << 20);
-        assert_eq!(parse_bytes("1.5g").unwrap(), 3 << 29);
-        assert_eq!(parse_bytes("100").unwrap(), 100);
-        assert!(parse_bytes("lots").is_err());
-        assert!(parse_bytes("-1g").is_err());
-    }
-
-    #[test]
-    fn spec_has_mounts_limits_labels_and_hidden_secrets() {
-        let mut env = BTreeMap::new();
-        env.insert("GITHUB_TOKEN".to_string(), "ghp_secret".to_string());
-        let host = HostContext {
-            home: "/home/u".into(),
-            has_gitconfig: true,
-            env,
-            agent_dir: "/data/agents/api".into(),
-            ..Default::default()
-        };
-        let spec = build(&Config::default(), &project(), &host).unwrap();
-        assert_eq!(spec.name, "agentdock-api");
-        assert_eq!(spec.memory_bytes, 8 << 30);
-        assert_eq!(spec.nano_cpus, 4_000_000_000);
-        assert_eq!(spec.labels[labels::PROJECT], "api");
-        assert_eq!(spec.mounts.len(), 3);
-        assert!(spec.mounts[2].read_only && spec.mounts[2].target == "/home/agent/.gitconfig");
-        let token = spec.env.iter().find(|e| e.name == "GITHUB_TOKEN").unwrap();
-        assert!(!token.shown);
-        assert_eq!(token.value.expose(), "ghp_secret");
-        assert!(spec.env.iter().any(|e| e.name == "GIT_ASKPASS"));
-        assert!(!format!("{spec:?}").contains("ghp_secret"));
-    }
-
-    #[test]
-    fn allowlist_agents_get_their_network_and_the_proxy_and_none_gets_neither() {
-        let host = HostContext { proxy_name: "agentdock-proxy-x".into(), ..Default::default() };
-        let spec = build(&Config::default(), &project(), &host).unwrap();
-        let env = |s: &ContainerSpec, n: &str| s.env.iter().find(|e| e.name == n).map(|e| (e.value.expose().to_string(), e.shown));
-        assert_eq!((spec.network.mode, spec.network.name.as_str()), (NetworkMode::Allowlist, "agentdock-net-api"));
-        assert_eq!(spec.network.proxy.name, "agentdock-proxy-x");
-        assert_eq!(spec.network.labels[labels::PROJECT], "api");
-        assert_eq!(env(&spec, "HTTPS_PROXY"), Some(("http://agentdock-proxy:3128".into(), true)));
-        assert_eq!(env(&spec, "no_proxy").unwrap().0, "localhost,127.0.0.1,::1");
-        assert_eq!(spec.labels[netlabels::ALLOW], "api.anthropic.com,*.github.com");
-        let mut p = project();
-        p.settings.network = NetworkMode::None;
-        let spec = build(&Config::default(), &p, &host).unwrap();
-        assert_eq!((spec.network.name.as_str(), env(&spec, "HTTPS_PROXY")), ("", None));
-        assert_eq!(env(&spec, "AGENTDOCK_NETWORK").unwrap().0, "none");
-    }
-
-    #[test]
-    fn ssh_keys_stay_out_unless_asked_and_git_config_and_hooks_are_read_only() {
-        let host = HostContext {
-            home: "/home/u".into(),
-            has_ssh: true,
-            ssh_files: vec!["known_hosts".into()],
-            ssh_agent: Some("/run/user/1000/agent.sock".into()),
-            git_dir: true,
-            nofile_max: Some(20_000),
-            agent_dir: "/data/agents/api".into(),
-            ..Default::default()
-        };
-        let mut config = Config::default();
-        let spec = build(&config, &project(), &host).unwrap();
-        let targets: Vec<(&str, bool)> = spec.mounts.iter().map(|m| (m.target.as_str(), m.read_only)).collect();
-        assert!(!targets.iter().any(|(t, _)| *t == "/home/agent/.ssh"), "{targets:?}");
-        assert!(targets.contains(&("/home/agent/.ssh/known_hosts", true)));
-        assert!(targets.contains(&(SSH_AGENT_SOCK, true)));
-        assert!(spec.env.iter().any(|e| e.name == "SSH_AUTH_SOCK" && e.value.expose() == SSH_AGENT_SOCK));
-        assert!(targets.contains(&("/workspace/.git", false)));
-        assert!(targets.contains(&("/workspace/.git/config", true)));
-        assert!(targets.contains(&("/workspace/.git/hooks", true)));
-        // the engine's own limit caps the open files
-        assert_eq!(spec.nofile, (20_000, 20_000));
-        assert_eq!(spec.memory_swap_bytes, spec.memory_bytes);
-
-        config.security.ssh = "keys".into();
-        let spec = build(&config, &project(), &host).unwrap();
-        assert!(spec.mounts.iter().any(|m| m.target == "/home/agent/.ssh" && m.read_only));
-        config.security.ssh = "none".into();
-        let spec = build(&config, &project(), &host).unwrap();
-        assert!(!spec.mounts.iter().any(|m| m.target.contains(".ssh") || m.target == SSH_AGENT_SOCK));
-    }
-
-    #[test]
-    fn the_agent_runs_as_the_project_owner_never_root_unless_allowed_and_unwritable_is_said() {
-        let mut config = Config::default();
-        let mut host = HostContext { project_owner: Some((4321, 4322)), project_mode: Some(0o755), ..Default::default() };
-        assert_eq!(container_user(&config, &project(), &host).unwrap(), "4321:4322");
-        assert_eq!(build(&config, &project(), &host).unwrap().user, "4321:4322");
-        assert_eq!(write_warning("4321:4322", Path::new("/src/api"), &host), None);
-        // a fixed user that is not the owner cannot write a 0755 directory: said, with the fix
-        let w = write_warning("1000:1000", Path::new("/src/api"), &host).unwrap();
-        assert!(w.contains("4321:4322") && w.contains("user = \"auto\""), "{w}");
-        host.project_mode = Some(0o777);
-        assert_eq!(write_warning("1000:1000", Path::new("/src/api"), &host), None);
-        // root's projects
-        host.project_owner = Some((0, 0));
-        let e = container_user(&config, &project(), &host).unwrap_err();
-        assert!(e.contains("owned by root") && e.contains("allow_root"), "{e}");
-        config.security.allow_root = true;
-        assert_eq!(container_user(&config, &project(), &host).unwrap(), "0:0");
-        // unknown owner: the image's user
-        host.project_owner = None;
-        assert_eq!(container_user(&Config::default(), &project(), &host).unwrap(), DEFAULT_USER);
-        config.user = "1000:1000".into();
-        host.project_owner = Some((0, 0));
-        assert_eq!(container_user(&config, &project(), &host).unwrap(), "1000:1000");
-    }
-}
+mod tests;

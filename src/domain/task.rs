@@ -20,6 +20,8 @@ pub enum TaskState {
     TimedOut,
     Cancelled,
     OutputCapped,
+    /// The broker refused the agent's next request: a budget was reached.
+    BudgetExceeded,
 }
 
 impl TaskState {
@@ -37,6 +39,7 @@ impl TaskState {
             TaskState::TimedOut => "timed out",
             TaskState::Cancelled => "cancelled",
             TaskState::OutputCapped => "output capped",
+            TaskState::BudgetExceeded => "budget exceeded",
         }
     }
 
@@ -85,6 +88,16 @@ pub struct TaskSpec {
     /// `tasks.webhook_url` was set when it was queued: its end is POSTed there.
     #[serde(default)]
     pub callback: bool,
+    /// Dollars it may spend through the credential broker (0: no budget).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub budget_usd: f64,
+    /// Its network mode, when the task says it (`task run --network`): else its project's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<super::settings::NetworkMode>,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]

@@ -50,6 +50,17 @@ impl Engine {
             .collect())
     }
 
+    /// An image's id and the value of its label `label` (None: no such image).
+    pub async fn image_id_and_label(&self, image: &str, label: &str) -> Result<Option<(String, Option<String>)>, EngineError> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(Some((i.id.unwrap_or_default(), i.config.and_then(|c| c.labels).and_then(|l| l.get(label).cloned())))),
+            Err(e) => match self.err(e) {
+                EngineError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
     /// Removes an image that no container uses (the engine refuses otherwise).
     pub async fn remove_image(&self, id: &str) -> Result<(), EngineError> {
         let opts = RemoveImageOptionsBuilder::default().force(false).noprune(false).build();

@@ -62,7 +62,8 @@ pub(super) fn body(spec: &ContainerSpec) -> ContainerCreateBody {
     let mut mounts: Vec<Mount> = spec.mounts.iter().map(|m| bind(&m.source, &m.target, m.read_only)).collect();
     // secrets are files (see `secrets`), never environment variables
     let mut env: Vec<String> = spec.env.iter().filter(|e| e.shown).map(|e| format!("{}={}", e.name, e.value.expose())).collect();
-    if secrets::of(spec).next().is_some() {
+    // a brokered agent's capability is a secret too, issued when it is made
+    if secrets::of(spec).next().is_some() || spec.broker.is_some() {
         mounts.push(bind(&secrets::dir_for(&spec.name), secrets::MOUNT, true));
         env.push(format!("AGENTDOCK_SECRETS_DIR={}", secrets::MOUNT));
     }
@@ -123,7 +124,7 @@ pub(super) fn body(spec: &ContainerSpec) -> ContainerCreateBody {
     }
 }
 
-fn write_secrets(spec: &ContainerSpec) -> Result<(), EngineError> {
+pub(super) fn write_secrets(spec: &ContainerSpec) -> Result<(), EngineError> {
     secrets::write(spec).map_err(|e| EngineError::Failed(format!("cannot write the container's secrets under {}: {e}", secrets::base().display())))
 }
 
@@ -164,7 +165,7 @@ impl Engine {
                     return Ok(Ensured { id: st.id, name: spec.name.clone(), action: EnsureAction::AlreadyRunning, warnings });
                 }
                 // a reboot empties the tmpfs the secrets live on
-                write_secrets(spec)?;
+                self.write_secrets_and_capability(spec).await?;
                 self.start(&st.id).await?;
                 Ok(Ensured { id: st.id, name: spec.name.clone(), action: EnsureAction::Started, warnings })
             }
@@ -392,7 +393,7 @@ impl Engine {
             return Err(EngineError::ImageMissing { image: spec.network.proxy.image.clone(), build: PROXY_BUILD_COMMAND.into() });
         }
         self.ensure_network(&spec.network).await?;
-        write_secrets(spec)
+        self.write_secrets_and_capability(spec).await
     }
 
     /// After the create: the proxy lets the new container's network reach its allowlist before
@@ -418,6 +419,12 @@ impl Engine {
         if spec.network.mode == NetworkMode::Allowlist {
             self.ensure_network(&spec.network).await?;
             self.ensure_proxy(&spec.network.proxy).await?;
+        }
+        // a running agent's broker (it may have been stopped or removed meanwhile); one made
+        // now is made ready with its capability
+        if let (Some(link), Some(_)) = (&spec.broker, id) {
+            self.ensure_network(&spec.network).await?;
+            self.ensure_broker(link).await?;
         }
         Ok(warnings)
     }

@@ -1,10 +1,12 @@
 //! The engine adaptor: the only module that imports bollard. It connects (honouring
 //! `DOCKER_HOST`, negotiating the API version) and maps everything to domain types.
 
+pub mod broker;
 pub mod cgroup;
 mod exec;
 mod images;
 mod lifecycle;
+mod proxy;
 pub mod network;
 pub mod secrets;
 mod task;
@@ -273,6 +275,7 @@ fn map_summary(c: bollard::models::ContainerSummary) -> ContainerInfo {
         project_name: managed.then(|| labels_map.get(labels::PROJECT_NAME).map(|n| shown(n))).flatten(),
         project_path: managed.then(|| labels_map.get(labels::PROJECT_PATH).cloned()).flatten(),
         agent_dir: managed.then(|| labels_map.get(labels::AGENT_DIR).cloned()).flatten(),
+        role: labels_map.get(labels::ROLE).map(|r| shown(r)),
         managed,
     }
 }

@@ -5,16 +5,13 @@
 //! refusals it logs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 
-use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, Ipam, IpamConfig, Mount, MountType,
-    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
-};
+use bollard::models::{EndpointSettings, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder, LogsOptionsBuilder};
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use super::proxy::{proxy_body, write_conf};
 use super::{Engine, EngineError, ExecOptions, StateInfo};
 use crate::domain::container::{labels, ContainerState};
 use crate::domain::network::{self as net, netlabels, NetworkSpec, ProxyNet, ProxySpec, Refusal};
@@ -31,6 +28,9 @@ pub struct NetworkInfo {
     pub project: Option<String>,
     /// Containers on it: name and address (running ones have one).
     pub containers: Vec<(String, Option<String>)>,
+    /// The task whose network it is (a task's own network), from its label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
 
 fn label_filter(pairs: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
@@ -125,6 +125,50 @@ impl Engine {
         }
     }
 
+    /// The network with a route out that agentdock's services (proxy, broker) sit on.
+    pub(super) async fn ensure_egress_network(&self, name: &str, service_labels: &BTreeMap<String, String>, pool: &str) -> Result<(), EngineError> {
+        if self.network(name).await?.is_none() {
+            let mut l = service_labels.clone();
+            l.insert(labels::ROLE.into(), "egress".into());
+            self.create_network(name, false, &l, pool).await?;
+        }
+        Ok(())
+    }
+
+    /// The subnet of network `name`, when it has one.
+    pub async fn network_subnet(&self, name: &str) -> Result<Option<String>, EngineError> {
+        Ok(self.network(name).await?.and_then(|n| n.ipam).and_then(|i| i.config).and_then(|c| c.into_iter().find_map(|c| c.subnet)))
+    }
+
+    /// Attaches container `id` under `alias` to every agent network (with a mode label) that
+    /// proxy `proxy` serves and `modes` names; the names attached.
+    pub(super) async fn attach_to_agent_networks(&self, id: &str, proxy: &str, alias: &str, modes: &[NetworkMode]) -> Result<Vec<String>, EngineError> {
+        let on = self.container_networks(id).await?;
+        let mut attached = Vec::new();
+        for n in self.networks_labelled(&[(netlabels::PROXY, proxy)]).await? {
+            let l = n.labels.clone().unwrap_or_default();
+            if !l.get(netlabels::NETWORK).is_some_and(|m| modes.iter().any(|x| x.as_str() == m)) {
+                continue;
+            }
+            let name = n.name.unwrap_or_default();
+            if on.contains(&name) {
+                continue;
+            }
+            let req = NetworkConnectRequest {
+                container: id.to_string(),
+                endpoint_config: Some(EndpointSettings { aliases: Some(vec![alias.into()]), ..Default::default() }),
+            };
+            match self.docker.connect_network(&name, req).await.map_err(|e| self.err(e)) {
+                Ok(()) => attached.push(name),
+                // connected by another process meanwhile, or the network went meanwhile
+                Err(EngineError::Failed(m) | EngineError::Conflict(m)) if m.contains("already exists") => {}
+                Err(EngineError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(attached)
+    }
+
     /// agentdock's networks served by proxy `proxy`, with the containers on each.
     pub async fn agent_networks(&self, proxy: &str) -> Result<Vec<NetworkInfo>, EngineError> {
         let nets = self.networks_labelled(&[(netlabels::PROXY, proxy)]).await?;
@@ -139,6 +183,7 @@ impl Engine {
                     internal: n.internal.unwrap_or(false),
                     mode: l.get(netlabels::NETWORK).cloned(),
                     project: l.get(labels::PROJECT).cloned(),
+                    task: l.get(labels::TASK).cloned(),
                     containers: containers.iter().filter_map(|m| m.networks.get(&name).map(|ip| (m.name.clone(), ip.clone()))).collect(),
                     name,
                 }
@@ -206,11 +251,7 @@ impl Engine {
         if !self.image_exists(&p.image).await? {
             return Err(EngineError::ImageMissing { image: p.image.clone(), build: net::PROXY_BUILD_COMMAND.into() });
         }
-        if self.network(&p.egress).await?.is_none() {
-            let mut l = p.labels.clone();
-            l.insert(labels::ROLE.into(), "egress".into());
-            self.create_network(&p.egress, false, &l, &p.subnet_pool).await?;
-        }
+        self.ensure_egress_network(&p.egress, &p.labels, &p.subnet_pool).await?;
         let conf = self.proxy_conf(p).await?;
         let changed = write_conf(&p.conf_dir, &conf).map_err(|e| EngineError::Failed(format!("cannot write the proxy's config in {}: {e}", p.conf_dir.display())))?;
         // squid reads its config when it starts: a reload only for one that already ran
@@ -238,26 +279,21 @@ impl Engine {
             Some(st) => st,
         };
         self.check_proxy(&st.id, &p.name).await?;
-        let on = self.container_networks(&st.id).await?;
-        for n in self.networks_labelled(&[(netlabels::PROXY, &p.name), (netlabels::NETWORK, NetworkMode::Allowlist.as_str())]).await? {
-            let name = n.name.unwrap_or_default();
-            if !on.contains(&name) {
-                let req = NetworkConnectRequest {
-                    container: st.id.clone(),
-                    endpoint_config: Some(EndpointSettings { aliases: Some(vec![net::PROXY_ALIAS.into()]), ..Default::default() }),
-                };
-                match self.docker.connect_network(&name, req).await.map_err(|e| self.err(e)) {
-                    Ok(()) => {}
-                    // connected by another process meanwhile
-                    Err(EngineError::Failed(m) | EngineError::Conflict(m)) if m.contains("already exists") => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
+        self.attach_to_agent_networks(&st.id, &p.name, net::PROXY_ALIAS, &[NetworkMode::Allowlist]).await?;
         if reload {
             self.reload_proxy(&st.id).await?;
         }
         Ok(st)
+    }
+
+    /// Why the proxy is stale, if it is (see [`net::proxy_staleness`]): warnings, never errors.
+    pub async fn proxy_staleness(&self, p: &ProxySpec) -> Vec<String> {
+        let Ok(Some((id, hash))) = self.image_id_and_label(&p.image, net::IMAGE_HASH_LABEL).await else { return Vec::new() };
+        let running = match self.docker.inspect_container(&p.name, None).await {
+            Ok(c) => c.image,
+            Err(_) => None,
+        };
+        net::proxy_staleness(&p.image, hash.as_deref(), Some(&id), running.as_deref())
     }
 
     /// A container of the proxy's name that is not agentdock's proxy is refused.
@@ -329,29 +365,62 @@ impl Engine {
         Ok(net::squid_conf(&nets, &host))
     }
 
-    /// Removes the project's networks other than `keep` that no container but the proxy is on
-    /// (the proxy is taken off first), and brings the proxy's config up to date; returns the
-    /// networks removed.
+    /// Removes the project's networks other than `keep` that no container but agentdock's own
+    /// (the proxy) is on (they are taken off first), and brings the proxy's config up to date;
+    /// returns the networks removed. A task's own network is left to its task (it may be made
+    /// before its container is).
     pub async fn prune_networks(&self, project_id: &str, keep: Option<&str>, p: &ProxySpec) -> Result<Vec<String>, EngineError> {
         let mut removed = Vec::new();
-        for n in self.agent_networks(&p.name).await?.into_iter().filter(|n| n.project.as_deref() == Some(project_id) && Some(n.name.as_str()) != keep) {
-            if n.containers.iter().any(|(c, _)| *c != p.name) {
-                continue;
-            }
-            if n.containers.iter().any(|(c, _)| *c == p.name) {
-                let req = NetworkDisconnectRequest { container: p.name.clone(), force: Some(true) };
-                if let Err(e) = self.docker.disconnect_network(&n.name, req).await {
-                    tracing::warn!(network = %n.name, error = %e, "cannot take the proxy off the network");
-                }
-            }
-            match self.docker.remove_network(&n.name).await.map_err(|e| self.err(e)) {
-                Ok(()) | Err(EngineError::NotFound(_)) => removed.push(n.name),
-                Err(e) => tracing::warn!(network = %n.name, error = %e, "cannot remove the network"),
+        for n in self.agent_networks(&p.name).await?.into_iter().filter(|n| n.project.as_deref() == Some(project_id) && Some(n.name.as_str()) != keep && n.task.is_none()) {
+            if self.remove_agent_network(&n, p, None).await {
+                removed.push(n.name);
             }
         }
         // the allowlists of containers gone go too
         self.sync_proxy(p).await?;
         Ok(removed)
+    }
+
+    /// Removes the own network of a task's container `container` (named like it) once no
+    /// container but agentdock's own is on it (its task was collected); true when it is gone.
+    pub async fn remove_task_network(&self, container: &str, p: &ProxySpec) -> Result<bool, EngineError> {
+        let Some(n) = self.agent_networks(&p.name).await?.into_iter().find(|n| n.name == container && n.task.is_some()) else {
+            return Ok(true);
+        };
+        // the task's own container may still be on it while the engine removes it
+        let ended = match self.inspect_state(container).await? {
+            Some(st) if st.state == ContainerState::Running => None,
+            _ => Some(container),
+        };
+        let gone = self.remove_agent_network(&n, p, ended).await;
+        if gone {
+            self.sync_proxy(p).await?;
+        }
+        Ok(gone)
+    }
+
+    /// Removes network `n` unless a container other than agentdock's own services (and
+    /// `ended`, a task's container that ended) is on it; those are taken off first. True when
+    /// it is gone.
+    async fn remove_agent_network(&self, n: &NetworkInfo, p: &ProxySpec, ended: Option<&str>) -> bool {
+        let mut services = net::service_names(p);
+        services.extend(ended.map(str::to_string));
+        if n.containers.iter().any(|(c, _)| !services.contains(c)) {
+            return false;
+        }
+        for (c, _) in &n.containers {
+            let req = NetworkDisconnectRequest { container: c.clone(), force: Some(true) };
+            if let Err(e) = self.docker.disconnect_network(&n.name, req).await {
+                tracing::warn!(network = %n.name, container = %c, error = %e, "cannot take agentdock's service off the network");
+            }
+        }
+        match self.docker.remove_network(&n.name).await.map_err(|e| self.err(e)) {
+            Ok(()) | Err(EngineError::NotFound(_)) => true,
+            Err(e) => {
+                tracing::warn!(network = %n.name, error = %e, "cannot remove the network");
+                false
+            }
+        }
     }
 
     /// The requests proxy `proxy` refused since `since` (unix seconds; 0: all it still logs),
@@ -381,7 +450,7 @@ impl Engine {
 /// Held while networks or the proxy are made: the engine (API 1.41) makes a second network of
 /// a name that exists, and two containers of the same project (tasks) are often made at once.
 /// Waits up to a minute, then goes on without it (a lock file it cannot open holds up nothing).
-async fn networks_lock() -> Option<std::fs::File> {
+pub(super) async fn networks_lock() -> Option<std::fs::File> {
     let dir = crate::paths::lock_dir();
     std::fs::create_dir_all(&dir).ok()?;
     let file = std::fs::File::options().create(true).truncate(false).write(true).open(dir.join("networks.lock")).ok()?;
@@ -401,66 +470,6 @@ struct Member {
     managed: bool,
     allow: Vec<String>,
     networks: HashMap<String, Option<String>>,
-}
-
-/// Writes `networks.conf` into `dir` (readable by the proxy's user) when it differs; true then.
-fn write_conf(dir: &Path, conf: &str) -> std::io::Result<bool> {
-    use std::os::unix::fs::PermissionsExt;
-    let file = dir.join(net::PROXY_CONF_FILE);
-    if std::fs::read_to_string(&file).ok().as_deref() == Some(conf) {
-        return Ok(false);
-    }
-    std::fs::create_dir_all(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
-    let tmp = dir.join(format!(".{}.{}", net::PROXY_CONF_FILE, std::process::id()));
-    std::fs::write(&tmp, conf)?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
-    std::fs::rename(&tmp, &file)?;
-    Ok(true)
-}
-
-/// The proxy container: squid as Debian's `proxy` user, no capabilities, read-only root, its
-/// config dir mounted read-only, on the egress network; restarted unless stopped.
-fn proxy_body(p: &ProxySpec) -> ContainerCreateBody {
-    let secs = |s: u64| (s as i64) * 1_000_000_000;
-    let host_config = HostConfig {
-        mounts: Some(vec![Mount {
-            source: Some(p.conf_dir.to_string_lossy().into_owned()),
-            target: Some(net::PROXY_CONF_MOUNT.into()),
-            typ: Some(MountType::BIND),
-            read_only: Some(true),
-            ..Default::default()
-        }]),
-        memory: Some(512 << 20),
-        pids_limit: Some(500),
-        init: Some(true),
-        cap_drop: Some(vec!["ALL".into()]),
-        security_opt: Some(vec!["no-new-privileges:true".into()]),
-        readonly_rootfs: Some(true),
-        tmpfs: Some(HashMap::from([("/tmp".to_string(), "rw,noexec,nosuid,size=64m".to_string())])),
-        network_mode: Some(p.egress.clone()),
-        restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None }),
-        log_config: Some(HostConfigLogConfig {
-            typ: Some("json-file".into()),
-            config: Some(HashMap::from([("max-size".to_string(), "10m".to_string()), ("max-file".to_string(), "3".to_string())])),
-        }),
-        ..Default::default()
-    };
-    ContainerCreateBody {
-        image: Some(p.image.clone()),
-        labels: Some(p.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-        healthcheck: Some(HealthConfig {
-            test: Some(vec!["CMD".into(), "/usr/local/bin/agentdock-proxy-healthcheck".into()]),
-            interval: Some(secs(p.health_interval_secs)),
-            timeout: Some(secs(p.health_timeout_secs)),
-            retries: Some(i64::from(p.health_retries)),
-            start_period: Some(secs(5)),
-            start_interval: None,
-        }),
-        host_config: Some(host_config),
-        networking_config: Some(NetworkingConfig { endpoints_config: Some(HashMap::from([(p.egress.clone(), EndpointSettings::default())])) }),
-        ..Default::default()
-    }
 }
 
 /// The networking part of an agent container's create body: its network (with `none`, none).

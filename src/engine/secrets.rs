@@ -47,13 +47,9 @@ fn own_dir(p: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes the spec's secrets into its directory (replacing what was there), readable by the
-/// container's user only. Nothing is written, and no directory made, when it has none.
-pub fn write(spec: &ContainerSpec) -> std::io::Result<()> {
-    let secrets: Vec<_> = of(spec).collect();
-    if secrets.is_empty() {
-        return Ok(());
-    }
+/// Makes `dir` (a directory under [`base`]) ready to be written: the dirs above it ours and
+/// private, it a directory (not a link) of mode 0700.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     let base = base();
     let parent = base.parent().expect("base has a parent");
     if let Some(grand) = parent.parent() {
@@ -62,12 +58,23 @@ pub fn write(spec: &ContainerSpec) -> std::io::Result<()> {
     own_dir(parent)?;
     std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700))?;
     own_dir(&base)?;
-    let dir = base.join(&spec.name);
-    if std::fs::symlink_metadata(&dir).is_ok_and(|m| !m.is_dir()) {
-        std::fs::remove_file(&dir)?;
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir()) {
+        std::fs::remove_file(dir)?;
     }
-    std::fs::create_dir_all(&dir)?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    Ok(())
+}
+
+/// Writes the spec's secrets into its directory (replacing what was there), readable by the
+/// container's user only. Nothing is written, and no directory made, when it has none.
+pub fn write(spec: &ContainerSpec) -> std::io::Result<()> {
+    let secrets: Vec<_> = of(spec).collect();
+    if secrets.is_empty() {
+        return Ok(());
+    }
+    let dir = dir_for(&spec.name);
+    private_dir(&dir)?;
     // the container's user reads them; when agentdock is root they become that user's; when it
     // is not and that user is another, readable by all, behind the 0700 directories on the host
     let euid = rustix::process::geteuid();

@@ -163,7 +163,7 @@ async fn start(engine: &Engine, ctx: &Context, mut rec: TaskRecord, ph: &mut Pha
     let made = async {
         std::fs::copy(dir.join("prompt.txt"), run.join("prompt.txt")).map_err(|e| refused(format!("cannot copy the prompt: {e}")))?;
         chown_tree(&run, &user)?;
-        crate::agent_config::prepare(&claude, &crate::paths::home_dir(), &user).map_err(OpError::Other)?;
+        crate::agent_config::prepare_with(&claude, &crate::paths::home_dir(), &user, crate::ops::broker_link(ctx).is_some()).map_err(OpError::Other)?;
         ph.mark("dirs");
         let cspec = container_spec(ctx, &p, &rec.spec, &host, &workspace, &run).map_err(refused)?;
         let ncpu = cpus.await.map_err(joined)?;
@@ -241,9 +241,21 @@ impl Default for Phases {
 /// A task's container: the project's spec, with the workspace and run dir given mounted, the
 /// agent config beside them, the runner's settings in its environment, and no restart.
 pub fn container_spec(ctx: &Context, p: &Project, t: &TaskSpec, host: &HostContext, workspace: &Path, run: &Path) -> Result<spec::ContainerSpec, String> {
-    let mut s = spec::build(ctx.config(), p, host)?;
+    // a task may say its own network mode, as it says its own model
+    let mut p = p.clone();
+    if let Some(m) = t.network {
+        p.settings.network = m;
+    }
+    let mut s = spec::build(ctx.config(), &p, host)?;
     s.name = t.container.clone();
     s.one_shot = true;
+    // a network of its own: no other task's container, nor its project's, is reachable
+    s.network = crate::domain::network::task_network(&s.network, &t.container, &t.id);
+    // its capability names the task and carries its budget
+    if let Some(link) = s.broker.as_mut() {
+        link.task = Some(t.id.clone());
+        link.task_budget_usd = t.budget_usd;
+    }
     // the project's own .git config and hooks are not the clone's
     s.mounts.retain(|m| !m.target.starts_with("/workspace/"));
     for m in s.mounts.iter_mut().filter(|m| m.target == "/workspace") {

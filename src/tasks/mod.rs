@@ -38,6 +38,10 @@ pub struct TaskRequest {
     pub permission_mode: String,
     /// How many tasks of this one prompt (`--attempts`), grouped; at least 1.
     pub attempts: u32,
+    /// Dollars each may spend through the broker (0: no budget).
+    pub budget_usd: f64,
+    /// Their network mode (None: the project's).
+    pub network: Option<crate::domain::settings::NetworkMode>,
 }
 
 impl TaskRequest {
@@ -54,6 +58,8 @@ impl TaskRequest {
             model: Some(t.model.clone()).filter(|m| !m.is_empty()),
             permission_mode: t.permission_mode.clone(),
             attempts: 1,
+            budget_usd: t.budget_usd.max(0.0),
+            network: None,
         }
     }
 }
@@ -149,6 +155,8 @@ pub async fn submit(
             group: (n > 1).then(|| group.get_or_insert_with(|| id.clone()).clone()),
             attempt: (n > 1).then_some(i + 1),
             callback: !ctx.config().tasks.webhook_url.trim().is_empty(),
+            budget_usd: req.budget_usd,
+            network: req.network,
         };
         let saved = queue_one(&held, spec, &req.prompt, &env);
         match saved {
@@ -241,6 +249,13 @@ pub fn reconcile(mut rec: TaskRecord, running: Option<bool>) -> TaskRecord {
         (_, Some(s)) if s.is_final() => {
             rec.state = s;
             rec.reason = result_reason(&run);
+            // the agent failed because the broker refused it: a budget stopped it
+            if s == TaskState::Failed {
+                if let Some(why) = crate::broker::store::budget_stop(&crate::broker::store::state_dir(), &id) {
+                    rec.state = TaskState::BudgetExceeded;
+                    rec.reason = Some(why);
+                }
+            }
         }
         _ => {
             rec.state = TaskState::Failed;
@@ -329,7 +344,27 @@ pub async fn refreshed(engine: Option<&Engine>, rec: TaskRecord) -> TaskRecord {
     if !rec.collected && rec != before {
         let _ = store::save(&rec);
     }
+    if let (true, Some(e)) = (rec.collected, engine) {
+        release(e, &rec).await;
+    }
     rec
+}
+
+/// What a collected task held goes: its container's own network (once the container is gone)
+/// and its capability. Safe to call again; failures are logged (the next look tries again).
+pub async fn release(engine: &Engine, rec: &TaskRecord) {
+    release_container(engine, &rec.spec.container).await;
+}
+
+/// The network and capability of a task's (or pool) container that is gone.
+pub async fn release_container(engine: &Engine, container: &str) {
+    let proxy = crate::domain::network::this_proxy(&crate::config::Config::default());
+    if let Err(e) = engine.remove_task_network(container, &proxy).await {
+        tracing::warn!(container, error = %e, "cannot remove the task's network");
+    }
+    if let Err(e) = crate::broker::store::revoke(&crate::broker::store::state_dir(), &[container.to_string()]) {
+        tracing::warn!(container, error = %e, "cannot revoke the task's capability");
+    }
 }
 
 /// Cancels a task. A queued one leaves the queue at once; a starting one is waited for (its
@@ -377,5 +412,9 @@ pub async fn cancel(engine: &Engine, rec: &TaskRecord) -> Result<TaskRecord, OpE
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), engine.wait_exit(&name)).await;
     }
     let fresh = store::load(&id).unwrap_or(rec);
-    Ok(reconcile(fresh, Some(false)))
+    let done = reconcile(fresh, Some(false));
+    if done.collected {
+        release(engine, &done).await;
+    }
+    Ok(done)
 }

@@ -111,6 +111,9 @@ fn pool_spec(ctx: &Context, p: &Project, host: &HostContext, dir: &Path, name: &
     let mut s = spec::build(ctx.config(), p, host)?;
     s.name = name.to_string();
     s.one_shot = true;
+    // a network of its own, like a task's (the slot names it until a task is handed it)
+    let slot = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    s.network = crate::domain::network::task_network(&s.network, name, &slot);
     s.mounts.retain(|m| !m.target.starts_with("/workspace/"));
     for m in s.mounts.iter_mut().filter(|m| m.target == "/workspace") {
         m.source = dir.join("workspace");
@@ -160,7 +163,8 @@ pub async fn claim(
     env: Option<&BTreeMap<String, String>>,
     ph: &mut Phases,
 ) -> Option<Result<TaskRecord, OpError>> {
-    if ctx.config().tasks.pool_size == 0 || rec.spec.repo_url.is_some() {
+    // a task of another network mode than its project's is not made like the pool's
+    if ctx.config().tasks.pool_size == 0 || rec.spec.repo_url.is_some() || rec.spec.network.is_some_and(|m| m != p.settings.network) {
         return None;
     }
     let slots: Vec<Slot> = read_slots().into_iter().filter(|s| s.project_id == p.id && s.commit == rec.spec.base_commit).collect();
@@ -188,6 +192,7 @@ pub async fn claim(
                 tracing::warn!(task = %rec.spec.id, slot = %s.slot, "pool container not handed over: {why}");
                 let _ = engine.remove(&s.container, true).await;
                 crate::engine::secrets::remove(&s.container);
+                super::release_container(engine, &s.container).await;
                 let dir = store::task_dir(&rec.spec.id);
                 for sub in ["workspace", "run", "claude"] {
                     let _ = std::fs::remove_dir_all(dir.join(sub));
@@ -217,6 +222,8 @@ async fn hand_over(engine: &Engine, mut rec: TaskRecord, s: &Slot, taken: &Path,
     rec.spec.container = s.container.clone();
     rec.from_pool = true;
     store::save(&rec).map_err(|e| e.to_string())?;
+    // its capability now names the task, and holds it to its budget
+    crate::broker::store::assign(&crate::broker::store::state_dir(), &s.container, &id, rec.spec.budget_usd).map_err(|e| format!("cannot give the task its capability: {e}"))?;
     let settings: BTreeMap<&str, String> = launch::task_env(&rec.spec).into_iter().collect();
     let text = serde_json::to_vec(&settings).map_err(|e| e.to_string())?;
     crate::untrusted::replace_at(run.as_fd(), "claim.json", &text, 0o644, owner).map_err(|e| e.to_string())?;
@@ -356,6 +363,7 @@ impl Keeper {
             if dead || !fits {
                 let _ = engine.remove(&s.container, true).await;
                 crate::engine::secrets::remove(&s.container);
+                super::release_container(engine, &s.container).await;
                 let _ = std::fs::remove_dir_all(&dir);
                 tracing::info!(slot = %s.slot, dead, "pool container removed");
                 self.removed.push(s.container.clone());
@@ -400,6 +408,7 @@ impl Keeper {
             }
             let _ = engine.remove(&c.id, true).await;
             crate::engine::secrets::remove(&c.name);
+            super::release_container(engine, &c.name).await;
             let _ = std::fs::remove_dir_all(pool_dir().join(format!(".claimed-{}", c.name.trim_start_matches(PREFIX))));
             tracing::info!(container = %c.name, "pool container of no slot and no task removed");
             self.removed.push(c.name.clone());
@@ -452,7 +461,7 @@ async fn make(engine: &Engine, ctx: &Context, p: &Project, slot: &str, dir: &Pat
         .map_err(|e| e.to_string())??;
     }
     launch::chown_tree(&run, &user).map_err(|e| e.to_string())?;
-    crate::agent_config::prepare(&claude, &crate::paths::home_dir(), &user).map_err(|e| e.to_string())?;
+    crate::agent_config::prepare_with(&claude, &crate::paths::home_dir(), &user, crate::ops::broker_link(ctx).is_some()).map_err(|e| e.to_string())?;
     let info = Slot {
         slot: slot.to_string(),
         project_id: p.id.clone(),
@@ -480,6 +489,7 @@ pub async fn drain_all(engine: &Engine) -> Vec<String> {
     for s in read_slots() {
         let _ = engine.remove(&s.container, true).await;
         crate::engine::secrets::remove(&s.container);
+        super::release_container(engine, &s.container).await;
         let _ = std::fs::remove_dir_all(pool_dir().join(&s.slot));
         gone.push(s.container);
     }

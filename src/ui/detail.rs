@@ -37,6 +37,9 @@ fn facts(app: &App, c: &ContainerView) -> Vec<Line<'static>> {
     if let Some(a) = &c.agent {
         lines.push(kv("agent", a.label(app.model.now)));
     }
+    if let Some(u) = app.model.usage.by_container.get(&c.info.name) {
+        lines.push(kv("model", format!("{} tokens, {} in {} requests (the broker's record)", u.tokens(), crate::domain::broker::usd(u.cost_usd), u.requests)));
+    }
     if let Some(g) = c.info.project_id.as_ref().filter(|_| c.info.managed).and_then(|p| app.model.git.get(p)) {
         lines.push(kv("git", g.describe()));
     }

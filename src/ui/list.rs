@@ -197,6 +197,7 @@ fn figure_cells(app: &App, row: &Row, cols: &Cols) -> Vec<Cell<'static>> {
         },
         Row::Group(g) => {
             let ids = match g {
+                Group::Agentdock => &app.list.service_ids,
                 Group::Tasks => &app.list.task_ids,
                 Group::Unmanaged => &app.list.unmanaged_ids,
             };

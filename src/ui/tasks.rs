@@ -69,11 +69,13 @@ fn cells(app: &App, r: &TaskRecord, cols: &Cols, queue: &[&TaskRecord]) -> Vec<C
     }
     v.push(Cell::from(Line::from(elapsed).right_aligned()));
     v.push(Cell::from(Line::from(s.turns.to_string()).right_aligned()));
+    // the broker's record when it has one (exact), else what the agent's stream said
+    let metered = app.model.usage.by_task.get(&r.spec.id);
     if cols.tokens {
-        v.push(Cell::from(Line::from(short_count(s.tokens())).right_aligned()));
+        v.push(Cell::from(Line::from(short_count(metered.map(|u| u.tokens()).unwrap_or(s.tokens()))).right_aligned()));
     }
     if cols.cost {
-        let cost = s.cost_usd.map(|c| if c < 1.0 { format!("${c:.3}") } else { format!("${c:.2}") }).unwrap_or_else(|| "-".into());
+        let cost = metered.map(|u| u.cost_usd).or(s.cost_usd).map(|c| if c < 1.0 { format!("${c:.3}") } else { format!("${c:.2}") }).unwrap_or_else(|| "-".into());
         v.push(Cell::from(Line::from(cost).right_aligned()));
     }
     if cols.diff {
@@ -175,7 +177,13 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
     let title = Line::from(title);
     let mut block = panel(title, focused);
     if !app.tasks.tasks.is_empty() {
-        let fleet = crate::domain::fleet::summarize(&app.tasks.tasks).line(human_age);
+        let by_task = &app.model.usage.by_task;
+        let fleet = if by_task.is_empty() {
+            crate::domain::fleet::summarize(&app.tasks.tasks)
+        } else {
+            crate::domain::fleet::summarize(&crate::domain::broker::metered_tasks(&app.tasks.tasks, by_task))
+        };
+        let fleet = fleet.line(human_age);
         block = block.title_bottom(Line::from(Span::styled(format!(" {fleet} "), Style::new().fg(theme::DIM))));
     }
     if app.tasks.tasks.is_empty() {
@@ -219,8 +227,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
         .collect();
     let mut header = vec!["ID", "STATE", "PROJECT"];
     let project_w = app.tasks.tasks.iter().map(|t| t.spec.project_name.chars().count()).max().unwrap_or(0).clamp(7, 18);
+    let state_w = if app.tasks.tasks.iter().any(|t| t.state == TaskState::BudgetExceeded) { 15 } else { 13 };
     let id_w = if app.tasks.tasks.iter().any(|t| t.spec.attempt.is_some()) { 19 } else { 15 };
-    let mut widths = vec![Constraint::Length(id_w), Constraint::Length(13), Constraint::Length(project_w as u16)];
+    let mut widths = vec![Constraint::Length(id_w), Constraint::Length(state_w), Constraint::Length(project_w as u16)];
     if cols.branch {
         header.push("BRANCH");
         widths.push(Constraint::Length(30));

@@ -157,9 +157,19 @@ impl Worker {
                 });
             }
             Command::CloseDetail => self.detail = None,
+            Command::RefreshService(name) => {
+                let (engine, ctx, events) = (engine.clone(), self.ctx.clone(), self.events.clone());
+                tokio::spawn(async move {
+                    let ev = match ops::refresh_service(&engine, &ctx, &name).await {
+                        Ok(st) => EngineEvent::Message(format!("{name} made anew ({})", &st.id[..12.min(st.id.len())])),
+                        Err(e) => EngineEvent::Error(format!("{name}: {e}")),
+                    };
+                    let _ = events.send(ev).await;
+                });
+            }
             Command::WatchTasks(shown) => {
                 self.tasks.shown = shown;
-                self.watch_tasks().await;
+                self.watch_tasks(engine).await;
             }
             Command::StartTask { project, prompt } => self.start_task(project, prompt),
             Command::CancelTask(id) => self.cancel_task(id),

@@ -210,8 +210,9 @@ impl Worker {
                 Some((id, status)) = samples.recv() => self.agent_changed(id, status).await,
                 _ = agent_tick.tick() => {
                     self.agent_statuses(engine).await;
-                    self.watch_tasks().await;
+                    self.watch_tasks(engine).await;
                     self.watch_proxy(engine).await;
+                    self.watch_usage().await;
                 }
                 _ = tick.tick() => {
                     // one collection at a time; a slow one is skipped over, not queued

@@ -67,10 +67,24 @@ fn task_containers(w: &Worker) -> HashMap<String, ContainerState> {
 impl Worker {
     /// Called every second: starts a look when one is wanted and none runs; sends the tasks
     /// when the last look changed them.
-    pub(super) async fn watch_tasks(&mut self) {
+    pub(super) async fn watch_tasks(&mut self, engine: &Engine) {
         let finished = self.tasks.scan.as_ref().is_some_and(|t| t.is_finished());
         if finished {
             if let Some(Ok((known, fleet))) = self.tasks.scan.take().and_then(futures_util::FutureExt::now_or_never) {
+                // tasks collected by this look give back what they held on the engine
+                let done: Vec<TaskRecord> = known
+                    .values()
+                    .filter(|k| k.rec.collected && self.tasks.known.get(&k.rec.spec.id).is_some_and(|o| !o.rec.collected))
+                    .map(|k| k.rec.clone())
+                    .collect();
+                if !done.is_empty() {
+                    let engine = engine.clone();
+                    tokio::spawn(async move {
+                        for rec in &done {
+                            tasks::release(&engine, rec).await;
+                        }
+                    });
+                }
                 self.tasks.known = known;
                 self.tasks.fleet = fleet;
             }

@@ -166,6 +166,7 @@ pub fn group(app: &App, g: Group, ids: &[String], folded: bool, cols: &Cols) -> 
     let what = if folded { "space unfolds" } else { "space folds" };
     let hint = match g {
         _ if cols.compact => "space".to_string(),
+        Group::Agentdock => format!("{what} · r makes one anew"),
         Group::Tasks => format!("{what} · t: the Tasks view"),
         Group::Unmanaged => format!("{what} · u hides · shown, never changed"),
     };
