@@ -5,6 +5,7 @@ pub mod agent;
 pub mod container;
 pub mod fleet;
 pub mod network;
+pub mod onboarding;
 pub mod output;
 pub mod policy;
 pub mod project;
