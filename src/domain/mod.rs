@@ -13,5 +13,7 @@ pub mod settings;
 pub mod spec;
 pub mod stats;
 pub mod suggest;
+pub mod pricing;
 pub mod task;
+pub mod transcript;
 pub mod text;

@@ -34,9 +34,7 @@ fn facts(app: &App, c: &ContainerView) -> Vec<Line<'static>> {
             lines.push(kv("exit", format!("{code}{}", if st.oom_killed { " (OOM-killed)" } else { "" })));
         }
     }
-    if let Some(a) = &c.agent {
-        lines.push(kv("agent", a.label(app.model.now)));
-    }
+    lines.extend(super::agent_detail::lines(app, c));
     if let Some(r) = app.model.refusals.get(&c.info.name) {
         let ago = crate::domain::stats::human_age(app.model.now - r.last_at as i64);
         lines.push(kv("refused", format!("{} requests by the egress proxy; last {}:{}, {ago} ago", r.count, r.last_host, r.last_port)));
