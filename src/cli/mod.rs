@@ -18,6 +18,7 @@ mod net;
 mod projects;
 mod prune;
 mod status;
+mod attempts;
 mod tasks;
 
 /// Exit codes (documented in the README).

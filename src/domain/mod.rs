@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod container;
 pub mod fleet;
+pub mod gitstate;
 pub mod network;
 pub mod onboarding;
 pub mod output;

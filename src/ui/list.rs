@@ -18,7 +18,7 @@ pub use agent_cells::state_style as agent_state_style;
 
 /// Whether the selected row has a cell on screen that shows "-" (the help says why).
 pub fn selected_has_blank(app: &App, width: u16) -> bool {
-    let cols = Cols::for_width(width, app.list.widest);
+    let cols = Cols::for_width(width, app.list.widest, app.model.git_on());
     let Some(c) = app.selected_container().filter(|_| !app.tasks.shown) else { return false };
     app.model.blanks(c).iter().any(|(col, _)| match *col {
         "HEALTH" => cols.health,
@@ -65,7 +65,7 @@ pub fn count_spans(app: &App, counts: &Counts, compact: bool, unmanaged: bool) -
 }
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool, counts: Counts) {
-    let cols = Cols::for_width(area.width, app.list.widest);
+    let cols = Cols::for_width(area.width, app.list.widest, app.model.git_on());
     let sort_dir = if app.list.sort_desc { "↓" } else { "↑" };
     let mut title = vec![Span::styled(" projects ", theme::header())];
     title.extend(count_spans(app, &counts, cols.compact, true));
@@ -140,6 +140,7 @@ fn columns(cols: &Cols, refresh_w: u16) -> (Vec<&'static str>, Vec<Constraint>) 
     add(true, "MEM", Constraint::Length(if cols.short { 11 } else { 19 }));
     add(cols.disk, "DISK", Constraint::Length(5));
     add(cols.age, "AGE", Constraint::Length(6));
+    add(cols.git, "GIT", Constraint::Length(cells::GIT_W));
     add(cols.agent, "AGENT", Constraint::Length(cells::AGENT_W));
     add(cols.turns, "TURNS", Constraint::Length(5));
     add(cols.tokens, "TOKENS", Constraint::Length(6));
@@ -152,6 +153,14 @@ fn columns(cols: &Cols, refresh_w: u16) -> (Vec<&'static str>, Vec<Constraint>) 
 }
 
 fn row_cells(app: &App, row: &Row, cols: &Cols) -> Vec<Cell<'static>> {
+    let git = match row {
+        Row::Project { project, .. } => app.model.git.get(&app.model.projects[*project].id),
+        _ => None,
+    };
+    cells::with_git(figure_cells(app, row, cols), git, cols)
+}
+
+fn figure_cells(app: &App, row: &Row, cols: &Cols) -> Vec<Cell<'static>> {
     match row {
         Row::Project { project, container } => {
             let p = &app.model.projects[*project];

@@ -26,6 +26,8 @@ pub struct Cols {
     pub health: bool,
     pub disk: bool,
     pub age: bool,
+    /// The projects' git state (branch, ahead / behind, files changed).
+    pub git: bool,
     pub agent: bool,
     pub turns: bool,
     pub tokens: bool,
@@ -41,23 +43,26 @@ pub struct Cols {
 /// Width of the AGENT column ("waiting 12m", "working 1h2m").
 pub const AGENT_W: u16 = 13;
 const DOING_MIN: u16 = 30;
+/// Width of the GIT column ("main ↑2 ↓1 +3").
+pub const GIT_W: u16 = 18;
 /// The REFRESH column keeps at least this (its ⟳ mark and the start of a reason), and on
 /// screens 100 columns wide or more a reason whole (`⟳ age 80h > 72h`).
 const REFRESH_MIN: u16 = 4;
 const REFRESH_WIDE: u16 = 16;
 
 impl Cols {
-    /// The columns for a list `w` wide whose widest name has `widest` characters.
-    pub fn for_width(w: u16, widest: usize) -> Cols {
+    /// The columns for a list `w` wide whose widest name has `widest` characters; `git`: the
+    /// projects' git state is read (a GIT column may show).
+    pub fn for_width(w: u16, widest: usize, git: bool) -> Cols {
         // short figures rather than no DOING
-        let wide = Cols::fit(w, widest, w < 100);
+        let wide = Cols::fit(w, widest, w < 100, git);
         if wide.doing || wide.short {
             return wide;
         }
-        Cols::fit(w, widest, true)
+        Cols::fit(w, widest, true, git)
     }
 
-    fn fit(w: u16, widest: usize, short: bool) -> Cols {
+    fn fit(w: u16, widest: usize, short: bool, git: bool) -> Cols {
         let compact = w < 100;
         let mut c = Cols { compact, short, tiny: w < 60, ..Default::default() };
         c.name_w = (widest + 2).clamp(12, if short { 20 } else { 40 }) as u16;
@@ -82,6 +87,7 @@ impl Cols {
         c.doing = take(DOING_MIN);
         c.health = take(9);
         c.age = take(6);
+        c.git = git && take(GIT_W);
         c.ctx = take(4);
         c.tokens = take(6);
         c.disk = take(5);
@@ -250,5 +256,26 @@ pub fn group(app: &App, g: Group, ids: &[String], folded: bool, cols: &Cols) -> 
     if cols.doing {
         cells.push(Cell::from(""));
     }
+    cells
+}
+
+/// Puts the GIT cell (empty on rows that are no project's) in its column, after AGE.
+pub fn with_git(mut cells: Vec<Cell<'static>>, git: Option<&crate::domain::gitstate::GitRead>, cols: &Cols) -> Vec<Cell<'static>> {
+    if !cols.git || cols.tiny {
+        return cells;
+    }
+    let at = 4 + usize::from(cols.health) + usize::from(cols.disk) + usize::from(cols.age);
+    while cells.len() < at {
+        cells.push(Cell::from(""));
+    }
+    let cell = match git {
+        Some(g @ crate::domain::gitstate::GitRead::State(s)) => {
+            let style = if s.dirty() > 0 { Style::new().fg(theme::WARN) } else { Style::new() };
+            Cell::from(Span::styled(g.cell(), style))
+        }
+        Some(g) => Cell::from(Span::styled(g.cell(), Style::new().fg(theme::DIM))),
+        None => Cell::from(""),
+    };
+    cells.insert(at, cell);
     cells
 }
