@@ -16,6 +16,18 @@ pub const AGENT_FILE: &str = "agentdock/agent";
 
 /// The file the SessionStart hook writes (its input: the session's transcript path).
 pub const SESSION_FILE: &str = "session";
+/// The file the PermissionRequest hook writes (its input: the tool and its input).
+pub const ASK_FILE: &str = "ask";
+
+/// What the permission dialog of the session whose status dir is `sub` asks: the tool and its
+/// input as the hook recorded them (read no-follow, up to 16 KiB).
+pub fn asking(agent_dir: &Path, sub: &str) -> Option<crate::domain::task::ToolCall> {
+    let text = read_status_file(agent_dir, &format!("{sub}/{ASK_FILE}"), 16 << 10)?;
+    let v: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
+    let name = v.get("tool_name")?.as_str()?;
+    let name = crate::domain::task::cut(&crate::domain::text::strip(name), 40);
+    Some(crate::domain::task::ToolCall { name, input: crate::domain::transcript::tool_input(v.get("tool_input")) })
+}
 
 /// Where the hooks and the runner of one agent session write, relative to the agent config
 /// dir: `agentdock` for the container's main agent, `agentdock/<name>` for another one (its
@@ -46,6 +58,9 @@ enum Hook {
     Notification,
     /// Records the session's hook input, which names its transcript.
     Session,
+    /// A permission dialog is up: "waiting", and what it asks (the hook's input: the tool and
+    /// its input), so the list shows it before the transcript has it.
+    Permission,
 }
 
 /// Marks the hooks agentdock installed, so they are added once.
@@ -57,7 +72,7 @@ const HOOKS: &[(&str, Hook)] = &[
     ("UserPromptSubmit", Hook::State("working")),
     ("PreToolUse", Hook::State("working")),
     ("PostToolUse", Hook::State("working")),
-    ("PermissionRequest", Hook::State("waiting")),
+    ("PermissionRequest", Hook::Permission),
     ("Notification", Hook::Notification),
     ("Stop", Hook::State("idle")),
 ];
@@ -71,6 +86,7 @@ fn hook_command(hook: Hook) -> String {
             put("status", r#"echo "$s $(date +%s)""#)
         ),
         // a new session is at its prompt (a compaction mid-turn is not)
+        Hook::Permission => format!(r#"{}; {}"#, put(ASK_FILE, "head -c 16384"), put("status", r#"echo "waiting $(date +%s)""#)),
         Hook::Session => format!(
             r#"i=$(head -c 8192); {}; case "$i" in *\"source\":\"compact\"*) ;; *) {} ;; esac"#,
             put(SESSION_FILE, r#"printf "%s\n" "$i""#),
@@ -147,6 +163,42 @@ pub fn stamp_in(agent_dir: &Path, sub: &str) -> Option<std::time::SystemTime> {
 pub fn transcript_of(agent_dir: &Path, sub: &str) -> Option<String> {
     let text = read_status_file(agent_dir, &format!("{sub}/{SESSION_FILE}"), 8192)?;
     crate::transcript::relative_path(&text)
+}
+
+/// What tells that an agent took a key or a prompt: its status dir's stamp (a hook ran), its
+/// transcript's size, and the CLI's own record of the session (`sessions/<pid>.json`: its
+/// status, "waiting" while a dialog is up, and when that changed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Marks {
+    pub status: Option<std::time::SystemTime>,
+    pub transcript: Option<u64>,
+    pub cli: Option<(String, i64)>,
+}
+
+/// The marks of the session `session` whose status dir is `sub` (blocking file reads).
+pub fn marks(agent_dir: &Path, sub: &str, session: &str) -> Marks {
+    let transcript = transcript_of(agent_dir, sub).and_then(|rel| std::fs::symlink_metadata(agent_dir.join(rel)).ok()).map(|m| m.len());
+    Marks { status: stamp_in(agent_dir, sub), transcript, cli: cli_status(agent_dir, session) }
+}
+
+/// The CLI's own record of the interactive session running in tmux session `session`: its
+/// status ("busy", "waiting", "idle") and when it changed (ms). Files the container writes:
+/// at most 32 looked at, each read no-follow and up to 64 KiB.
+pub fn cli_status(agent_dir: &Path, session: &str) -> Option<(String, i64)> {
+    let entries = crate::untrusted::list(agent_dir, "sessions", 64).ok()?;
+    let prefix = format!("{session}:");
+    entries
+        .into_iter()
+        .filter(|(name, kind, _)| *kind == rustix::fs::FileType::RegularFile && name.ends_with(".json"))
+        .take(32)
+        .filter_map(|(name, _, _)| {
+            let bytes = crate::untrusted::read(agent_dir, &format!("sessions/{name}"), 64 << 10).ok()?;
+            let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+            v.get("tmux")?.as_str()?.starts_with(&prefix).then_some(())?;
+            let status = crate::domain::task::cut(v.get("status")?.as_str()?, 40);
+            Some((status, v.get("statusUpdatedAt").and_then(serde_json::Value::as_i64).unwrap_or(0)))
+        })
+        .max_by_key(|(_, at)| *at)
 }
 
 /// A status file holds one short line: no more than this is read.

@@ -22,9 +22,12 @@ pub enum Command {
     Detail(String),
     /// The detail view closed: no more per-container extras.
     CloseDetail,
-    Attach { container: String, project: String },
+    /// `session`: a further agent session's (`+`), else the main one.
+    Attach { container: String, project: String, session: Option<String> },
     Shell { container: String, project: String },
     Bell,
+    /// Something for an agent (a prompt, an answer, a new session…).
+    Steer(super::steer::Steer),
     /// The task list is on screen (its tasks are looked at every second) or not.
     WatchTasks(bool),
     StartTask { project: Project, prompt: String },

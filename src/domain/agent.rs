@@ -64,6 +64,8 @@ pub struct AgentInfo {
     pub unreadable: Option<String>,
     /// Neither an API key, an OAuth token nor a login was given to the agent.
     pub not_logged_in: bool,
+    /// What its permission dialog asks (its hook's word, before the transcript has it).
+    pub asking: Option<crate::domain::task::ToolCall>,
 }
 
 /// The states the list tells apart.
@@ -104,6 +106,7 @@ const ASK_TOOL: &str = "AskUserQuestion";
 pub fn describe(status: Option<&AgentStatus>, info: Option<&AgentInfo>, now: i64) -> Described {
     let summary = info.and_then(|i| i.summary.as_ref());
     let pending = summary.and_then(|s| s.pending.as_ref());
+    let asking = info.and_then(|i| i.asking.as_ref());
     let tool = pending.map(|(_, call, _)| call.short());
     let prompt = summary.and_then(|s| s.last_prompt.as_deref()).map(|p| format!("› {}", cut(p, 120)));
     let since_label = |word: &str, since: i64| format!("{word} {}", human_age(now - since));
@@ -128,14 +131,18 @@ pub fn describe(status: Option<&AgentStatus>, info: Option<&AgentInfo>, now: i64
                 (None, t) => t,
             };
             match word {
-                Some(AgentStatus::Waiting { since }) if pending.is_some_and(|(_, c, _)| c.name == ASK_TOOL) => {
+                Some(AgentStatus::Waiting { since }) if pending.map(|(_, c, _)| c).or(asking).is_some_and(|c| c.name == ASK_TOOL) => {
                     Described { state: State::Input, since: Some(since), label: since_label("input", since), doing: prompt.clone().unwrap_or_default() }
                 }
                 Some(AgentStatus::Waiting { since }) => Described {
                     state: State::Waiting,
                     since: Some(since),
                     label: since_label("waiting", since),
-                    doing: tool.clone().map(|t| format!("allow {t}? y / n")).unwrap_or_else(|| "needs you (a attaches)".into()),
+                    doing: asking
+                        .map(|c| c.short())
+                        .or(tool.clone())
+                        .map(|t| format!("allow {t}? y / n"))
+                        .unwrap_or_else(|| "needs you (a attaches)".into()),
                 },
                 Some(AgentStatus::Input { since }) => {
                     Described { state: State::Input, since: Some(since), label: since_label("input", since), doing: prompt.clone().unwrap_or_default() }

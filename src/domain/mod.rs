@@ -13,6 +13,7 @@ pub mod project;
 pub mod settings;
 pub mod spec;
 pub mod stats;
+pub mod steer;
 pub mod suggest;
 pub mod pricing;
 pub mod task;

@@ -57,3 +57,33 @@ pub fn lines(app: &App, c: &ContainerView) -> Vec<Line<'static>> {
     }
     lines
 }
+
+/// The prompt form for the selected agent (`p`).
+pub fn draw_prompt(f: &mut ratatui::Frame, app: &App) {
+    use ratatui::style::Modifier;
+    use ratatui::widgets::Paragraph;
+    let full = f.area();
+    let area = super::popup(f, full, full.width.saturating_sub(8).clamp(40, 110), 12.min(full.height));
+    let to = app.steer.target.as_ref().map(|t| t.label()).unwrap_or_default();
+    let title = Line::from(vec![
+        Span::styled(" prompt for ", theme::header()),
+        Span::styled(to, theme::header().add_modifier(Modifier::UNDERLINED)),
+        Span::styled(" · Ctrl-S sends · Esc closes ", theme::header()),
+    ]);
+    let block = super::panel(title, true);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if inner.height < 2 {
+        return;
+    }
+    let text_area = ratatui::layout::Rect::new(inner.x, inner.y, inner.width, inner.height - 1);
+    let hint_area = ratatui::layout::Rect::new(inner.x, inner.y + inner.height - 1, inner.width, 1);
+    let mut ta = app.steer.form.clone();
+    ta.set_cursor_line_style(Style::new());
+    if ta.is_empty() {
+        ta.set_placeholder_text("what should the agent do next?");
+    }
+    f.render_widget(&ta, text_area);
+    let hint = "pasted into its pane as one paste, then Enter · Enter: new line";
+    f.render_widget(Paragraph::new(hint).style(Style::new().fg(theme::DIM)), hint_area);
+}

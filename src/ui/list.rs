@@ -213,6 +213,10 @@ fn figure_cells(app: &App, row: &Row, cols: &Cols) -> Vec<Cell<'static>> {
             };
             cells::group(app, *g, ids, app.list.is_folded(&Fold::Group(*g)), cols)
         }
+        Row::Agent { container, name } => match app.model.containers.get(container) {
+            Some(c) => agent_cells::agent_row(app, c, name, cols),
+            None => vec![],
+        },
         Row::Member { group, container } => match app.model.containers.get(container) {
             Some(c) => {
                 let style = if *group == Group::Unmanaged { Style::new().fg(theme::DIM) } else { Style::new() };

@@ -19,8 +19,7 @@ use crate::transcript::Reader;
 const PANE_SAMPLE_MIN: Duration = Duration::from_secs(5);
 /// At most this much of all transcripts is read per look (the rest at the next one).
 const READ_BUDGET_ALL: u64 = 16 << 20;
-/// Further agent sessions of one container that are followed.
-pub const MAX_EXTRA_AGENTS: usize = 16;
+use crate::domain::steer::MAX_EXTRA_AGENTS;
 
 type Stamp = Option<SystemTime>;
 
@@ -30,6 +29,8 @@ pub struct SessionWatch {
     /// Its status dir's stamp when last read (None: never read).
     stamp: Option<Stamp>,
     status: Option<AgentStatus>,
+    /// What its permission dialog asks, read when its hooks say it waits.
+    asking: Option<crate::domain::task::ToolCall>,
     reader: Option<Reader>,
     /// What was last sent to the app.
     sent: Option<AgentInfo>,
@@ -57,6 +58,8 @@ struct Look {
     watch: ContainerWatch,
     /// The session name of further agents (`<session>-N`).
     session: String,
+    /// The main session's status as last sent.
+    main_known: Option<AgentStatus>,
 }
 
 /// What a look found: the main status when its files changed, and each session's info when it
@@ -100,16 +103,33 @@ fn newest_transcript(dir: &Path) -> Option<String> {
         .filter(|rel| crate::transcript::relative_path(&format!("\"transcript_path\":\"/x/{rel}\"")).is_some())
 }
 
+/// A dialog answered: the hooks say nothing until the tool ends, the CLI's own record of the
+/// session says "busy" at once. Looked at only while the hooks say it waits.
+fn answered(dir: &Path, session: &str, status: Option<&AgentStatus>) -> Option<AgentStatus> {
+    let Some(AgentStatus::Waiting { since }) = status else { return None };
+    let (state, at_ms) = crate::agent_status::cli_status(dir, session)?;
+    let at = at_ms / 1000;
+    (state == "busy" && at >= *since).then_some(AgentStatus::Working { since: at })
+}
+
 /// Reads what changed of one session: its status files when their dir moved, its transcript
 /// where it grew. Returns the info when it differs from what was sent.
-fn look_at_session(dir: &Path, sub: &str, w: &mut SessionWatch, fallback: Option<&str>, budget: &mut u64, extra: bool) -> Option<AgentInfo> {
+/// `main`: the main session's status (its own is read by the loop); None for a further one.
+fn look_at_session(dir: &Path, sub: &str, w: &mut SessionWatch, fallback: Option<&str>, budget: &mut u64, main: Option<Option<&AgentStatus>>) -> Option<AgentInfo> {
+    let extra = main.is_none();
     let stamp = stamp_in(dir, sub);
     let mut changed = false;
     if w.stamp != Some(stamp) {
         w.stamp = Some(stamp);
-        let status = if extra { read_in(dir, sub) } else { None };
-        changed |= status != w.status;
-        w.status = status;
+        if extra {
+            let status = read_in(dir, sub);
+            changed |= status != w.status;
+            w.status = status;
+        }
+        let waiting = matches!(main.unwrap_or(w.status.as_ref()), Some(AgentStatus::Waiting { .. }));
+        let asking = if waiting { crate::agent_status::asking(dir, sub) } else { None };
+        changed |= asking != w.asking;
+        w.asking = asking;
         let rel = transcript_of(dir, sub).or_else(|| fallback.map(str::to_string));
         if rel.is_some() && rel.as_deref() != w.reader.as_ref().map(|r| r.rel.as_str()) {
             w.reader = rel.map(Reader::new);
@@ -118,6 +138,12 @@ fn look_at_session(dir: &Path, sub: &str, w: &mut SessionWatch, fallback: Option
     } else if w.reader.is_none() {
         if let Some(rel) = fallback {
             w.reader = Some(Reader::new(rel.to_string()));
+            changed = true;
+        }
+    }
+    if let Some(name) = sub.strip_prefix("agentdock/").filter(|_| extra) {
+        if let Some(working) = answered(dir, name, w.status.as_ref()) {
+            w.status = Some(working);
             changed = true;
         }
     }
@@ -134,6 +160,7 @@ fn look_at_session(dir: &Path, sub: &str, w: &mut SessionWatch, fallback: Option
         summary: w.reader.as_ref().filter(|r| r.summary.lines > 0).map(|r| r.summary.clone()),
         unreadable: w.reader.as_ref().and_then(|r| r.unreadable.clone()),
         not_logged_in: false,
+        asking: w.asking.clone(),
     };
     if w.sent.as_ref() == Some(&info) {
         return None;
@@ -145,7 +172,11 @@ fn look_at_session(dir: &Path, sub: &str, w: &mut SessionWatch, fallback: Option
 fn look(mut l: Look, budget: &mut u64) -> Looked {
     let w = &mut l.watch;
     let main_stamp = stamp_in(&l.dir, "agentdock");
-    let main_status = (l.main_stamp != Some(main_stamp)).then(|| read_in(&l.dir, "agentdock"));
+    let mut main_status = (l.main_stamp != Some(main_stamp)).then(|| read_in(&l.dir, "agentdock"));
+    let now = main_status.clone().unwrap_or(l.main_known.clone());
+    if let Some(working) = answered(&l.dir, &l.session, now.as_ref()) {
+        main_status = Some(Some(working));
+    }
     // further sessions: listed again when the dir they are in changed
     let mut gone = Vec::new();
     if w.listed != Some(main_stamp) {
@@ -164,11 +195,12 @@ fn look(mut l: Look, budget: &mut u64) -> Looked {
         w.newest = newest_transcript(&l.dir);
     }
     let mut infos = Vec::new();
-    if let Some(i) = look_at_session(&l.dir, "agentdock", &mut w.main, w.newest.as_deref(), budget, false) {
+    let main_now = main_status.clone().unwrap_or(l.main_known.clone());
+    if let Some(i) = look_at_session(&l.dir, "agentdock", &mut w.main, w.newest.as_deref(), budget, Some(main_now.as_ref())) {
         infos.push((None, i));
     }
     for (name, s) in w.extras.iter_mut() {
-        if let Some(i) = look_at_session(&l.dir, &status_sub(Some(name)), s, None, budget, true) {
+        if let Some(i) = look_at_session(&l.dir, &status_sub(Some(name)), s, None, budget, None) {
             infos.push((Some(name.clone()), i));
         }
     }
@@ -178,7 +210,7 @@ fn look(mut l: Look, budget: &mut u64) -> Looked {
 impl Worker {
     /// Where a container's status files are: its configured project's agent config dir, never
     /// a directory its labels name (any image can carry agentdock's labels).
-    fn status_dir(&self, c: &crate::domain::container::ContainerInfo) -> Option<String> {
+    pub(super) fn status_dir(&self, c: &crate::domain::container::ContainerInfo) -> Option<String> {
         let id = c.project_id.as_deref()?;
         let path = c.project_path.as_deref()?;
         let p = self.ctx.projects.iter().find(|p| p.id == id && p.path.to_str() == Some(path))?;
@@ -213,6 +245,7 @@ impl Worker {
                     main_stamp: self.stamps.get(id).cloned(),
                     watch: self.watch.remove(id).unwrap_or_default(),
                     session: session.clone(),
+                    main_known: self.file_status.get(id).cloned().flatten(),
                 })
             })
             .collect();

@@ -18,6 +18,7 @@ mod events;
 pub mod git;
 mod proxy;
 mod stats;
+mod steer;
 mod tasks;
 
 use crate::app::{AgentStatus, Command, EngineEvent};

@@ -70,3 +70,18 @@ pub fn cells(app: &App, status: Option<&AgentStatus>, info: Option<&AgentInfo>, 
     }
     out
 }
+
+/// A further agent session's row (`+`), under its container's: its name and its cells.
+pub fn agent_row(app: &App, c: &crate::app::ContainerView, name: &str, cols: &Cols) -> Vec<Cell<'static>> {
+    let info = c.extra_agents.get(name);
+    let label = Line::from(vec![Span::styled("  ├ ", Style::new().fg(theme::DIM)), Span::raw(name.to_string())]);
+    if cols.tiny {
+        return vec![Cell::from(label)];
+    }
+    let mut out = vec![Cell::from(label), Cell::from(Span::styled("agent", Style::new().fg(theme::DIM)))];
+    // the container's own figures are on its row
+    out.extend((0..usize::from(cols.health) + 2 + usize::from(cols.disk) + usize::from(cols.age)).map(|_| Cell::from("")));
+    out.extend(cells(app, info.and_then(|i| i.status.as_ref()), info, true, cols));
+    out.push(Cell::from(""));
+    out
+}
