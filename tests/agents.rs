@@ -89,8 +89,13 @@ fn type_prompt(env: &TestEnv, p: &str, text: &str) {
 /// the CLI's prompt line (`❯` alone) and nothing of its start-up still drawing.
 fn wait_ready(env: &TestEnv, t: &Tmux, p: &str) {
     t.wait_until(Duration::from_secs(60), "the agent", |s| ["started", "idle", "working"].iter().any(|w| row_of(s, p).contains(w)));
+    wait_pane_ready(env, p, "claude");
+}
+
+/// Waits until tmux session `session` of project `p` shows the CLI's prompt line.
+fn wait_pane_ready(env: &TestEnv, p: &str, session: &str) {
     let at_prompt = || {
-        let out = env.run(&["exec", p, "--", "tmux", "capture-pane", "-p", "-t", "claude"]);
+        let out = env.run(&["exec", p, "--", "tmux", "capture-pane", "-p", "-t", session]);
         stdout(&out).lines().any(|l| l.trim() == "❯").then_some(())
     };
     wait_for(Duration::from_secs(60), at_prompt).expect("the agent's prompt never showed");
@@ -302,5 +307,62 @@ fn esc_interrupts_a_working_agent_after_a_confirm() {
     t.wait_for("Interrupt claude in agentdock-", Duration::from_secs(5));
     t.keys(&["y"]);
     t.wait_until(Duration::from_secs(10), "interrupted", |s| row_of(s, &p).contains("idle"));
+    t.keys(&["q"]);
+}
+
+#[test]
+fn a_refused_key_shows_auth_with_how_to_fix_it() {
+    let env = env_with(r#"[{"status": 401, "repeat": true, "headers": {"x-should-retry": "false"}}]"#, "");
+    let p = env.project("auth");
+    env.ok(&["up", &p]);
+    let t = Tmux::start(&env);
+    start_dashboard(&t, &p);
+    wait_ready(&env, &t, &p);
+    prompt_with_p(&t, &["hello"]);
+    let s = t.wait_until(Duration::from_secs(60), "auth", |s| row_of(s, &p).contains(" auth "));
+    assert!(row_of(&s, &p).contains("the API key or login was refused"), "{s}");
+    // the whole line in the detail
+    t.keys(&["Enter"]);
+    let s = t.wait_for("refused (401: expired or revoked)", Duration::from_secs(5));
+    assert!(s.contains("ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN and refresh (r), or attach (a) and /login"), "{s}");
+    t.keys(&["q"]);
+}
+
+/// The row under the project's: its further agent `name`.
+fn agent_row<'a>(screen: &'a str, name: &str) -> &'a str {
+    screen.lines().find(|l| l.contains(&format!("├ {name} "))).unwrap_or("")
+}
+
+#[test]
+fn two_agents_in_one_container_have_their_own_states_and_one_ends_alone() {
+    // every answer takes a minute: an agent asked something stays working
+    let env = env_with(r#"[{"text": "slow", "delay_ms": 60000, "repeat": true}]"#, "");
+    let p = env.project("two");
+    env.ok(&["up", &p]);
+    let t = Tmux::start(&env);
+    start_dashboard(&t, &p);
+    wait_ready(&env, &t, &p);
+    // +: claude-2, a row of its own under the project's
+    t.keys(&["+"]);
+    t.wait_until(Duration::from_secs(120), "claude-2", |s| agent_row(s, "claude-2").contains("idle"));
+    wait_pane_ready(&env, &p, "claude-2");
+    // the main agent works, claude-2 stays idle
+    prompt_with_p(&t, &["work, main"]);
+    let s = t.wait_until(Duration::from_secs(30), "main working", |s| row_of(s, &p).contains("working"));
+    assert!(agent_row(&s, "claude-2").contains("idle"), "{s}");
+    // claude-2's row: p goes to it
+    t.keys(&["j"]);
+    prompt_with_p(&t, &["work, second"]);
+    let s = t.wait_until(Duration::from_secs(30), "claude-2 working", |s| agent_row(s, "claude-2").contains("working") && agent_row(s, "claude-2").contains("› work, second"));
+    assert!(row_of(&s, &p).contains("› work, main"), "{s}");
+    // x ends claude-2 (after a confirm); the main agent works on
+    t.keys(&["x"]);
+    t.wait_for("End claude-2 in agentdock-", Duration::from_secs(5));
+    t.keys(&["y"]);
+    let s = t.wait_until(Duration::from_secs(15), "claude-2 gone", |s| !s.contains("├ claude-2"));
+    assert!(row_of(&s, &p).contains("working"), "{s}");
+    let out = env.run(&["exec", &p, "--", "tmux", "has-session", "-t", "=claude-2"]);
+    assert!(!out.status.success(), "its tmux session is still there");
+    assert!(env.run(&["exec", &p, "--", "tmux", "has-session", "-t", "=claude"]).status.success());
     t.keys(&["q"]);
 }

@@ -26,6 +26,8 @@ pub enum Command {
     Attach { container: String, project: String, session: Option<String> },
     Shell { container: String, project: String },
     Bell,
+    /// The bell and, with `desktop`, a desktop notification saying `text`.
+    Notify { text: String, desktop: bool },
     /// Something for an agent (a prompt, an answer, a new session…).
     Steer(super::steer::Steer),
     /// The task list is on screen (its tasks are looked at every second) or not.

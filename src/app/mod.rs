@@ -422,7 +422,10 @@ impl App {
             }
             EngineEvent::TaskStarted(Err(e)) => self.last_error = Some(format!("task not started: {e}")),
             container_event => {
-                let applied = self.model.apply(container_event);
+                let mut applied = self.model.apply(container_event);
+                if let Some((alert, who)) = applied.alert.take() {
+                    self.on_alert(alert, who);
+                }
                 self.emit_some(applied.git_poke.clone().map(Command::GitNow));
                 if let Some((text, only_when_notifying)) = applied.notice {
                     let notify = self.model.config.ui.notifications;

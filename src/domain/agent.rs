@@ -62,8 +62,6 @@ pub struct AgentInfo {
     pub status: Option<AgentStatus>,
     pub summary: Option<Summary>,
     pub unreadable: Option<String>,
-    /// Neither an API key, an OAuth token nor a login was given to the agent.
-    pub not_logged_in: bool,
     /// What its permission dialog asks (its hook's word, before the transcript has it).
     pub asking: Option<crate::domain::task::ToolCall>,
 }
@@ -170,12 +168,11 @@ pub fn describe(status: Option<&AgentStatus>, info: Option<&AgentInfo>, now: i64
     if d.state != State::Exited {
         if let Some(e) = error {
             let what = match e.status {
+                _ if e.message.contains("Not logged in") => "not logged in",
                 Some(403) => "the key or token is not allowed (403)",
                 _ => "the API key or login was refused (401: expired or revoked)",
             };
             d = Described { state: State::Auth, since: Some(e.at), label: "auth".into(), doing: format!("{what}: {AUTH_FIX}") };
-        } else if info.is_some_and(|i| i.not_logged_in) && summary.is_none_or(|s| s.model.is_none()) {
-            d = Described { state: State::Auth, since: d.since, label: "auth".into(), doing: format!("not logged in: {AUTH_FIX}") };
         }
     }
     if let Some(why) = info.and_then(|i| i.unreadable.as_deref()) {
@@ -241,8 +238,9 @@ mod tests {
         let d = describe(Some(&AgentStatus::Idle { since: NOW - 1 }), Some(&i), NOW);
         assert_eq!(d.state, State::Auth);
         assert!(d.doing.starts_with("the API key or login was refused (401") && d.doing.contains("ANTHROPIC_API_KEY"), "{}", d.doing);
-        let i = AgentInfo { not_logged_in: true, ..Default::default() };
-        let d = describe(Some(&AgentStatus::Started { since: NOW }), Some(&i), NOW);
+        let mut i = info(Phase::Idle { since: NOW - 1 }, None);
+        i.summary.as_mut().unwrap().error = Some(ApiError { at: NOW - 1, status: None, auth: true, message: "Not logged in · Please run /login".into() });
+        let d = describe(Some(&AgentStatus::Idle { since: NOW - 1 }), Some(&i), NOW);
         assert!(d.state == State::Auth && d.doing.starts_with("not logged in"), "{d:?}");
         let i = AgentInfo { unreadable: Some("a FIFO".into()), ..info(Phase::Idle { since: NOW }, None) };
         assert_eq!(describe(None, Some(&i), NOW).doing, "transcript unreadable: a FIFO");

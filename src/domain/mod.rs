@@ -6,6 +6,7 @@ pub mod container;
 pub mod fleet;
 pub mod gitstate;
 pub mod network;
+pub mod notify;
 pub mod onboarding;
 pub mod output;
 pub mod policy;

@@ -277,7 +277,7 @@ impl Summary {
                 Some(Content::Text(t)) => t.clone(),
                 _ => String::new(),
             };
-            if e.api_error || status.is_some() {
+            if e.api_error || status.is_some() || !kind.is_empty() {
                 let auth = matches!(status, Some(401 | 403)) || kind == "authentication_failed" || kind == "oauth_org_not_allowed";
                 self.error = Some(ApiError { at, status, auth, message: clean(&text, 200) });
             }

@@ -159,7 +159,6 @@ fn look_at_session(dir: &Path, sub: &str, w: &mut SessionWatch, fallback: Option
         status: w.status.clone(),
         summary: w.reader.as_ref().filter(|r| r.summary.lines > 0).map(|r| r.summary.clone()),
         unreadable: w.reader.as_ref().and_then(|r| r.unreadable.clone()),
-        not_logged_in: false,
         asking: w.asking.clone(),
     };
     if w.sent.as_ref() == Some(&info) {

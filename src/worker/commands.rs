@@ -166,7 +166,7 @@ impl Worker {
             Command::TaskRun { stream, id } => self.follow_task(stream, id),
             Command::TaskDiff { stream, id } => self.diff_task(stream, id),
             Command::Steer(s) => self.steer(engine, s),
-            Command::Attach { .. } | Command::Shell { .. } | Command::Bell | Command::GitNow(_) => {}
+            Command::Attach { .. } | Command::Shell { .. } | Command::Bell | Command::Notify { .. } | Command::GitNow(_) => {}
         }
     }
 

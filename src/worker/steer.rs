@@ -74,9 +74,9 @@ impl Worker {
                     let buffer = format!("agentdock-{}", std::process::id());
                     let sent = async {
                         run(&engine, &target.container, paste_argv(&target, &buffer, &text)).await?;
-                        // the paste first, then Enter on its own (a key in the same read may be
-                        // taken as part of the paste)
-                        tokio::time::sleep(Duration::from_millis(150)).await;
+                        // the paste first, then Enter on its own, once the CLI has had time to
+                        // take the paste in (an Enter read with it, or before it, is lost)
+                        tokio::time::sleep(Duration::from_millis(400)).await;
                         run(&engine, &target.container, key_argv(&target, "Enter")).await
                     };
                     match sent.await {
