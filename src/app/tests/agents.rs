@@ -62,6 +62,17 @@ fn agents_app() -> App {
         ..*info(summary(Phase::Working { since: NOW - 12 }, "write the changelog", 1, 3_000, 0.01, Some("git log --oneline")))
     };
     app.on_engine(EngineEvent::AgentInfo { container: id("api"), extra: Some("claude-2".into()), info: Box::new(second) });
+    let git = |branch: &str, ahead: u64, changed: u64| {
+        crate::domain::gitstate::GitRead::State(crate::domain::gitstate::GitState { branch: Some(branch.into()), ahead, changed, ..Default::default() })
+    };
+    app.on_engine(EngineEvent::Git(vec![
+        ("api".into(), git("main", 0, 4)),
+        ("docs".into(), git("typos", 1, 0)),
+        ("web".into(), git("deploy", 2, 1)),
+        ("ml".into(), git("lr-sweep", 0, 7)),
+    ]));
+    let cpu = [("api", 87.5), ("auth", 0.3), ("broken", 1.2), ("docs", 0.4), ("ml", 12.0), ("web", 2.5), ("www", 0.1)];
+    app.on_engine(EngineEvent::Stats(cpu.iter().map(|(n, c)| (id(n), sample(*c, 900 << 20, 8 << 30))).collect()));
     app.take_commands();
     app
 }
