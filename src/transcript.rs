@@ -95,7 +95,8 @@ impl Reader {
             Ok(false) => {} // more to read at the next look
             Err(why) => {
                 self.seen = Some(stamp);
-                return self.set_unreadable(Some(why)) || true;
+                self.set_unreadable(Some(why));
+                return true;
             }
         }
         true

@@ -114,6 +114,8 @@ pub fn list(dir: &Path, rel: &str, max: usize) -> io::Result<Vec<(String, FileTy
             continue;
         }
         if let Ok(st) = rfs::statat(&d, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            // the time's type differs between targets
+            #[allow(clippy::unnecessary_cast)]
             out.push((name, FileType::from_raw_mode(st.st_mode), st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64));
         }
     }

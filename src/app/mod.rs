@@ -200,7 +200,7 @@ impl App {
                 // an unmapped key does nothing
                 if let Some(action) = action {
                     self.message = None;
-                    if !(in_tasks && self.on_task_action(action)) && !self.agent_action(action) {
+                    if !(in_tasks && self.on_task_action(action) || self.agent_action(action)) {
                         self.do_action(action);
                     }
                 }

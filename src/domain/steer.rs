@@ -125,7 +125,7 @@ pub fn stop_agent_argv(name: &str) -> Vec<String> {
 /// The next free name for a further session of `session` (`claude-2`, `claude-3`, …).
 pub fn next_extra_name<'a>(session: &str, taken: impl IntoIterator<Item = &'a String>) -> String {
     let taken: Vec<&String> = taken.into_iter().collect();
-    (2..).map(|n| format!("{session}-{n}")).find(|n| !taken.iter().any(|t| *t == n)).expect("a free name")
+    (2..).map(|n| format!("{session}-{n}")).find(|n| !taken.contains(&n)).expect("a free name")
 }
 
 #[cfg(test)]
@@ -142,7 +142,7 @@ mod tests {
         let v = paste_argv(&target(), "agentdock-1", text);
         assert_eq!(v[..5], ["tmux", "set-buffer", "-b", "agentdock-1", "--"]);
         assert_eq!(v[5], "two\nlines with 'quotes' \"and\" $(rm -rf /) `x`\\;");
-        assert_eq!(v[6..], [";", "paste-buffer", "-p", "-d", "-b", "agentdock-1", "-t", "=claude:"].map(String::from).iter().cloned().collect::<Vec<_>>()[..]);
+        assert_eq!(v[6..], [";", "paste-buffer", "-p", "-d", "-b", "agentdock-1", "-t", "=claude:"]);
         assert_eq!(paste_argv(&target(), "b", "a\\;")[5], "a\\\\;");
         assert_eq!(paste_argv(&target(), "b", "plain")[5], "plain");
     }
