@@ -15,6 +15,13 @@
 #   container counted), key to frame (? help and space folding the unmanaged group: median and
 #   max), the dashboard's own CPU (steady, ages over a minute), RSS and open files, each beside
 #   its goal (printed, never asserted).
+#
+# Agents' transcripts: bench/dashboard.sh transcripts [N=50] [WINDOW=30]
+#   N projects whose agents (sleep infinity: no model needed) have a transcript each, named by
+#   their SessionStart hook's file as the real CLI's hook writes it; the dashboard's own CPU is
+#   measured with the transcripts still, then while each grows by one assistant line a second
+#   (a real line's shape, ~1.5 kB, usage included), and the difference printed beside its goal
+#   (<= 0.1 % of one core more).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -98,6 +105,56 @@ scale() {
     printf '  load after:            %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
   done
 }
+
+transcripts() {
+  local n=${1:-50} window=${2:-30}
+  bench_setup dtrans 'agent_command = "sleep infinity"'$'\n[limits]\nmemory = "256m"\ncpus = 0.25'
+  bench_projects "$n" 'p%03d'
+  local i=0 d files=()
+  for d in "$HOME"/projects/*; do
+    "$bin" up "$(basename "$d")" >/dev/null & i=$((i+1)); (( i % 8 == 0 )) && wait
+  done; wait
+  for d in "$HOME"/projects/*; do
+    local a="$AGENTDOCK_DATA_DIR/agents/$(basename "$d")"
+    mkdir -p "$a/projects/-workspace" "$a/agentdock"
+    printf '{"session_id":"bench","transcript_path":"/home/agent/.claude/projects/-workspace/bench.jsonl","cwd":"/workspace","hook_event_name":"SessionStart","source":"startup"}\n' > "$a/agentdock/session"
+    printf 'working %s\n' "$(date +%s)" > "$a/agentdock/status"
+    printf '{"type":"user","timestamp":"%s","message":{"role":"user","content":"make the tests pass"}}\n' "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" > "$a/projects/-workspace/bench.jsonl"
+    files+=("$a/projects/-workspace/bench.jsonl")
+  done
+  tmux -L "$sock" -f /dev/null new-session -d -x 160 -y 48 "env HOME=$HOME AGENTDOCK_DATA_DIR=$AGENTDOCK_DATA_DIR AGENTDOCK_CONFIG=$AGENTDOCK_CONFIG $bin"
+  until tmux -L "$sock" capture-pane -p | grep -q "┃p001 .*running"; do sleep 0.05; done
+  local apid; apid=$(tmux -L "$sock" display -p '#{pane_pid}')
+  sleep 70   # transcripts read once, ages over a minute
+  local a0 a1 still grow pad
+  a0=$(ticks "$apid"); sleep "$window"; a1=$(ticks "$apid")
+  still=$(echo "($a1 - $a0) * 100 / $hz / $window" | bc -l)
+  pad=$(head -c 900 /dev/zero | tr '\0' x)
+  ( while :; do
+      local ts id; ts=$(date -u +%Y-%m-%dT%H:%M:%S.000Z); id=$RANDOM$RANDOM
+      for f in "${files[@]}"; do
+        printf '{"type":"assistant","timestamp":"%s","message":{"id":"msg_%s","model":"claude-opus-5-5","role":"assistant","content":[{"type":"tool_use","id":"toolu_%s","name":"Bash","input":{"command":"npm test","description":"%s"}}],"stop_reason":"tool_use","usage":{"input_tokens":1200,"output_tokens":80,"cache_read_input_tokens":30000,"cache_creation_input_tokens":0}}}\n' "$ts" "$id" "$id" "$pad" >> "$f"
+      done
+      sleep 1
+    done ) &
+  local grower=$!
+  sleep 5
+  a0=$(ticks "$apid"); sleep "$window"; a1=$(ticks "$apid")
+  kill "$grower" 2>/dev/null; wait "$grower" 2>/dev/null || true
+  grow=$(echo "($a1 - $a0) * 100 / $hz / $window" | bc -l)
+  printf 'agents:                      %d, each with a transcript\n' "$n"
+  printf 'dashboard CPU, still:        %.2f %% of one core over %ss\n' "$still" "$window"
+  printf 'dashboard CPU, growing:      %.2f %% (a line a second each)\n' "$grow"
+  printf 'the growth costs:            %.3f %% of one core   goal <= 0.1 %%\n' "$(echo "$grow - $still" | bc -l)"
+  printf 'dashboard peak RSS:          %.1f MiB\n' "$(echo "$(awk '/VmHWM/ {print $2}' "/proc/$apid/status") / 1024" | bc -l)"
+  printf 'load:                        %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+if [ "${1:-}" = transcripts ]; then
+  shift
+  transcripts "$@"
+  exit 0
+fi
 
 if [ "${1:-}" = scale ]; then
   shift

@@ -30,6 +30,12 @@ const CONFIG_ENTRIES: &[&str] = &[
 
 const CREDENTIALS: &str = ".credentials.json";
 const SETTINGS: &str = "settings.json";
+/// The CLI's own state file (onboarding, trusted dirs, approved keys), in the config dir as
+/// `$CLAUDE_CONFIG_DIR/.claude.json`.
+const CLAUDE_JSON: &str = ".claude.json";
+/// A `.claude.json` larger than this is left as it is (the CLI keeps it small; a history of
+/// every project is what the host's own holds).
+const CLAUDE_JSON_MAX: u64 = 16 << 20;
 /// A settings file larger than this is not read (nor kept).
 const SETTINGS_MAX: u64 = 1 << 20;
 /// The host's `~/.claude.json` (which holds every project's history) is read up to this.
@@ -63,8 +69,46 @@ pub fn prepare_with(dir: &Path, host_home: &Path, user: &str, brokered: bool) ->
     }
     status_dir(fd.as_fd(), owner);
     let warnings = install_status_hooks(fd.as_fd(), owner).with_context(|| format!("cannot install the status hooks in {}", dir.display()))?;
+    let mut warnings = warnings;
+    // a brokered agent's key is its capability, approved when it is issued (approve_api_key)
+    let key = if brokered { None } else { std::env::var("ANTHROPIC_API_KEY").ok() };
+    warnings.extend(onboard(fd.as_fd(), owner, key.as_deref()).with_context(|| format!("cannot write {CLAUDE_JSON} in {}", dir.display()))?);
     for w in &warnings {
         tracing::warn!(dir = %dir.display(), "{w}");
+    }
+    Ok(warnings)
+}
+
+/// Makes the agent start into a usable session: onboarding done, the workspace trusted and
+/// the API key agentdock passes approved (see [`crate::domain::onboarding`]), in the CLI's
+/// `.claude.json`, keeping everything else in it. Written only when something changes. One
+/// that cannot be used (a link, a FIFO, not JSON) is set aside; one over the size bound is
+/// left alone (the CLI may ask its questions then).
+fn onboard(dir: BorrowedFd, owner: Option<(u32, u32)>, api_key: Option<&str>) -> Result<Vec<String>> {
+    let mut warnings = Vec::new();
+    let mut value = match untrusted::open_file_at(dir, CLAUDE_JSON) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
+        Ok((_, len)) if len > CLAUDE_JSON_MAX => {
+            return Ok(vec![format!("the agent's {CLAUDE_JSON} is over {CLAUDE_JSON_MAX} bytes: left as it is (the agent may show its first-run questions)")]);
+        }
+        opened => {
+            let parsed = opened
+                .and_then(|(f, _)| untrusted::read_at_most(f, CLAUDE_JSON_MAX))
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| format!("not valid JSON ({e})")))
+                .and_then(|v| if v.is_object() { Ok(v) } else { Err("not a JSON object".into()) });
+            match parsed {
+                Ok(v) => v,
+                Err(why) => {
+                    let aside = untrusted::set_aside(dir, CLAUDE_JSON).with_context(|| format!("cannot set {CLAUDE_JSON} aside"))?;
+                    warnings.push(format!("the agent's {CLAUDE_JSON} was {why}: set aside as {aside}, and a new one written"));
+                    serde_json::json!({})
+                }
+            }
+        }
+    };
+    if crate::domain::onboarding::apply(&mut value, api_key) || !warnings.is_empty() {
+        untrusted::replace_at(dir, CLAUDE_JSON, &serde_json::to_vec_pretty(&value)?, 0o600, owner)?;
     }
     Ok(warnings)
 }
@@ -155,11 +199,6 @@ fn install_status_hooks(dir: BorrowedFd, owner: Option<(u32, u32)>) -> Result<Ve
     Ok(warnings)
 }
 
-/// The CLI's own config in the agent config dir (`$CLAUDE_CONFIG_DIR/.claude.json`).
-const CLAUDE_JSON: &str = ".claude.json";
-/// How many approved keys are kept there (the newest).
-const APPROVED_KEPT: usize = 20;
-
 /// Records `key` as approved the way the CLI does (its last 20 characters under
 /// `customApiKeyResponses.approved`), so an interactive agent given a new capability starts
 /// without asking. The file is the container's: read bounded, never through a link; one that
@@ -169,28 +208,14 @@ pub fn approve_api_key(dir: &Path, key: &str, user: &str) -> Result<()> {
     let mut value = match untrusted::open_file_at(fd.as_fd(), CLAUDE_JSON) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
         Err(e) => anyhow::bail!("cannot open {CLAUDE_JSON}: {e}"),
-        Ok((_, len)) if len > SETTINGS_MAX * 16 => anyhow::bail!("{CLAUDE_JSON} is too large to change"),
-        Ok((f, _)) => match serde_json::from_slice::<serde_json::Value>(&untrusted::read_at_most(f, SETTINGS_MAX * 16)?) {
+        Ok((_, len)) if len > CLAUDE_JSON_MAX => anyhow::bail!("{CLAUDE_JSON} is too large to change"),
+        Ok((f, _)) => match serde_json::from_slice::<serde_json::Value>(&untrusted::read_at_most(f, CLAUDE_JSON_MAX)?) {
             Ok(v) if v.is_object() => v,
             _ => anyhow::bail!("{CLAUDE_JSON} is not a JSON object"),
         },
     };
-    let tail: String = key.chars().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
-    let before = value.clone();
-    let responses = value.as_object_mut().expect("an object").entry("customApiKeyResponses").or_insert_with(|| serde_json::json!({}));
-    if !responses.is_object() {
-        *responses = serde_json::json!({});
-    }
-    let r = responses.as_object_mut().expect("an object");
-    let mut approved: Vec<serde_json::Value> = r.get("approved").and_then(|a| a.as_array()).cloned().unwrap_or_default();
-    approved.retain(|v| v.as_str() != Some(tail.as_str()));
-    approved.push(serde_json::Value::String(tail.clone()));
-    let skip = approved.len().saturating_sub(APPROVED_KEPT);
-    r.insert("approved".into(), serde_json::Value::Array(approved.split_off(skip)));
-    if let Some(rejected) = r.get_mut("rejected").and_then(|a| a.as_array_mut()) {
-        rejected.retain(|v| v.as_str() != Some(tail.as_str()));
-    }
-    if value != before {
+    let changed = crate::domain::onboarding::apply(&mut value, Some(key));
+    if changed {
         untrusted::replace_at(fd.as_fd(), CLAUDE_JSON, &serde_json::to_vec_pretty(&value)?, 0o600, owner(user))?;
     }
     Ok(())
@@ -313,7 +338,9 @@ mod tests {
         assert!(!dir.join("history.jsonl").exists());
         assert!(!dir.join("projects").exists());
         let claude = json(&dir.join(".claude.json"));
-        assert!(claude.get("oauthAccount").is_some() && claude.get("projects").is_none());
+        // the host's history of its projects stays out; the workspace is trusted
+        assert!(claude.get("oauthAccount").is_some() && claude["projects"].as_object().unwrap().keys().collect::<Vec<_>>() == ["/workspace"]);
+        assert_eq!(claude["hasCompletedOnboarding"], true);
         // private: dirs 0700, files 0600, nothing left of the fill
         for (p, m) in [("", 0o700), ("commands", 0o700), ("agentdock", 0o700), (".claude.json", 0o600), ("settings.json", 0o600), (".credentials.json", 0o600), ("commands/a.md", 0o600)] {
             assert_eq!(mode(&dir.join(p)), m, "{p}");
@@ -402,5 +429,37 @@ mod tests {
         std::fs::write(dir.join(".claude.json"), "[1]").unwrap();
         assert!(approve_api_key(&dir, "agentdock-cap-x", "1000:1000").is_err());
         assert_eq!(std::fs::read_to_string(dir.join(".claude.json")).unwrap(), "[1]");
+    }
+
+    #[test]
+    fn onboarding_is_written_once_and_a_planted_claude_json_is_set_aside() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("p");
+        std::fs::create_dir(&dir).unwrap();
+        let fd = untrusted::open_dir(&dir).unwrap();
+        let path = dir.join(CLAUDE_JSON);
+        assert!(onboard(fd.as_fd(), None, Some("sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789")).unwrap().is_empty());
+        let v = json(&path);
+        assert_eq!(v["customApiKeyResponses"]["approved"][0], "qrstuvwxyz0123456789");
+        assert_eq!(mode(&path), 0o600);
+        // unchanged: not written again (the CLI may be writing it)
+        let stamp = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        onboard(fd.as_fd(), None, Some("sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789")).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), stamp);
+        // a link to a file of the host's is set aside, never written through
+        let victim = tmp.path().join("victim.json");
+        std::fs::write(&victim, "{}").unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let w = onboard(fd.as_fd(), None, None).unwrap();
+        assert!(w.len() == 1 && w[0].contains("set aside"), "{w:?}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "{}");
+        assert_eq!(json(&path)["hasCompletedOnboarding"], true);
+        // a FIFO does not block
+        std::fs::remove_file(&path).unwrap();
+        rustix::fs::mknodat(rustix::fs::CWD, &path, rustix::fs::FileType::Fifo, 0o600.into(), 0).unwrap();
+        assert_eq!(onboard(fd.as_fd(), None, None).unwrap().len(), 1);
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
     }
 }

@@ -113,8 +113,12 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
                 Command::Bell => {
                     let _ = std::io::stdout().write_all(b"\x07");
                 }
-                Command::Attach { container, project } => {
-                    let target = Target::Agent { session: session.clone() };
+                Command::Notify { text, desktop } => {
+                    let mut out = std::io::stdout();
+                    let _ = out.write_all(&crate::domain::notify::ring("agentdock", &text, desktop)).and_then(|()| out.flush());
+                }
+                Command::Attach { container, project, session: extra } => {
+                    let target = Target::Agent { session: extra.unwrap_or_else(|| session.clone()) };
                     let msg = lend_terminal(term, &mut input, &mut attach_engine, &container, &target, detach).await;
                     app.message = Some(format!("{project}: {msg}"));
                     app.dirty = true;

@@ -49,6 +49,9 @@ pub enum Action {
     ToggleOutput,
     OutputTaller,
     OutputShorter,
+    Prompt,
+    Allow,
+    StopAgent,
 }
 
 impl Action {
@@ -79,12 +82,12 @@ impl Action {
             Action::ToggleFollow => "output: follow on / off",
             Action::ToggleWrap => "output: wrap on / off",
             Action::ToggleAnsi => "output: keep / strip colours",
-            Action::SearchNext => "output: next match",
+            Action::SearchNext => "output: next match; on an agent waiting for a permission: refuse it",
             Action::SearchPrev => "output: previous match",
             Action::Attach => "attach to the agent's tmux session",
             Action::Shell => "open a shell in the container",
             Action::History => "refresh history",
-            Action::Cancel => "cancel the running command / close",
+            Action::Cancel => "cancel the running command / close; on a working agent: interrupt it (asks y/n)",
             Action::Tasks => "tasks / containers",
             Action::NewTask => "tasks: new task (a prompt for a headless agent)",
             Action::OpenRun => "tasks: the task's run in the output pane",
@@ -92,8 +95,11 @@ impl Action {
             Action::CancelTask => "tasks: cancel the running task (asks y/n)",
             Action::ToggleFold => "fold / unfold the row's project or group (task containers, unmanaged)",
             Action::ToggleOutput => "show / hide the output pane (it shows by itself when it has output)",
-            Action::OutputTaller => "output pane taller (the height is kept)",
+            Action::OutputTaller => "output pane taller (the height is kept); on an agent's row: another agent beside it",
             Action::OutputShorter => "output pane shorter",
+            Action::Prompt => "send a prompt to the selected agent (a text area; Ctrl-S sends)",
+            Action::Allow => "allow what the selected agent waits for (n refuses)",
+            Action::StopAgent => "end the selected agent session that + started (asks y/n)",
         }
     }
 }
@@ -227,6 +233,9 @@ pub const DEFAULT_KEYS: &[(&str, Action)] = &[
     ("o", Action::ToggleOutput),
     ("+", Action::OutputTaller),
     ("-", Action::OutputShorter),
+    ("p", Action::Prompt),
+    ("y", Action::Allow),
+    ("x", Action::StopAgent),
 ];
 
 /// Keys of the task list (they win over the global ones while it has the focus). Remapped in

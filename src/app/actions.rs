@@ -79,8 +79,12 @@ impl App {
             self.message = Some("the container is not running: press s to start it, then attach".into());
             return;
         }
+        let session = match self.list.selected_row() {
+            Some(super::Row::Agent { name, .. }) => Some(name.clone()),
+            _ => None,
+        };
         let (container, project) = (c.id, c.project_id.unwrap_or_default());
-        self.emit(if shell { Command::Shell { container, project } } else { Command::Attach { container, project } });
+        self.emit(if shell { Command::Shell { container, project } } else { Command::Attach { container, project, session } });
     }
 
     pub(super) fn new_stream(&mut self, title: String) -> u64 {
@@ -124,6 +128,7 @@ impl App {
         self.mode = Mode::Normal;
         let project = match c {
             Confirm::Remove { project } => project,
+            c @ (Confirm::Interrupt { .. } | Confirm::StopAgent { .. }) => return self.on_agent_confirm(c, overlay::confirms(key)),
             Confirm::CancelTask { id } => {
                 if overlay::confirms(key) {
                     self.message = Some(format!("cancelling task {id}…"));

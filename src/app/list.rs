@@ -21,6 +21,8 @@ pub enum Row {
     Group(Group),
     /// A container in a group: a task's, or one agentdock does not manage.
     Member { group: Group, container: String },
+    /// A further agent session (`+`) of a container, under the container's row.
+    Agent { container: String, name: String },
 }
 
 /// The groups of containers that are not a project's own.
@@ -116,9 +118,10 @@ pub fn list_offset(selected: usize, visible: usize) -> usize {
 
 pub fn row_container<'a>(m: &'a Model, row: &Row) -> Option<&'a ContainerView> {
     match row {
-        Row::Project { container: Some(id), .. } | Row::Extra { container: id, .. } | Row::Member { container: id, .. } => {
-            m.containers.get(id)
-        }
+        Row::Project { container: Some(id), .. }
+        | Row::Extra { container: id, .. }
+        | Row::Member { container: id, .. }
+        | Row::Agent { container: id, .. } => m.containers.get(id),
         Row::Project { container: None, .. } | Row::Group(_) => None,
     }
 }
@@ -191,6 +194,7 @@ impl ListView {
             Row::Project { project, .. } => Some(Fold::Project(m.projects.get(*project)?.id.clone())),
             Row::Extra { orphan: false, container } => Some(Fold::Project(m.containers.get(container)?.info.project_id.clone()?)),
             Row::Extra { orphan: true, .. } => None,
+            Row::Agent { container, .. } => Some(Fold::Project(m.containers.get(container)?.info.project_id.clone()?)),
             Row::Group(g) | Row::Member { group: g, .. } => Some(Fold::Group(*g)),
         }
     }
@@ -317,10 +321,12 @@ impl ListView {
             let head = Row::Project { project: i, container: cs.first().map(|c| c.info.id.clone()) };
             let mut extras = Vec::new();
             widest = widest.max(p.name.chars().count() + if cs.len() > 1 { 4 } else { 0 });
+            extras.extend(cs.first().map(|c| super::steer::agent_rows(c, &mut widest)).unwrap_or_default());
             if !self.is_folded(&Fold::Project(p.id.clone())) {
                 for c in cs.iter().skip(1) {
                     widest = widest.max(c.info.name.chars().count() + 4);
                     extras.push(Row::Extra { container: c.info.id.clone(), orphan: false });
+                    extras.extend(super::steer::agent_rows(c, &mut widest));
                 }
             }
             heads.push((head, extras));
@@ -402,6 +408,7 @@ fn same_row(a: &Row, b: &Row) -> bool {
         (Row::Extra { container: x, .. }, Row::Extra { container: y, .. }) => x == y,
         (Row::Member { container: x, .. }, Row::Member { container: y, .. }) => x == y,
         (Row::Group(x), Row::Group(y)) => x == y,
+        (Row::Agent { container: x, name: a }, Row::Agent { container: y, name: b }) => x == y && a == b,
         _ => false,
     }
 }

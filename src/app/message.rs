@@ -22,11 +22,16 @@ pub enum Command {
     Detail(String),
     /// The detail view closed: no more per-container extras.
     CloseDetail,
-    Attach { container: String, project: String },
+    /// `session`: a further agent session's (`+`), else the main one.
+    Attach { container: String, project: String, session: Option<String> },
     Shell { container: String, project: String },
     Bell,
     /// One of agentdock's own services (its egress proxy, its broker) made anew, by name.
     RefreshService(String),
+    /// The bell and, with `desktop`, a desktop notification saying `text`.
+    Notify { text: String, desktop: bool },
+    /// Something for an agent (a prompt, an answer, a new session…).
+    Steer(super::steer::Steer),
     /// The task list is on screen (its tasks are looked at every second) or not.
     WatchTasks(bool),
     StartTask { project: Project, prompt: String },
@@ -55,6 +60,11 @@ pub enum EngineEvent {
     OpProgress { project: String, text: String },
     OpDone { project: String, result: Result<String, String> },
     Agent { container: String, status: AgentStatus },
+    /// What the host read of an agent session's transcript (`extra`: a session `+` started,
+    /// with its own status; None: the container's main one).
+    AgentInfo { container: String, extra: Option<String>, info: Box<crate::domain::agent::AgentInfo> },
+    /// A session `+` started is gone.
+    AgentGone { container: String, extra: String },
     /// The kernel killed a process of the container for going over its memory limit.
     Oom { id: String, name: String },
     /// A container's main process ended (it may be restarted by its policy).

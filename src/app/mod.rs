@@ -25,11 +25,13 @@ mod model;
 mod notices;
 mod output;
 mod overlay;
+mod mouse;
 mod refresh;
+mod steer;
 mod tasks;
 
-use crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
-use ratatui::layout::{Position, Rect};
+use crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
 
 pub use cmdline::{parse_colon, CommandLine, Completion, LineKey};
 pub use layout::PaneLayout;
@@ -39,6 +41,7 @@ pub use model::{Applied, ContainerView, Counts, Model, Totals, HISTORY_SECS};
 pub use output::{OutputPane, SearchKey};
 pub use overlay::{Confirm, Mode};
 pub use refresh::RefreshQueue;
+pub use steer::{Steer, SteerView};
 pub use tasks::{FormKey, TaskForm, TasksView};
 
 use crate::config::Config;
@@ -72,6 +75,7 @@ pub struct App {
     pub cmdline: CommandLine,
     pub refresh: RefreshQueue,
     pub tasks: TasksView,
+    pub steer: SteerView,
     pub focus: Focus,
     pub mode: Mode,
     pub detail_open: bool,
@@ -98,6 +102,7 @@ impl App {
             cmdline: CommandLine::default(),
             refresh: RefreshQueue::default(),
             tasks: TasksView::default(),
+            steer: SteerView::default(),
             model: Model { config, projects, containers: Default::default(), ops: Default::default(), refusals: Default::default(), git: Default::default(), usage: Default::default(), now: now_unix() },
             focus: Focus::List,
             mode: Mode::Normal,
@@ -139,7 +144,7 @@ impl App {
     pub fn selected_project(&self) -> Option<Project> {
         match self.list.selected_row()? {
             Row::Project { project, .. } => self.model.projects.get(*project).cloned(),
-            Row::Extra { container, .. } => self.model.project_of(self.model.containers.get(container)?),
+            Row::Extra { container, .. } | Row::Agent { container, .. } => self.model.project_of(self.model.containers.get(container)?),
             Row::Group(_) | Row::Member { .. } => None,
         }
     }
@@ -195,12 +200,13 @@ impl App {
                 // an unmapped key does nothing
                 if let Some(action) = action {
                     self.message = None;
-                    if !(in_tasks && self.on_task_action(action)) {
+                    if !(in_tasks && self.on_task_action(action) || self.agent_action(action)) {
                         self.do_action(action);
                     }
                 }
             }
             Mode::NewTask => self.on_task_form_key(key),
+            Mode::Prompt => self.on_prompt_key(key),
             Mode::Help | Mode::History => {
                 if overlay::closes_popup(&self.keymap, key) {
                     self.mode = Mode::Normal;
@@ -340,6 +346,8 @@ impl App {
             Action::SearchPrev => self.search_step(false),
             Action::Attach | Action::Shell => self.attach(action == Action::Shell),
             Action::Tasks => self.toggle_tasks(),
+            // taken by agent_action
+            Action::Prompt | Action::Allow | Action::StopAgent => {}
             Action::NewTask | Action::OpenRun | Action::TaskDiff | Action::CancelTask => {
                 self.message = Some("t shows the tasks".into());
             }
@@ -373,58 +381,6 @@ impl App {
     fn search_step(&mut self, forward: bool) {
         if !self.output.search_step(forward, self.output_page()) {
             self.message = Some(format!("'{}' not found in the output", self.output.search));
-        }
-    }
-
-    pub fn on_mouse(&mut self, m: MouseEvent) {
-        let a = self.areas();
-        let pos = Position::new(m.column, m.row);
-        match m.kind {
-            MouseEventKind::Down(MouseButton::Left) => {
-                if a.list.contains(pos) {
-                    self.focus = Focus::List;
-                    // 1 border line + 1 header line
-                    let y = m.row.saturating_sub(a.list.y + 2) as usize;
-                    if m.row >= a.list.y + 2 {
-                        let visible = a.list.height.saturating_sub(3) as usize;
-                        if self.tasks.shown {
-                            let i = list_offset(self.tasks.selected, visible) + y;
-                            if i < self.tasks.tasks.len() {
-                                self.tasks.select(i);
-                            }
-                        } else {
-                            let i = list_offset(self.list.selected, visible) + y;
-                            if i < self.list.rows.len() {
-                                self.select(i);
-                            }
-                        }
-                    }
-                } else if a.output.contains(pos) {
-                    self.focus = Focus::Output;
-                }
-                self.dirty = true;
-            }
-            MouseEventKind::ScrollUp => {
-                if a.output.contains(pos) {
-                    self.output.scroll_up(3);
-                } else if self.tasks.shown {
-                    self.tasks.select(self.tasks.selected.saturating_sub(1));
-                } else {
-                    self.select(self.list.selected.saturating_sub(1));
-                }
-                self.dirty = true;
-            }
-            MouseEventKind::ScrollDown => {
-                if a.output.contains(pos) {
-                    self.output.scroll_down(3);
-                } else if self.tasks.shown {
-                    self.tasks.select(self.tasks.selected + 1);
-                } else {
-                    self.select(self.list.selected + 1);
-                }
-                self.dirty = true;
-            }
-            _ => {}
         }
     }
 
@@ -466,7 +422,10 @@ impl App {
             }
             EngineEvent::TaskStarted(Err(e)) => self.last_error = Some(format!("task not started: {e}")),
             container_event => {
-                let applied = self.model.apply(container_event);
+                let mut applied = self.model.apply(container_event);
+                if let Some((alert, who)) = applied.alert.take() {
+                    self.on_alert(alert, who);
+                }
                 self.emit_some(applied.git_poke.clone().map(Command::GitNow));
                 if let Some((text, only_when_notifying)) = applied.notice {
                     let notify = self.model.config.ui.notifications;

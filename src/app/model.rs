@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::message::{AgentStatus, EngineEvent, LiveStats};
+use crate::domain::agent::AgentInfo;
+use crate::domain::notify::{Alert, Watcher};
 use crate::config::Config;
 use crate::domain::container::{ContainerInfo, ContainerState, Health};
 use crate::domain::policy::{refresh_reasons, Observed, RefreshReason};
@@ -23,6 +25,12 @@ pub struct ContainerView {
     pub state: Option<StateInfo>,
     pub detail: Option<DetailInfo>,
     pub agent: Option<AgentStatus>,
+    /// What the main agent's transcript says.
+    pub agent_info: Option<Box<AgentInfo>>,
+    /// Further agent sessions (`+`), by name, with their own status.
+    pub extra_agents: BTreeMap<String, AgentInfo>,
+    /// Each agent's last status, by session name ("" the main one): what changed is told.
+    pub watchers: BTreeMap<String, Watcher>,
     /// The last time its process died: (unix seconds, exit code, OOM-killed).
     pub last_exit: Option<(i64, Option<i64>, bool)>,
     /// The last time a process in it was killed for memory (unix seconds).
@@ -41,6 +49,9 @@ pub struct Applied {
     pub notice: Option<(String, bool)>,
     /// The project whose agent just finished working: its git state is read again.
     pub git_poke: Option<String>,
+    /// A change of an agent worth a notification (`[notify]` says which kinds ring), with
+    /// the agent's name.
+    pub alert: Option<(Alert, String)>,
 }
 
 /// Running and all containers of each kind, and the managed ones unhealthy or needing refresh.
@@ -312,10 +323,37 @@ impl Model {
                     if was_working && !matches!(status, AgentStatus::Working { .. }) {
                         out.git_poke = v.info.project_id.clone();
                     }
+                    let who = format!("the agent in {}", v.info.name);
+                    out.alert = v.watchers.entry(String::new()).or_default().see(&status).map(|a| (a, who));
                     v.agent = Some(status);
                     if known && waiting && !was_waiting {
                         out.notice = Some((format!("the agent in {} is waiting for you", v.info.name), true));
                     }
+                }
+            }
+            EngineEvent::AgentInfo { container, extra, info } => {
+                if let Some(v) = self.containers.get_mut(&container) {
+                    match extra {
+                        None => v.agent_info = Some(info),
+                        Some(name) => {
+                            let was_waiting = v.extra_agents.get(&name).is_some_and(|i| matches!(i.status, Some(AgentStatus::Waiting { .. })));
+                            let waiting = matches!(info.status, Some(AgentStatus::Waiting { .. }));
+                            if waiting && !was_waiting {
+                                out.notice = Some((format!("the agent {name} in {} is waiting for you", v.info.name), true));
+                            }
+                            out.rows |= !v.extra_agents.contains_key(&name);
+                            if let Some(s) = &info.status {
+                                let who = format!("agent {name} in {}", v.info.name);
+                                out.alert = v.watchers.entry(name.clone()).or_default().see(s).map(|a| (a, who));
+                            }
+                            v.extra_agents.insert(name, *info);
+                        }
+                    }
+                }
+            }
+            EngineEvent::AgentGone { container, extra } => {
+                if let Some(v) = self.containers.get_mut(&container) {
+                    out.rows |= v.extra_agents.remove(&extra).is_some();
                 }
             }
             EngineEvent::Oom { id, name } => {
@@ -337,6 +375,7 @@ impl Model {
                 // a clean stop (code 0) is no news; a crash, a kill or an OOM is
                 if managed && (exit_code != Some(0) || oom_killed) {
                     out.notice = Some((format!("{name} exited{code}{oom}"), false));
+                    out.alert = Some((Alert::Died, format!("{name} (its container exited{code}{oom})")));
                 }
             }
             EngineEvent::Usage(report) => self.usage = *report,

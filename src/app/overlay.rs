@@ -18,12 +18,18 @@ pub enum Mode {
     History,
     /// The new task's prompt.
     NewTask,
+    /// A prompt for the selected agent.
+    Prompt,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Confirm {
     Remove { project: String },
     CancelTask { id: String },
+    /// Interrupt a working agent.
+    Interrupt { target: crate::domain::steer::AgentTarget },
+    /// End an agent session `+` started.
+    StopAgent { target: crate::domain::steer::AgentTarget },
 }
 
 /// A pop-up (help, history) closes on Esc, q, ?, Enter or its own key.
@@ -44,6 +50,9 @@ impl App {
         let one_line = || text.split(['\r', '\n']).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ").replace(|c: char| c.is_control(), "");
         match self.mode {
             Mode::NewTask => self.tasks.form.paste(text),
+            Mode::Prompt => {
+                self.steer.form.insert_str(crate::domain::steer::clean_prompt(text));
+            }
             Mode::CommandLine | Mode::Command => {
                 self.cmdline.prompt.insert_str(one_line());
             }

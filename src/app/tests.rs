@@ -238,6 +238,7 @@ fn help_lists_the_live_keymap() {
     insta::assert_snapshot!(s);
 }
 
+mod agents;
 mod behaviour;
 mod glance;
 mod task_view;

@@ -38,6 +38,7 @@ pub struct Config {
     pub tasks: TaskSettings,
     pub broker: BrokerSettings,
     pub ui: UiSettings,
+    pub notify: NotifySettings,
     /// Key overrides for the dashboard: `"<key>" = "action"`; only listed keys change.
     pub keys: BTreeMap<String, String>,
     /// Projects listed one by one: `[[project]]`.
@@ -64,6 +65,7 @@ impl Default for Config {
             tasks: TaskSettings::default(),
             broker: BrokerSettings::default(),
             ui: UiSettings::default(),
+            notify: NotifySettings::default(),
             keys: BTreeMap::new(),
             projects: Vec::new(),
         }
@@ -454,6 +456,27 @@ impl Default for UiSettings {
             git_interval_secs: 10,
             git_max_projects: 100,
         }
+    }
+}
+
+/// What the dashboard tells about agents by the terminal's bell and a desktop notification
+/// (OSC 9 and OSC 777, for the terminals that show them), per kind; all off at first.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifySettings {
+    /// An agent starts waiting for a permission or an answer.
+    pub waiting: bool,
+    /// A turn that took longer than this many minutes ends (0: never).
+    pub turn_minutes: u64,
+    /// An agent exits, or its container dies.
+    pub died: bool,
+    /// With the bell, the desktop notification.
+    pub desktop: bool,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings { waiting: false, turn_minutes: 0, died: false, desktop: true }
     }
 }
 

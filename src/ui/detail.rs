@@ -34,9 +34,7 @@ fn facts(app: &App, c: &ContainerView) -> Vec<Line<'static>> {
             lines.push(kv("exit", format!("{code}{}", if st.oom_killed { " (OOM-killed)" } else { "" })));
         }
     }
-    if let Some(a) = &c.agent {
-        lines.push(kv("agent", a.label(app.model.now)));
-    }
+    lines.extend(super::agent_detail::lines(app, c));
     if let Some(u) = app.model.usage.by_container.get(&c.info.name) {
         lines.push(kv("model", format!("{} tokens, {} in {} requests (the broker's record)", u.tokens(), crate::domain::broker::usd(u.cost_usd), u.requests)));
     }

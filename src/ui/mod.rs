@@ -1,5 +1,6 @@
 //! The panels: each a pure render of the app's state.
 
+mod agent_detail;
 pub mod ansi;
 mod detail;
 mod list;
@@ -63,6 +64,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Mode::History => overlay::draw_history(f, app),
         Mode::Confirm(c) => overlay::draw_confirm(f, app, c),
         Mode::NewTask => tasks::draw_form(f, app),
+        Mode::Prompt => agent_detail::draw_prompt(f, app),
         _ => {}
     }
 }

@@ -149,6 +149,15 @@ pub fn draw_confirm(f: &mut Frame, app: &App, c: &Confirm) {
         Confirm::CancelTask { id } => {
             (format!("Cancel task {id} ?"), "What it made so far is committed on its branch.", " cancel it   ", " let it run")
         }
+        Confirm::Interrupt { target } => (
+            format!("Interrupt {} ?", target.label()),
+            "Esc goes to its pane: it stops its turn and waits for you.",
+            " interrupt   ",
+            " let it work",
+        ),
+        Confirm::StopAgent { target } => {
+            (format!("End {} ?", target.label()), "Its tmux session and its agent end; its transcript stays.", " end it   ", " keep it")
+        }
     };
     let area = popup(f, f.area(), 64, 7);
     let text = vec![

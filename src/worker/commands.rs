@@ -175,7 +175,8 @@ impl Worker {
             Command::CancelTask(id) => self.cancel_task(id),
             Command::TaskRun { stream, id } => self.follow_task(stream, id),
             Command::TaskDiff { stream, id } => self.diff_task(stream, id),
-            Command::Attach { .. } | Command::Shell { .. } | Command::Bell | Command::GitNow(_) => {}
+            Command::Steer(s) => self.steer(engine, s),
+            Command::Attach { .. } | Command::Shell { .. } | Command::Bell | Command::Notify { .. } | Command::GitNow(_) => {}
         }
     }
 
