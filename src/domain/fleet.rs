@@ -107,6 +107,7 @@ mod tests {
                 image: "i".into(),
                 container: format!("agentdock-task-{id}"),
                 created_at: 0,
+                client: None,
             },
             state,
             reason: None,

@@ -74,6 +74,10 @@ pub struct TaskSpec {
     pub image: String,
     pub container: String,
     pub created_at: i64,
+    /// The MCP client that started it (its name as it introduced itself); None from the CLI
+    /// and the dashboard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]

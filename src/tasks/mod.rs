@@ -3,6 +3,7 @@
 //! on its own (`agentdock-task` in the image) and writes everything to its mounted run dir, so a
 //! task outlives the agentdock that started it; whoever looks next collects it.
 
+pub mod api;
 pub mod git;
 pub mod store;
 
@@ -33,6 +34,11 @@ pub struct TaskRequest {
     pub max_output: u64,
     pub model: Option<String>,
     pub permission_mode: String,
+    /// The MCP client starting it (kept in its record, shown with it).
+    pub client: Option<String>,
+    /// How many agentdock MCP servers deep it is started (0: by a person); its container
+    /// gets `AGENTDOCK_DEPTH` one more, so an `agentdock mcp` inside it knows.
+    pub depth: u32,
 }
 
 /// Makes the task's directory, workspace and container, and starts it. Anything made is
@@ -161,8 +167,12 @@ async fn prepare(
             image: p.settings.image.clone(),
             container: format!("agentdock-task-{id}"),
             created_at: now_unix(),
+            client: req.client.clone(),
         };
-        let cspec = container_spec(ctx, &p, &spec, &workspace, &run, &claude).map_err(refused)?;
+        let mut cspec = container_spec(ctx, &p, &spec, &workspace, &run, &claude).map_err(refused)?;
+        if req.depth > 0 {
+            cspec.env.push(EnvVar { name: "AGENTDOCK_DEPTH".into(), value: Secret::new(req.depth.to_string()), shown: true });
+        }
         let ncpu = cpus.await.map_err(joined)?;
         let cid = engine.create_once(&cspec, ncpu).await?;
         ph.mark("create");

@@ -92,16 +92,13 @@ impl Worker {
     }
 
     pub(super) fn start_task(&self, project: crate::domain::project::Project, prompt: String) {
-        let t = &self.ctx.config().tasks;
-        let req = TaskRequest {
-            project: Some(project.id.clone()),
-            repo_url: None,
-            prompt,
-            base: None,
-            timeout_secs: t.timeout_secs.max(1),
-            max_output: t.max_output_bytes.max(1024),
-            model: Some(t.model.clone()).filter(|m| !m.is_empty()),
-            permission_mode: t.permission_mode.clone(),
+        let opts = tasks::api::RunOptions { project: Some(project.id.clone()), prompt, ..Default::default() };
+        let req = match TaskRequest::new(&self.ctx.config().tasks, opts) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = self.events.try_send(EngineEvent::TaskStarted(Err(e)));
+                return;
+            }
         };
         let (ctx, events) = (self.ctx.clone(), self.events.clone());
         let seen: Vec<_> = self.containers.values().cloned().collect();
@@ -297,7 +294,11 @@ fn diff_text(id: &str) -> Result<String, String> {
             format!("task {id} is under way: its commits come back when it ends\n")
         });
     };
-    let text = tasks::git::diff(&rec.spec.repo_dir, &rec.spec.base_commit, head, DIFF_CAP)?;
+    let Some(diff) = tasks::api::diff(&rec, None, DIFF_CAP).map_err(|e| e.to_string())? else {
+        return Ok(format!("task {id} made no commits\n"));
+    };
+    debug_assert_eq!(&diff.to, head);
+    let text = diff.shown();
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     for line in text.lines() {
         let line = strip(line);

@@ -21,6 +21,7 @@ fn task(id: &str, project: &str, state: TaskState, started_ago: i64) -> TaskReco
             image: "agentdock/agent:latest".into(),
             container: format!("agentdock-task-{id}"),
             created_at: NOW - started_ago,
+            client: None,
         },
         state,
         reason: None,
