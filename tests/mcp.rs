@@ -428,3 +428,36 @@ fn http_needs_the_bearer_token() {
     assert!(status.contains("200"), "{status}\n{body}");
     assert!(body.contains("\"agentdock\""), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_task_runs_at_once_are_all_answered_and_the_cap_holds() {
+    let (env, p) = env_with(r#"[{"bash": "sleep 30", "repeat": true}]"#, "max_tasks_per_client = 4");
+    let (s, _) = connect(&env).await;
+    let calls: Vec<_> = (0..20)
+        .map(|i| {
+            let peer = s.peer().clone();
+            let a = args(json!({"project": p, "prompt": format!("attempt {i}")}));
+            tokio::spawn(async move { peer.call_tool(CallToolRequestParams::new("task_run").with_arguments(a)).await })
+        })
+        .collect();
+    let (mut ids, mut refusals) = (Vec::new(), Vec::new());
+    for c in calls {
+        let r = c.await.unwrap().expect("every call is answered");
+        match r.is_error {
+            Some(true) => refusals.push(text(&r)),
+            _ => ids.push(r.structured_content.unwrap()["tasks"][0]["id"].as_str().unwrap().to_string()),
+        }
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((ids.len(), unique.len()), (4, 4), "started: {ids:?}; refused: {refusals:?}");
+    assert!(refusals.iter().all(|r| r.contains("max_tasks_per_client is 4")), "{refusals:?}");
+    let ls: Value = serde_json::from_str(&env.ok(&["task", "ls", "--json"])).unwrap();
+    assert_eq!(ls["tasks"].as_array().unwrap().len(), 4);
+    for id in &ids {
+        let r = ok(&s, "task_cancel", json!({"task": id})).await;
+        assert_eq!(r["state"], "cancelled", "{r}");
+    }
+    s.cancel().await.unwrap();
+}

@@ -130,6 +130,9 @@ impl Server {
             Ok(e) => e,
             Err(e) => return refused(e),
         };
+        // one start at a time in this server: calls made at once must not all pass the cap
+        static STARTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _one = STARTING.lock().await;
         let under_way = api::running_of_client(Some(&engine), &client).await;
         let cap = m.max_tasks_per_client as usize;
         if under_way + attempts as usize > cap {
