@@ -461,3 +461,99 @@ async fn twenty_task_runs_at_once_are_all_answered_and_the_cap_holds() {
     }
     s.cancel().await.unwrap();
 }
+
+/// The scripted model server with one addition, for an agent that orchestrates: `$TASK_ID` in a
+/// step's input becomes the task id seen in the newest tool result (the id task_run returned).
+/// Written at run time next to the test image's own server, which it imports unchanged.
+const ORCHESTRATOR_MODEL: &str = r#"
+import json, re, sys
+sys.path.insert(0, "/opt/agentdock-test")
+import model_server as ms
+seen = {"id": None}
+plain_messages = ms.Handler._messages
+def messages(self, body, entry):
+    for m in body.get("messages") or []:
+        c = m.get("content")
+        if isinstance(c, list):
+            for b in c:
+                if isinstance(b, dict) and b.get("type") == "tool_result":
+                    ids = re.findall(r"\d{8}-[0-9a-f]{6}", ms.tool_result_text(b))
+                    if ids:
+                        seen["id"] = ids[0]
+    return plain_messages(self, body, entry)
+ms.Handler._messages = messages
+plain_blocks = ms.build_blocks
+ms.build_blocks = lambda step: plain_blocks(json.loads(json.dumps(step).replace("$TASK_ID", seen["id"] or "none")))
+sys.exit(ms.main())
+"#;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn claude_code_as_the_client_fans_a_task_out_and_collects_it() {
+    // the nested task: its own container, the model answering this script
+    let (env, p) = env_with(r#"[{"bash": "echo nested > nested.txt"}, {"text": "nested done"}]"#, "");
+    let token = "feedfacefeedfacefeedfacefeedface";
+    let mut server = env.cmd(&["mcp", "--http"]).env("AGENTDOCK_MCP_TOKEN", token).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut err = std::io::BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    let port: u16 = line.split("127.0.0.1:").nth(1).and_then(|r| r.split('/').next()).and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("{line}"));
+
+    // the orchestrating agent: the real Claude Code CLI in a container on the host's network
+    // (so it reaches 127.0.0.1:port), its own scripted model server on another loopback port
+    let cfg = env.dir.path().join("orchestrator");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(cfg.join("model.py"), ORCHESTRATOR_MODEL).unwrap();
+    let mcp = json!({"mcpServers": {"agentdock": {"type": "http", "url": format!("http://127.0.0.1:{port}/mcp"),
+        "headers": {"Authorization": format!("Bearer {token}")}}}});
+    std::fs::write(cfg.join("mcp.json"), mcp.to_string()).unwrap();
+    let script = json!([
+        {"tool": "mcp__agentdock__task_run", "input": {"project": p, "prompt": "make nested.txt"}},
+        {"tool": "mcp__agentdock__task_wait", "input": {"task": "$TASK_ID", "timeout_secs": 120}},
+        {"tool": "mcp__agentdock__task_result", "input": {"task": "$TASK_ID"}},
+        {"text": "orchestrated"}
+    ]);
+    let _ = Command::new("chmod").args(["-R", "a+rwX"]).arg(&cfg).status();
+    let model_port = free_port();
+    let run = "python3 /cfg/model.py >/cfg/model.log 2>&1 & \
+               for i in $(seq 50); do grep -q listening /cfg/model.log 2>/dev/null && break; sleep 0.1; done; \
+               cd /tmp && claude -p 'fan out' --mcp-config /cfg/mcp.json --strict-mcp-config \
+               --output-format stream-json --verbose --permission-mode bypassPermissions";
+    let out = Command::new("docker")
+        .args(["run", "--rm", "--network", "host", "--label", &format!("{}={}", common::TEST_LABEL, env.run_id)])
+        .args(["-v", &format!("{}:/cfg", cfg.display()), "--entrypoint", "bash"])
+        .args(["-e", &format!("MODEL_SCRIPT={script}"), "-e", &format!("MODEL_PORT={model_port}"), "-e", "MODEL_LOG=/cfg/requests.jsonl"])
+        .args(["-e", &format!("ANTHROPIC_BASE_URL=http://127.0.0.1:{model_port}"), "-e", "ANTHROPIC_API_KEY=sk-test-not-a-real-key"])
+        .args(["-e", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "agentdock/agent-test:latest", "-c", run])
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let stream = String::from_utf8_lossy(&out.stdout);
+    let requests = std::fs::read_to_string(cfg.join("requests.jsonl")).unwrap_or_default();
+    let said = format!("{stream}\n{}\nmodel requests:\n{requests}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    let result = stream.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find(|v| v["type"] == "result").unwrap_or_else(|| panic!("{said}"));
+    assert_eq!(result["result"], "orchestrated", "{said}");
+
+    // what the agentdock tools told it, as the model saw them
+    let results: Vec<String> = requests
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .flat_map(|v| v["tool_results"].as_array().cloned().unwrap_or_default())
+        .map(|r| r["content"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(results.len(), 3, "{said}");
+    let id = results[0].split("\"id\":\"").nth(1).and_then(|r| r.get(..15)).unwrap_or_else(|| panic!("{said}")).to_string();
+    assert!(results[1].contains("\"state\":\"succeeded\""), "{said}");
+    assert!(results[2].contains("nested done") && results[2].contains("\"client\":\"claude-code\""), "{said}");
+
+    // the nested task ran in a container of its own and its branch is in the project
+    let ls: Value = serde_json::from_str(&env.ok(&["task", "ls", "--json"])).unwrap();
+    assert_eq!(ls["tasks"][0]["spec"]["id"], id.as_str());
+    assert_eq!(ls["tasks"][0]["spec"]["container"], format!("agentdock-task-{id}"));
+    assert_eq!(git(&env.project_path(&p), &["show", &format!("agentdock/task-{id}:nested.txt")]), "nested\n");
+}

@@ -58,10 +58,21 @@ impl Server {
         Ok(e)
     }
 
-    /// The client's name, as it introduced itself (`claude-code`), else the transport's.
+    /// The client's name, as it introduced itself (`claude-code`): in the request's `_meta`
+    /// (stateless HTTP), at initialize, or in its HTTP User-Agent; else the transport's.
     pub(super) fn client(&self, rc: &RequestContext<RoleServer>) -> String {
-        // said at initialize, or (stateless HTTP) with each request
-        let said = rc.peer.peer_info().map(|i| i.client_info.name.clone()).or_else(|| rc.meta.client_info().map(|i| i.name));
+        // the SDK fills its own placeholder identity in for a stateless request
+        let placeholder = Implementation::default().name;
+        let said = rc
+            .meta
+            .client_info()
+            .map(|i| i.name)
+            .or_else(|| rc.peer.peer_info().map(|i| i.client_info.name.clone()).filter(|n| *n != placeholder))
+            .or_else(|| {
+                let parts = rc.extensions.get::<hyper::http::request::Parts>()?;
+                let ua = parts.headers.get(hyper::header::USER_AGENT)?.to_str().ok()?;
+                ua.split(['/', ' ']).next().map(str::to_string)
+            });
         if let Some(name) = said {
             let name = crate::domain::text::strip(&name);
             let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || "-_. ".contains(*c)).take(60).collect();
