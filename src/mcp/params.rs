@@ -1,15 +1,43 @@
 //! The tools' arguments: their JSON schemas come from these types (doc comments are the field
 //! descriptions); an unknown field is an error that names the known ones.
 
-use rmcp::schemars::{self, JsonSchema};
+use rmcp::schemars::{self, JsonSchema, Schema};
 use serde::Deserialize;
+use serde_json::Value;
+
+/// An optional argument is one a caller may leave out, not one it must send as `null`: its
+/// schema says one type (`["string","null"]` becomes `"string"`), which every client's schema
+/// dialect takes (some map tool schemas onto a single-`type` subset).
+fn plain_optionals(schema: &mut Schema) {
+    let Some(Value::Object(props)) = schema.get_mut("properties") else { return };
+    for p in props.values_mut() {
+        let Value::Object(p) = p else { continue };
+        if let Some(Value::Array(types)) = p.get("type") {
+            let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+            if kept.len() == 1 {
+                p.insert("type".into(), kept[0].clone());
+            }
+        }
+        if let Some(Value::Array(any)) = p.get("anyOf") {
+            let kept: Vec<Value> = any.iter().filter(|a| a.get("type").is_none_or(|t| t != "null")).cloned().collect();
+            if kept.len() == 1 {
+                p.remove("anyOf");
+                if let Value::Object(only) = &kept[0] {
+                    p.extend(only.clone());
+                }
+            }
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = plain_optionals)]
 pub struct NoArgs {}
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = plain_optionals)]
 pub struct TaskRun {
     /// The project (id or name, from projects_list). Leave out with repo_url.
     pub project: Option<String>,
@@ -29,6 +57,7 @@ pub struct TaskRun {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = plain_optionals)]
 pub struct TaskId {
     /// The task id task_run returned (a unique start or end of it will do).
     pub task: String,
@@ -36,6 +65,7 @@ pub struct TaskId {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = plain_optionals)]
 pub struct TaskStatus {
     /// A task id; leave out for every task of yours (the newest 50).
     pub task: Option<String>,
@@ -43,6 +73,7 @@ pub struct TaskStatus {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = plain_optionals)]
 pub struct TaskWait {
     /// The task id task_run returned.
     pub task: String,
@@ -52,6 +83,7 @@ pub struct TaskWait {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = plain_optionals)]
 pub struct TaskDiff {
     /// The task id.
     pub task: String,
@@ -63,6 +95,7 @@ pub struct TaskDiff {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = plain_optionals)]
 pub struct Exec {
     /// A project (its main container), a task id (its container while it runs), or the name of a container agentdock manages.
     pub target: String,
@@ -88,6 +121,7 @@ pub enum Encoding {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = plain_optionals)]
 pub struct FileRead {
     /// A project, a task id, or the name of a container agentdock manages.
     pub target: String,
@@ -103,6 +137,7 @@ pub struct FileRead {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = plain_optionals)]
 pub struct FileWrite {
     /// A project, a task id, or the name of a container agentdock manages.
     pub target: String,
@@ -118,6 +153,7 @@ pub struct FileWrite {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = plain_optionals)]
 pub struct FileList {
     /// A project, a task id, or the name of a container agentdock manages.
     pub target: String,
@@ -131,6 +167,7 @@ pub struct FileList {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = plain_optionals)]
 pub struct FileDelete {
     /// A project, a task id, or the name of a container agentdock manages.
     pub target: String,
