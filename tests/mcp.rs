@@ -557,3 +557,24 @@ fn claude_code_as_the_client_fans_a_task_out_and_collects_it() {
     assert_eq!(ls["tasks"][0]["spec"]["container"], format!("agentdock-task-{id}"));
     assert_eq!(git(&env.project_path(&p), &["show", &format!("agentdock/task-{id}:nested.txt")]), "nested\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_the_clients_connected_and_marks_their_tasks() {
+    let (env, p) = env_with(r#"[{"bash": "sleep 30", "repeat": true}]"#, "");
+    let (s, _) = connect(&env).await;
+    let started = ok(&s, "task_run", json!({"project": p, "prompt": "work"})).await;
+    let id = started["tasks"][0]["id"].as_str().unwrap().to_string();
+    let t = common::Tmux::start(&env);
+    t.literal(common::BIN);
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("MCP: agentdock-test", Duration::from_secs(15));
+    println!("{screen}");
+    t.keys(&["t"]);
+    let screen = t.wait_until(Duration::from_secs(15), "the task marked with its client", |s| s.contains(&id) && s.contains("⇠agentdock-test"));
+    println!("{screen}");
+    assert!(screen.lines().next().unwrap_or("").contains("MCP: agentdock-test"), "{screen}");
+    ok(&s, "task_cancel", json!({"task": id})).await;
+    s.cancel().await.unwrap();
+    t.wait_until(Duration::from_secs(10), "the client gone from the screen", |s| !s.contains("MCP: agentdock-test"));
+    t.keys(&["q"]);
+}

@@ -63,6 +63,8 @@ pub enum EngineEvent {
     /// Requests the egress proxy refused, counted per container; the containers refused for
     /// the first time.
     Refusals { counts: std::collections::BTreeMap<String, crate::domain::network::RefusalCount>, first: Vec<String> },
+    /// The MCP clients connected to an `agentdock mcp` now.
+    McpClients(Vec<crate::domain::task::McpClient>),
     /// Something done that the user should read about (a task cancelled).
     Message(String),
 }

@@ -97,7 +97,7 @@ impl App {
             cmdline: CommandLine::default(),
             refresh: RefreshQueue::default(),
             tasks: TasksView::default(),
-            model: Model { config, projects, containers: Default::default(), ops: Default::default(), refusals: Default::default(), now: now_unix() },
+            model: Model { config, projects, containers: Default::default(), ops: Default::default(), refusals: Default::default(), mcp_clients: Vec::new(), now: now_unix() },
             focus: Focus::List,
             mode: Mode::Normal,
             detail_open: false,

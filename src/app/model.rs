@@ -81,6 +81,8 @@ pub struct Model {
     pub ops: BTreeMap<String, String>,
     /// What the egress proxy refused, by container name.
     pub refusals: BTreeMap<String, crate::domain::network::RefusalCount>,
+    /// MCP clients connected (shown in the status line and the task list).
+    pub mcp_clients: Vec<crate::domain::task::McpClient>,
     pub now: i64,
 }
 
@@ -308,6 +310,7 @@ impl Model {
                     out.notice = Some((format!("{name} exited{code}{oom}"), false));
                 }
             }
+            EngineEvent::McpClients(v) => self.mcp_clients = v,
             _ => {}
         }
         out

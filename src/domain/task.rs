@@ -108,6 +108,16 @@ impl TaskRecord {
     }
 }
 
+/// An MCP client served by an `agentdock mcp` of this data dir (shown in the dashboard).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpClient {
+    pub pid: u32,
+    /// Its name as it introduced itself (`claude-code`), or the HTTP listener's address.
+    pub client: String,
+    pub transport: String,
+    pub since: i64,
+}
+
 /// A task id is safe in paths, labels and branch names: lower-case letters, digits and `-`.
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 40 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')

@@ -4,15 +4,7 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Connected {
-    pub pid: u32,
-    pub client: String,
-    pub transport: String,
-    pub since: i64,
-}
+pub use crate::domain::task::McpClient as Connected;
 
 fn dir() -> PathBuf {
     crate::paths::data_dir().join("mcp").join("clients")

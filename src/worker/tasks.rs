@@ -40,6 +40,8 @@ pub(super) struct TaskWatch {
     scan: Option<JoinHandle<BTreeMap<String, Known>>>,
     /// One look is due whatever else (at connect, so the status line can count tasks).
     due: bool,
+    /// The MCP clients last sent.
+    mcp: Option<Vec<crate::domain::task::McpClient>>,
 }
 
 impl TaskWatch {
@@ -66,6 +68,12 @@ impl Worker {
     /// Called every second: starts a look when one is wanted and none runs; sends the tasks
     /// when the last look changed them.
     pub(super) async fn watch_tasks(&mut self) {
+        // the MCP clients connected (a few small files of agentdock's own)
+        let clients = crate::mcp::clients::connected();
+        if self.tasks.mcp.as_ref() != Some(&clients) {
+            self.tasks.mcp = Some(clients.clone());
+            self.send(EngineEvent::McpClients(clients)).await;
+        }
         let finished = self.tasks.scan.as_ref().is_some_and(|t| t.is_finished());
         if finished {
             if let Some(Ok(known)) = self.tasks.scan.take().and_then(futures_util::FutureExt::now_or_never) {
