@@ -26,8 +26,9 @@ pub async fn serve(ctx: Context, port: u16) -> Result<(), String> {
     let ctx = Arc::new(ctx);
     // only loopback names in Host (no DNS rebinding from a browser), the SDK's default
     let config = StreamableHttpServerConfig::default();
-    let service: StreamableHttpService<Server, LocalSessionManager> =
-        StreamableHttpService::new(move || Ok(Server::new(ctx.clone(), depth, "http")), Arc::default(), config);
+    // one server's state for every request: the engine connection and the tools are shared
+    let server = Server::new(ctx, depth, "http");
+    let service: StreamableHttpService<Server, LocalSessionManager> = StreamableHttpService::new(move || Ok(server.clone()), Arc::default(), config);
     let token = Arc::new(token);
     loop {
         let (stream, _) = match listener.accept().await {

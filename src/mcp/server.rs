@@ -147,9 +147,7 @@ impl ServerHandler for Server {
 
     async fn list_tools(&self, _request: Option<PaginatedRequestParams>, context: RequestContext<RoleServer>) -> Result<ListToolsResult, McpError> {
         self.register(&context);
-        let mut r = ListToolsResult::default();
-        r.tools = self.router.list_all();
-        Ok(r)
+        Ok(ListToolsResult { tools: self.router.list_all(), ..Default::default() })
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

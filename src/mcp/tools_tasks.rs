@@ -204,10 +204,11 @@ impl Server {
         let token = rc.meta.get_progress_token();
         let t0 = Instant::now();
         let mut follow = api::Follow::new(rec);
+        // what the stream said so far, summed up as it comes (for the progress messages)
+        let mut so_far = crate::domain::task::Summary::default();
         let mut said = Instant::now() - Duration::from_secs(60);
         loop {
-            // lines are only counted here; the record sums them up once the task ends
-            let _ = follow.new_lines();
+            follow.new_lines().iter().for_each(|l| so_far.push_line(l));
             if follow.ended(&engine).await {
                 break;
             }
@@ -220,14 +221,12 @@ impl Server {
             if let Some(token) = &token {
                 if said.elapsed() >= Duration::from_secs(2) {
                     said = Instant::now();
-                    let now = tasks::refreshed(Some(&engine), follow.rec.clone()).await;
-                    let s = status_of(&now);
                     let msg = format!(
                         "{} · {} turns · {} tokens{}",
-                        s.state.label(),
-                        s.turns,
-                        s.tokens,
-                        s.last_tool.map(|t| format!(" · {t}")).unwrap_or_default()
+                        follow.rec.state.label(),
+                        so_far.turns,
+                        so_far.tokens(),
+                        so_far.last_tool().map(|t| format!(" · {}", crate::domain::text::strip(&t.short()))).unwrap_or_default()
                     );
                     let param = ProgressNotificationParam::new(token.clone(), t0.elapsed().as_secs_f64())
                         .with_total(limit.as_secs_f64())
