@@ -762,6 +762,9 @@ fn the_pool_hands_out_warm_containers_refills_and_never_a_stale_or_dead_one() {
     let id = t["spec"]["id"].as_str().unwrap().to_string();
     assert_eq!(out.status.code(), Some(0), "{}{}\n{}", common::stdout(&out), common::stderr(&out), task_files(&env, &id));
     assert_eq!(t["from_pool"], true, "{t:#}");
+    // the agent that answered was the one started ahead, not a new one
+    let note = std::fs::read_to_string(env.data_dir().join("tasks").join(&id).join("run/pool.json")).unwrap_or_default();
+    assert!(note.contains("\"cli\": \"started ahead\""), "{note}");
     let used = t["spec"]["container"].as_str().unwrap().to_string();
     assert!(warm.contains(&used), "{used} was not one of the warm ones {warm:?}");
     let branch = t["spec"]["branch"].as_str().unwrap();

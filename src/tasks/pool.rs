@@ -8,8 +8,10 @@
 //! claim renames the slot away (one claimer wins), moves its three directories into the task's
 //! own directory (a bind mount follows its directory), writes the prompt and the claim
 //! (`run/claim.json`, the task's settings) and waits for the runner in the container to say it
-//! took it. The runner is agentdock's own (`docker/task-run.py`, mounted read-only over the
-//! image's), so the pool works with any image of the contract, built before this or not.
+//! took it. The runner is agentdock's own copy of `docker/task-run.py` behind the pool's wait
+//! (`pool_runner.py`), both mounted read-only (the wait over the image's runner, which the
+//! entrypoint runs), so the pool works with any image of the contract, built before this or not,
+//! and the image itself is not changed for it.
 //!
 //! A slot is used only for the project, image id, settings, secrets and commit it was made for
 //! (`slot.json` holds a hash of them, never in a label); a rebuilt image, a changed config or a
@@ -40,8 +42,11 @@ use crate::ops::{Context, OpError};
 pub const WARMING: &str = "warming";
 pub const READY: &str = "ready";
 pub const PREFIX: &str = "agentdock-task-pool-";
-/// agentdock's task runner, mounted over the image's in pool containers.
+/// agentdock's task runner and the pool's wait before it, mounted in pool containers: the
+/// runner at [`RUNNER_DIR`], the wait over the image's runner (which the entrypoint runs).
 const RUNNER: &str = include_str!("../../docker/task-run.py");
+const POOL_RUNNER: &str = include_str!("pool_runner.py");
+const RUNNER_DIR: &str = "/opt/agentdock-pool";
 const RUNNER_AT: &str = "/usr/local/bin/agentdock-task";
 
 fn pool_dir() -> PathBuf {
@@ -76,20 +81,29 @@ fn said(slot_dir: &Path) -> Option<String> {
     store::read_untrusted(&slot_dir.join("run"), "state", 64).map(|b| String::from_utf8_lossy(&b).trim().to_string())
 }
 
-/// agentdock's runner on the host, where pool containers mount it from.
-fn runner_file() -> std::io::Result<PathBuf> {
+/// The runner's files on the host (`agentdock-task`: the pool's wait, `task_run.py`: the
+/// runner), where pool containers mount them from; written once per version of them.
+fn runner_dir() -> std::io::Result<PathBuf> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    RUNNER.hash(&mut h);
-    let path = pool_dir().join(format!("runner-{:016x}.py", h.finish()));
-    if !path.is_file() {
+    (RUNNER, POOL_RUNNER).hash(&mut h);
+    let dir = pool_dir().join(format!("runner-{:016x}", h.finish()));
+    if !dir.join("agentdock-task").is_file() {
         crate::paths::private_dir(&pool_dir())?;
         let tmp = pool_dir().join(format!(".runner.{}.tmp", std::process::id()));
-        std::fs::write(&tmp, RUNNER)?;
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir(&tmp)?;
+        for (name, text, mode) in [("task_run.py", RUNNER, 0o644), ("agentdock-task", POOL_RUNNER, 0o755)] {
+            std::fs::write(tmp.join(name), text)?;
+            std::fs::set_permissions(tmp.join(name), std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+        }
         std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-        std::fs::rename(&tmp, &path)?;
+        if std::fs::rename(&tmp, &dir).is_err() {
+            // another process wrote it first
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
     }
-    Ok(path)
+    Ok(dir)
 }
 
 /// A pool container of project `p` on slot directory `dir`.
@@ -102,7 +116,8 @@ fn pool_spec(ctx: &Context, p: &Project, host: &HostContext, dir: &Path, name: &
         m.source = dir.join("workspace");
     }
     s.mounts.push(Mount { source: dir.join("run"), target: RUN_MOUNT.into(), read_only: false });
-    s.mounts.push(Mount { source: runner.to_path_buf(), target: RUNNER_AT.into(), read_only: true });
+    s.mounts.push(Mount { source: runner.to_path_buf(), target: RUNNER_DIR.into(), read_only: true });
+    s.mounts.push(Mount { source: runner.join("agentdock-task"), target: RUNNER_AT.into(), read_only: true });
     s.labels.insert(labels::ROLE.into(), "pool".into());
     s.labels.insert(labels::POOL.into(), p.settings.image.clone());
     s.labels.insert(labels::POOL_SLOT.into(), dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
@@ -131,7 +146,7 @@ fn key(ctx: &Context, p: &Project, host: &HostContext, image_id: &str) -> Result
     for e in s.env.iter().filter(|e| !e.shown) {
         (e.name.as_str(), e.value.expose()).hash(&mut h);
     }
-    (image_id, RUNNER).hash(&mut h);
+    (image_id, RUNNER, POOL_RUNNER).hash(&mut h);
     Ok(format!("{:016x}", h.finish()))
 }
 
@@ -454,7 +469,7 @@ async fn make(engine: &Engine, ctx: &Context, p: &Project, slot: &str, dir: &Pat
         created_at: now_unix(),
     };
     std::fs::write(dir.join("slot.json"), serde_json::to_vec_pretty(&info).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    let runner = runner_file().map_err(|e| e.to_string())?;
+    let runner = runner_dir().map_err(|e| e.to_string())?;
     let cspec = pool_spec(ctx, p, &host, dir, &name, &runner)?;
     let ncpu = engine.cpu_count().await;
     let id = engine.create_once(&cspec, ncpu).await.map_err(|e| e.to_string())?;
