@@ -431,6 +431,10 @@ fn ten_tasks_with_max_parallel_3_never_run_more_than_3_and_start_in_order() {
         ids.extend(run_detached(&env, &["task", "run", &p, &format!("task number {i}"), "--detach"]));
     }
     assert_eq!(ids.len(), 10);
+    // one more, taken out of the queue before its turn: it never runs
+    let dropped = run_detached(&env, &["task", "run", &p, "never mind", "--detach"]).remove(0);
+    let said = env.ok(&["task", "cancel", &dropped]);
+    assert!(said.contains("cancelled"), "{said}");
     // sampled until all ended: never more than 3 task containers running, and the queue shown
     let mut most = 0;
     let mut saw_queued = false;
@@ -448,7 +452,11 @@ fn ten_tasks_with_max_parallel_3_never_run_more_than_3_and_start_in_order() {
     println!("at most {most} running at once");
     assert!(most <= 3, "{most} task containers ran at once");
     assert!(saw_queued, "no task was ever queued");
-    let all = tasks_json(&env);
+    let mut all = tasks_json(&env);
+    let gone = all.iter().position(|t| t["spec"]["id"] == dropped.as_str()).unwrap();
+    let gone = all.remove(gone);
+    assert_eq!((gone["state"].as_str(), gone["reason"].as_str()), (Some("cancelled"), Some("cancelled while queued")));
+    assert!(!env.data_dir().join("tasks").join(&dropped).join("run").exists(), "the cancelled one ran");
     let path = env.project_path(&p);
     let mut by_seq: Vec<&serde_json::Value> = all.iter().collect();
     by_seq.sort_by_key(|t| t["seq"].as_u64().unwrap());
