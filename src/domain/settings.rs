@@ -332,7 +332,7 @@ pub struct TaskSettings {
     pub inactive_minutes: f64,
     /// How often the cleanup looks for inactive task containers, in seconds.
     pub sweep_secs: u64,
-    /// When set, each task's result (JSON) is POSTed here when it ends (http:// or https://).
+    /// When set, each task's result (JSON) is POSTed here when it ends (http:// only, for now).
     pub webhook_url: String,
     /// Each of the callback's 3 tries gives up after this many seconds.
     pub webhook_timeout_secs: u64,

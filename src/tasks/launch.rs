@@ -96,7 +96,7 @@ async fn orphaned_start(engine: &Engine, mut rec: TaskRecord) -> TaskRecord {
 /// Starts one picked task; a failure ends it `failed` with the reason (nothing of it runs).
 pub async fn launch(engine: &Engine, ctx: &Context, rec: TaskRecord, lock: std::fs::File, phases: Option<Phases>) -> TaskRecord {
     let id = rec.spec.id.clone();
-    let mut ph = phases.unwrap_or_else(Phases::new);
+    let mut ph = phases.unwrap_or_default();
     let result = start(engine, ctx, rec.clone(), &mut ph).await;
     ph.log(&id, result.is_ok());
     let rec = match result {

@@ -223,11 +223,7 @@ async fn hand_over(engine: &Engine, mut rec: TaskRecord, s: &Slot, taken: &Path,
     ph.mark("claim");
     // its runner says it took it (or its container ends, or it says nothing in 10 s)
     let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        match said(&dir).as_deref() {
-            Some(READY | WARMING) | None => {}
-            Some(_) => break,
-        }
+    while matches!(said(&dir).as_deref(), Some(READY | WARMING) | None) {
         if Instant::now() > end || !running(engine.inspect_state(&s.container).await) {
             return Err("its runner did not take the task".into());
         }

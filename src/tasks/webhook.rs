@@ -99,7 +99,7 @@ pub async fn post(url: &str, body: &serde_json::Value, timeout: Duration) -> Res
 /// Splits `http://host[:port][/path]` into (host, port, path).
 fn parse(url: &str) -> Result<(String, u16, String), String> {
     let Some(rest) = url.strip_prefix("http://") else {
-        return Err(format!("{}: only http:// callbacks are supported here", public_url(url)));
+        return Err(format!("{}: only http:// callbacks are supported (use a local relay for https://)", public_url(url)));
     };
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) => (&rest[..i], &rest[i..]),
