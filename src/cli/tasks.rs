@@ -300,7 +300,7 @@ async fn follow(engine: &crate::engine::Engine, rec: TaskRecord, print: bool) ->
             rec = store::load(&rec.spec.id).unwrap_or(rec);
         }
         if rec.queued() {
-            let all = store::load_all();
+            let all = store::load_open();
             let place = crate::domain::fleet::position(&all, &rec.spec.id);
             if print && place.is_some() && place != said_place {
                 let busy = all.iter().filter(|r| r.under_way()).count();

@@ -39,7 +39,7 @@ pub async fn drain(engine: &Engine, ctx: &Context, mut phases: Option<Phases>) -
 /// Under the queue lock: the tasks to start, each marked `starting` and its start lock taken.
 async fn pick(engine: &Engine, ctx: &Context) -> std::io::Result<Vec<(TaskRecord, std::fs::File)>> {
     let held = queue::lock().await?;
-    let mut all = store::load_all();
+    let mut all = store::load_open();
     for r in all.iter_mut().filter(|r| r.state == TaskState::Starting && !r.collected) {
         if let Some(lock) = queue::start_lock(&r.spec.id) {
             *r = orphaned_start(engine, r.clone()).await;
@@ -101,6 +101,20 @@ pub async fn launch(engine: &Engine, ctx: &Context, rec: TaskRecord, lock: std::
     ph.log(&id, result.is_ok());
     let rec = match result {
         Ok(r) => r,
+        // the engine went away: the task waits in its place for it (the runner tries again)
+        Err(OpError::Engine(crate::engine::EngineError::Unreachable { .. })) => {
+            let mut r = store::load(&id).unwrap_or(rec);
+            tracing::warn!(task = %id, "the engine is not there: the task goes back in the queue");
+            let dir = store::task_dir(&id);
+            for sub in ["workspace", "run", "claude"] {
+                let _ = std::fs::remove_dir_all(dir.join(sub));
+            }
+            r.state = TaskState::Queued;
+            r.spec.container = format!("agentdock-task-{id}");
+            r.from_pool = false;
+            let _ = store::save(&r);
+            r
+        }
         Err(e) => {
             let mut r = store::load(&id).unwrap_or(rec);
             r.state = TaskState::Failed;

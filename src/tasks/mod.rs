@@ -173,6 +173,7 @@ fn queue_one(held: &queue::Held, spec: TaskSpec, prompt: &str, env: &std::collec
     std::fs::create_dir(&dir)?;
     std::fs::write(dir.join("prompt.txt"), prompt)?;
     crate::engine::secrets::stash(&spec.id, env)?;
+    store::mark_open(&spec.id)?;
     let rec = TaskRecord { spec, state: TaskState::Queued, seq: held.next_seq()?, queued_at: Some(now_unix()), ..Default::default() };
     store::save(&rec)?;
     Ok(rec)

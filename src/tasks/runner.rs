@@ -61,6 +61,7 @@ pub async fn run(mut ctx: Context) -> anyhow::Result<()> {
     let mut last_sweep = Instant::now();
     let mut idle_since: Option<Instant> = None;
     let mut engine_wait = Duration::from_millis(500);
+    let mut no_engine: Option<Instant> = None;
     loop {
         if !store::tasks_dir().is_dir() {
             tracing::info!("the tasks directory is gone: the runner ends");
@@ -69,6 +70,11 @@ pub async fn run(mut ctx: Context) -> anyhow::Result<()> {
         let Some(e) = engine.clone() else {
             match Engine::connect().await {
                 Ok(e) => engine = Some(e),
+                // the next agentdock that looks starts another runner
+                Err(err) if no_engine.get_or_insert_with(Instant::now).elapsed() > Duration::from_secs(120) => {
+                    tracing::warn!(error = %err, "task runner: no engine for two minutes; the runner ends");
+                    break;
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "task runner: no engine; trying again");
                     tokio::time::sleep(engine_wait).await;
@@ -182,9 +188,10 @@ async fn sweep(engine: &Engine, ctx: &Context, open: &[TaskRecord], work: &mut W
         }));
     }
     // containers of tasks that are over, still there (the engine removes them when they end)
-    let over: HashSet<String> = store::load_all().into_iter().filter(|r| r.collected).map(|r| r.spec.container).collect();
+    // (only those named for a task whose record says it is over: labels are claims)
+    let over = |name: &str| name.strip_prefix("agentdock-task-").and_then(store::load).is_some_and(|r| r.collected && r.spec.container == name);
     if let Ok(all) = engine.list(false).await {
-        for c in all.iter().filter(|c| c.managed && over.contains(&c.name) && c.state != crate::domain::container::ContainerState::Running) {
+        for c in all.iter().filter(|c| c.managed && c.state != crate::domain::container::ContainerState::Running && over(&c.name)) {
             if engine.remove(&c.id, true).await.is_ok() {
                 report.removed.push(c.name.clone());
             }
