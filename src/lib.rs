@@ -20,6 +20,7 @@ pub mod ops;
 pub mod logging;
 pub mod paths;
 pub mod tasks;
+pub mod transcript;
 pub mod tui;
 pub mod ui;
 pub mod untrusted;

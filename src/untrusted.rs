@@ -47,6 +47,12 @@ fn kind(t: FileType) -> &'static str {
     }
 }
 
+/// What a file is, in words ("a FIFO"), from its metadata (taken without following a link).
+pub fn describe(m: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::MetadataExt;
+    kind(FileType::from_raw_mode(m.mode()))
+}
+
 fn not_regular(t: FileType) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("{}, not a regular file", kind(t)))
 }
@@ -86,6 +92,32 @@ pub fn open(dir: &Path, rel: &str) -> io::Result<(File, u64)> {
         d = open_subdir(d.as_fd(), part)?;
     }
     Err(io::ErrorKind::InvalidInput.into())
+}
+
+/// The entries of the directory `rel` under the host's directory `dir` (each step opened
+/// no-follow, see [`open`]): name, kind and modification time (of the entry itself, not where a
+/// link leads), at most `max` of them.
+pub fn list(dir: &Path, rel: &str, max: usize) -> io::Result<Vec<(String, FileType, i64)>> {
+    let mut d = open_dir(dir)?;
+    for part in rel.split('/') {
+        d = open_subdir(d.as_fd(), part)?;
+    }
+    let mut out = Vec::new();
+    let mut entries = rfs::Dir::read_from(&d)?;
+    while let Some(entry) = entries.read() {
+        if out.len() >= max {
+            break;
+        }
+        let entry = entry?;
+        let Ok(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+        if name == "." || name == ".." {
+            continue;
+        }
+        if let Ok(st) = rfs::statat(&d, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            out.push((name, FileType::from_raw_mode(st.st_mode), st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64));
+        }
+    }
+    Ok(out)
 }
 
 /// At most `max` bytes from `f`.

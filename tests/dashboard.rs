@@ -266,17 +266,16 @@ fn attach_to_a_stopped_container_says_how_to_start_it() {
 
 #[test]
 fn the_real_claude_cli_runs_in_the_session_and_its_exit_is_an_agent_state() {
-    let env = TestEnv::new("");
+    // the CLI refuses an option it does not know and exits 1
+    let env = TestEnv::new("agent_command = \"claude --no-such-option\"\n");
     let p = env.project("claude");
     env.ok(&["up", &p]);
     let t = Tmux::start(&env);
     start_dashboard(&t, &p);
-    // without network or login the CLI shows its welcome screen, then exits 1
     t.wait_until(Duration::from_secs(60), "agent exited", |s| row_of(s, &p).contains("exited 1"));
     t.keys(&["a"]);
-    let s = t.wait_for("Unable to connect to Anthropic services", Duration::from_secs(10));
-    // (its welcome banner may have scrolled away by now; what agentdock adds stays)
-    assert!(s.contains("[agentdock] the agent exited with code 1"), "{s}");
+    let s = t.wait_for("[agentdock] the agent exited with code 1", Duration::from_secs(10));
+    assert!(s.contains("unknown option '--no-such-option'"), "{s}");
     // the session stays usable
     t.literal("echo still-usable");
     t.keys(&["Enter"]);

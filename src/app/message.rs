@@ -53,6 +53,11 @@ pub enum EngineEvent {
     OpProgress { project: String, text: String },
     OpDone { project: String, result: Result<String, String> },
     Agent { container: String, status: AgentStatus },
+    /// What the host read of an agent session's transcript (`extra`: a session `+` started,
+    /// with its own status; None: the container's main one).
+    AgentInfo { container: String, extra: Option<String>, info: Box<crate::domain::agent::AgentInfo> },
+    /// A session `+` started is gone.
+    AgentGone { container: String, extra: String },
     /// The kernel killed a process of the container for going over its memory limit.
     Oom { id: String, name: String },
     /// A container's main process ended (it may be restarted by its policy).

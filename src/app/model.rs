@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::message::{AgentStatus, EngineEvent, LiveStats};
+use crate::domain::agent::AgentInfo;
 use crate::config::Config;
 use crate::domain::container::{ContainerInfo, ContainerState, Health};
 use crate::domain::policy::{refresh_reasons, Observed, RefreshReason};
@@ -23,6 +24,10 @@ pub struct ContainerView {
     pub state: Option<StateInfo>,
     pub detail: Option<DetailInfo>,
     pub agent: Option<AgentStatus>,
+    /// What the main agent's transcript says.
+    pub agent_info: Option<Box<AgentInfo>>,
+    /// Further agent sessions (`+`), by name, with their own status.
+    pub extra_agents: BTreeMap<String, AgentInfo>,
     /// The last time its process died: (unix seconds, exit code, OOM-killed).
     pub last_exit: Option<(i64, Option<i64>, bool)>,
     /// The last time a process in it was killed for memory (unix seconds).
@@ -301,6 +306,27 @@ impl Model {
                     if known && waiting && !was_waiting {
                         out.notice = Some((format!("the agent in {} is waiting for you", v.info.name), true));
                     }
+                }
+            }
+            EngineEvent::AgentInfo { container, extra, info } => {
+                if let Some(v) = self.containers.get_mut(&container) {
+                    match extra {
+                        None => v.agent_info = Some(info),
+                        Some(name) => {
+                            let was_waiting = v.extra_agents.get(&name).is_some_and(|i| matches!(i.status, Some(AgentStatus::Waiting { .. })));
+                            let waiting = matches!(info.status, Some(AgentStatus::Waiting { .. }));
+                            if waiting && !was_waiting {
+                                out.notice = Some((format!("the agent {name} in {} is waiting for you", v.info.name), true));
+                            }
+                            out.rows |= !v.extra_agents.contains_key(&name);
+                            v.extra_agents.insert(name, *info);
+                        }
+                    }
+                }
+            }
+            EngineEvent::AgentGone { container, extra } => {
+                if let Some(v) = self.containers.get_mut(&container) {
+                    out.rows |= v.extra_agents.remove(&extra).is_some();
                 }
             }
             EngineEvent::Oom { id, name } => {

@@ -34,9 +34,7 @@ fn facts(app: &App, c: &ContainerView) -> Vec<Line<'static>> {
             lines.push(kv("exit", format!("{code}{}", if st.oom_killed { " (OOM-killed)" } else { "" })));
         }
     }
-    if let Some(a) = &c.agent {
-        lines.push(kv("agent", a.label(app.model.now)));
-    }
+    lines.extend(super::agent_detail::lines(app, c));
     if let Some(g) = c.info.project_id.as_ref().filter(|_| c.info.managed).and_then(|p| app.model.git.get(p)) {
         lines.push(kv("git", g.describe()));
     }
