@@ -12,7 +12,8 @@ use crate::domain::stats::{human_age, human_bytes};
 
 /// Which columns the list shows at a width: the name, state, CPU and memory always; then, by
 /// priority, what each agent is doing (AGENT), what it cost today ($TODAY), the tool or prompt
-/// (DOING), health, age, context use, tokens, disk and turns, as many as fit. They are drawn
+/// (DOING), health, the workspace's git state, age, context use, tokens, disk and turns, as
+/// many as fit. They are drawn
 /// in a fixed order whatever fits.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Cols {
@@ -42,7 +43,7 @@ pub struct Cols {
 
 /// Width of the AGENT column ("waiting 12m", "working 1h2m").
 pub const AGENT_W: u16 = 13;
-const DOING_MIN: u16 = 30;
+const DOING_MIN: u16 = 24;
 /// Width of the GIT column ("main ↑2 ↓1 +3").
 pub const GIT_W: u16 = 18;
 /// The REFRESH column keeps at least this (its ⟳ mark and the start of a reason), and on
@@ -86,8 +87,8 @@ impl Cols {
         c.cost = take(6);
         c.doing = take(DOING_MIN);
         c.health = take(9);
-        c.age = take(6);
         c.git = git && take(GIT_W);
+        c.age = take(6);
         c.ctx = take(4);
         c.tokens = take(6);
         c.disk = take(5);
