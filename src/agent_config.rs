@@ -30,6 +30,12 @@ const CONFIG_ENTRIES: &[&str] = &[
 
 const CREDENTIALS: &str = ".credentials.json";
 const SETTINGS: &str = "settings.json";
+/// The CLI's own state file (onboarding, trusted dirs, approved keys), in the config dir as
+/// `$CLAUDE_CONFIG_DIR/.claude.json`.
+const CLAUDE_JSON: &str = ".claude.json";
+/// A `.claude.json` larger than this is left as it is (the CLI keeps it small; a history of
+/// every project is what the host's own holds).
+const CLAUDE_JSON_MAX: u64 = 16 << 20;
 /// A settings file larger than this is not read (nor kept).
 const SETTINGS_MAX: u64 = 1 << 20;
 /// The host's `~/.claude.json` (which holds every project's history) is read up to this.
@@ -57,8 +63,45 @@ pub fn prepare(dir: &Path, host_home: &Path, user: &str) -> Result<Vec<String>> 
     }
     status_dir(fd.as_fd(), owner);
     let warnings = install_status_hooks(fd.as_fd(), owner).with_context(|| format!("cannot install the status hooks in {}", dir.display()))?;
+    let mut warnings = warnings;
+    let key = std::env::var("ANTHROPIC_API_KEY").ok();
+    warnings.extend(onboard(fd.as_fd(), owner, key.as_deref()).with_context(|| format!("cannot write {CLAUDE_JSON} in {}", dir.display()))?);
     for w in &warnings {
         tracing::warn!(dir = %dir.display(), "{w}");
+    }
+    Ok(warnings)
+}
+
+/// Makes the agent start into a usable session: onboarding done, the workspace trusted and
+/// the API key agentdock passes approved (see [`crate::domain::onboarding`]), in the CLI's
+/// `.claude.json`, keeping everything else in it. Written only when something changes. One
+/// that cannot be used (a link, a FIFO, not JSON) is set aside; one over the size bound is
+/// left alone (the CLI may ask its questions then).
+fn onboard(dir: BorrowedFd, owner: Option<(u32, u32)>, api_key: Option<&str>) -> Result<Vec<String>> {
+    let mut warnings = Vec::new();
+    let mut value = match untrusted::open_file_at(dir, CLAUDE_JSON) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
+        Ok((_, len)) if len > CLAUDE_JSON_MAX => {
+            return Ok(vec![format!("the agent's {CLAUDE_JSON} is over {CLAUDE_JSON_MAX} bytes: left as it is (the agent may show its first-run questions)")]);
+        }
+        opened => {
+            let parsed = opened
+                .and_then(|(f, _)| untrusted::read_at_most(f, CLAUDE_JSON_MAX))
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|e| format!("not valid JSON ({e})")))
+                .and_then(|v| if v.is_object() { Ok(v) } else { Err("not a JSON object".into()) });
+            match parsed {
+                Ok(v) => v,
+                Err(why) => {
+                    let aside = untrusted::set_aside(dir, CLAUDE_JSON).with_context(|| format!("cannot set {CLAUDE_JSON} aside"))?;
+                    warnings.push(format!("the agent's {CLAUDE_JSON} was {why}: set aside as {aside}, and a new one written"));
+                    serde_json::json!({})
+                }
+            }
+        }
+    };
+    if crate::domain::onboarding::apply(&mut value, api_key) || !warnings.is_empty() {
+        untrusted::replace_at(dir, CLAUDE_JSON, &serde_json::to_vec_pretty(&value)?, 0o600, owner)?;
     }
     Ok(warnings)
 }
@@ -263,7 +306,9 @@ mod tests {
         assert!(!dir.join("history.jsonl").exists());
         assert!(!dir.join("projects").exists());
         let claude = json(&dir.join(".claude.json"));
-        assert!(claude.get("oauthAccount").is_some() && claude.get("projects").is_none());
+        // the host's history of its projects stays out; the workspace is trusted
+        assert!(claude.get("oauthAccount").is_some() && claude["projects"].as_object().unwrap().keys().collect::<Vec<_>>() == ["/workspace"]);
+        assert_eq!(claude["hasCompletedOnboarding"], true);
         // private: dirs 0700, files 0600, nothing left of the fill
         for (p, m) in [("", 0o700), ("commands", 0o700), ("agentdock", 0o700), (".claude.json", 0o600), ("settings.json", 0o600), (".credentials.json", 0o600), ("commands/a.md", 0o600)] {
             assert_eq!(mode(&dir.join(p)), m, "{p}");
@@ -324,5 +369,37 @@ mod tests {
         }
         // and a good one is left alone
         assert!(prepare(&dir, &home, "1000:1000").unwrap().is_empty());
+    }
+
+    #[test]
+    fn onboarding_is_written_once_and_a_planted_claude_json_is_set_aside() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("p");
+        std::fs::create_dir(&dir).unwrap();
+        let fd = untrusted::open_dir(&dir).unwrap();
+        let path = dir.join(CLAUDE_JSON);
+        assert!(onboard(fd.as_fd(), None, Some("sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789")).unwrap().is_empty());
+        let v = json(&path);
+        assert_eq!(v["customApiKeyResponses"]["approved"][0], "qrstuvwxyz0123456789");
+        assert_eq!(mode(&path), 0o600);
+        // unchanged: not written again (the CLI may be writing it)
+        let stamp = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        onboard(fd.as_fd(), None, Some("sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789")).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), stamp);
+        // a link to a file of the host's is set aside, never written through
+        let victim = tmp.path().join("victim.json");
+        std::fs::write(&victim, "{}").unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let w = onboard(fd.as_fd(), None, None).unwrap();
+        assert!(w.len() == 1 && w[0].contains("set aside"), "{w:?}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "{}");
+        assert_eq!(json(&path)["hasCompletedOnboarding"], true);
+        // a FIFO does not block
+        std::fs::remove_file(&path).unwrap();
+        rustix::fs::mknodat(rustix::fs::CWD, &path, rustix::fs::FileType::Fifo, 0o600.into(), 0).unwrap();
+        assert_eq!(onboard(fd.as_fd(), None, None).unwrap().len(), 1);
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
     }
 }

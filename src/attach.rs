@@ -35,7 +35,13 @@ impl Target {
                 session.clone(),
                 "-c".into(),
                 "/workspace".into(),
-                "/usr/local/bin/agentdock-agent-run".into(),
+                "-e".into(),
+                format!("AGENT_SESSION={session}"),
+                // an attach can come before the entrypoint made the session: the agent still
+                // gets the secrets the entrypoint would have exported (argv, no shell of tmux's)
+                "bash".into(),
+                "-c".into(),
+                ". /usr/local/lib/agentdock/secrets.sh 2>/dev/null; exec /usr/local/bin/agentdock-agent-run".into(),
             ],
             Target::Shell => vec![
                 "sh".into(),
@@ -225,5 +231,6 @@ mod tests {
     fn agent_target_creates_the_session_when_absent() {
         let argv = Target::Agent { session: "claude".into() }.argv();
         assert_eq!(&argv[..5], ["tmux", "new-session", "-A", "-s", "claude"]);
+        assert!(argv.contains(&"AGENT_SESSION=claude".to_string()) && argv.last().unwrap().contains("secrets.sh"), "{argv:?}");
     }
 }

@@ -45,6 +45,7 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
     let (events_tx, mut events) = mpsc::channel(1024);
     let ctx = Arc::new(ctx);
     let mut worker = worker::spawn(ctx.clone(), events_tx.clone());
+    let git = git_watch(&ctx, events_tx.clone());
     let mut worker_failures = 0;
     let mut input = Input::start();
     let mut attach_engine: Option<Engine> = None;
@@ -104,6 +105,11 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
         }
         for cmd in app.take_commands() {
             match cmd {
+                Command::GitNow(project) => {
+                    if let Some(g) = &git {
+                        let _ = g.poke.send(project);
+                    }
+                }
                 Command::Bell => {
                     let _ = std::io::stdout().write_all(b"\x07");
                 }
@@ -140,6 +146,17 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
     worker.task.abort();
     tracing::info!("dashboard closed");
     Ok(())
+}
+
+/// The projects' git state, read beside the engine worker: off when `ui.git_interval_secs` is
+/// 0 or there are more than `ui.git_max_projects` projects.
+fn git_watch(ctx: &Context, events: mpsc::Sender<crate::app::EngineEvent>) -> Option<worker::git::GitWatch> {
+    let ui = &ctx.config().ui;
+    let projects: Vec<_> = ctx.projects.iter().filter(|p| p.exists).map(|p| (p.id.clone(), p.path.clone())).collect();
+    if ui.git_interval_secs == 0 || projects.is_empty() || projects.len() > ui.git_max_projects {
+        return None;
+    }
+    Some(worker::git::spawn(projects, Duration::from_secs(ui.git_interval_secs), events))
 }
 
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {

@@ -33,6 +33,8 @@ pub enum Command {
     TaskRun { stream: u64, id: String },
     /// A task branch's diff against its base, into the output pane.
     TaskDiff { stream: u64, id: String },
+    /// Read this project's git state again (its agent finished a turn).
+    GitNow(String),
 }
 
 /// What the engine worker tells the app.
@@ -51,13 +53,19 @@ pub enum EngineEvent {
     OpProgress { project: String, text: String },
     OpDone { project: String, result: Result<String, String> },
     Agent { container: String, status: AgentStatus },
+    /// What the host read of an agent session's transcript (`extra`: a session `+` started,
+    /// with its own status; None: the container's main one).
+    AgentInfo { container: String, extra: Option<String>, info: Box<crate::domain::agent::AgentInfo> },
+    /// A session `+` started is gone.
+    AgentGone { container: String, extra: String },
     /// The kernel killed a process of the container for going over its memory limit.
     Oom { id: String, name: String },
     /// A container's main process ended (it may be restarted by its policy).
     Died { id: String, name: String, exit_code: Option<i64>, oom_killed: bool },
     Error(String),
-    /// Every task, newest first, when something about them changed.
-    Tasks(Vec<TaskRecord>),
+    /// Every task, newest first, and the fleet around them (pool, cleanup, runner), when
+    /// something about them changed.
+    Tasks(Vec<TaskRecord>, crate::domain::fleet::FleetInfo),
     /// A task started from the dashboard (or why it could not).
     TaskStarted(Result<Box<TaskRecord>, String>),
     /// Requests the egress proxy refused, counted per container; the containers refused for
@@ -67,6 +75,8 @@ pub enum EngineEvent {
     McpClients(Vec<crate::domain::task::McpClient>),
     /// Something done that the user should read about (a task cancelled).
     Message(String),
+    /// The git state of projects' workspaces that changed, by project id.
+    Git(Vec<(String, crate::domain::gitstate::GitRead)>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

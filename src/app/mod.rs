@@ -22,6 +22,7 @@ mod layout;
 mod list;
 mod message;
 mod model;
+mod notices;
 mod output;
 mod overlay;
 mod refresh;
@@ -97,7 +98,7 @@ impl App {
             cmdline: CommandLine::default(),
             refresh: RefreshQueue::default(),
             tasks: TasksView::default(),
-            model: Model { config, projects, containers: Default::default(), ops: Default::default(), refusals: Default::default(), mcp_clients: Vec::new(), now: now_unix() },
+            model: Model { config, projects, containers: Default::default(), ops: Default::default(), refusals: Default::default(), git: Default::default(), mcp_clients: Vec::new(), now: now_unix() },
             focus: Focus::List,
             mode: Mode::Normal,
             detail_open: false,
@@ -457,24 +458,16 @@ impl App {
             }
             EngineEvent::Error(e) => self.last_error = Some(e),
             EngineEvent::Message(m) => self.message = Some(m),
-            EngineEvent::Refusals { counts, first } => {
-                if let Some(name) = first.first() {
-                    let last = counts.get(name).map(|c| format!("{}:{}", c.last_host, c.last_port)).unwrap_or_default();
-                    self.message = Some(format!("{name} was refused {last} by the egress proxy (agentdock net lists what it refused; security.allow adds a domain)"));
-                    if self.model.config.ui.notifications {
-                        self.emit(Command::Bell);
-                    }
-                }
-                self.model.refusals = counts;
-            }
-            EngineEvent::Tasks(all) => self.tasks.set(all),
+            EngineEvent::Refusals { counts, first } => self.on_refusals(counts, first),
+            EngineEvent::Tasks(all, fleet) => self.tasks.set(all, fleet),
             EngineEvent::TaskStarted(Ok(rec)) => {
-                self.message = Some(format!("task {} started on {} (branch {})", rec.spec.id, rec.spec.project_name, rec.spec.branch));
+                self.message = Some(format!("task {} {} on {} (branch {})", rec.spec.id, tasks::verb(&rec), rec.spec.project_name, rec.spec.branch));
                 self.tasks.started(*rec);
             }
             EngineEvent::TaskStarted(Err(e)) => self.last_error = Some(format!("task not started: {e}")),
             container_event => {
                 let applied = self.model.apply(container_event);
+                self.emit_some(applied.git_poke.clone().map(Command::GitNow));
                 if let Some((text, only_when_notifying)) = applied.notice {
                     let notify = self.model.config.ui.notifications;
                     if notify || !only_when_notifying {

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::message::{AgentStatus, EngineEvent, LiveStats};
+use crate::domain::agent::AgentInfo;
 use crate::config::Config;
 use crate::domain::container::{ContainerInfo, ContainerState, Health};
 use crate::domain::policy::{refresh_reasons, Observed, RefreshReason};
@@ -23,6 +24,10 @@ pub struct ContainerView {
     pub state: Option<StateInfo>,
     pub detail: Option<DetailInfo>,
     pub agent: Option<AgentStatus>,
+    /// What the main agent's transcript says.
+    pub agent_info: Option<Box<AgentInfo>>,
+    /// Further agent sessions (`+`), by name, with their own status.
+    pub extra_agents: BTreeMap<String, AgentInfo>,
     /// The last time its process died: (unix seconds, exit code, OOM-killed).
     pub last_exit: Option<(i64, Option<i64>, bool)>,
     /// The last time a process in it was killed for memory (unix seconds).
@@ -39,6 +44,8 @@ pub struct Applied {
     /// Something to tell the user (the bell rings too when notifications are on), and whether
     /// it is told only when notifications are on.
     pub notice: Option<(String, bool)>,
+    /// The project whose agent just finished working: its git state is read again.
+    pub git_poke: Option<String>,
 }
 
 /// Running and all containers of each kind, and the managed ones unhealthy or needing refresh.
@@ -81,6 +88,8 @@ pub struct Model {
     pub ops: BTreeMap<String, String>,
     /// What the egress proxy refused, by container name.
     pub refusals: BTreeMap<String, crate::domain::network::RefusalCount>,
+    /// Each project's workspace git state, by project id (absent: not read yet, or off).
+    pub git: std::collections::HashMap<String, crate::domain::gitstate::GitRead>,
     /// MCP clients connected (shown in the status line and the task list).
     pub mcp_clients: Vec<crate::domain::task::McpClient>,
     pub now: i64,
@@ -217,6 +226,13 @@ impl Model {
         v
     }
 
+    /// Whether the projects' git state is read (the dashboard's git watch runs).
+    pub fn git_on(&self) -> bool {
+        let ui = &self.config.ui;
+        let n = self.projects.iter().filter(|p| p.exists).count();
+        ui.git_interval_secs > 0 && n > 0 && n <= ui.git_max_projects
+    }
+
     /// Ids of running containers whose stats are on screen (all running: the list shows each).
     pub fn running_ids(&self) -> Vec<String> {
         self.containers.values().filter(|c| c.info.state == ContainerState::Running).map(|c| c.info.id.clone()).collect()
@@ -284,10 +300,35 @@ impl Model {
                     let was_waiting = matches!(v.agent, Some(AgentStatus::Waiting { .. }));
                     let waiting = matches!(status, AgentStatus::Waiting { .. });
                     let known = v.agent.is_some();
+                    let was_working = matches!(v.agent, Some(AgentStatus::Working { .. }));
+                    if was_working && !matches!(status, AgentStatus::Working { .. }) {
+                        out.git_poke = v.info.project_id.clone();
+                    }
                     v.agent = Some(status);
                     if known && waiting && !was_waiting {
                         out.notice = Some((format!("the agent in {} is waiting for you", v.info.name), true));
                     }
+                }
+            }
+            EngineEvent::AgentInfo { container, extra, info } => {
+                if let Some(v) = self.containers.get_mut(&container) {
+                    match extra {
+                        None => v.agent_info = Some(info),
+                        Some(name) => {
+                            let was_waiting = v.extra_agents.get(&name).is_some_and(|i| matches!(i.status, Some(AgentStatus::Waiting { .. })));
+                            let waiting = matches!(info.status, Some(AgentStatus::Waiting { .. }));
+                            if waiting && !was_waiting {
+                                out.notice = Some((format!("the agent {name} in {} is waiting for you", v.info.name), true));
+                            }
+                            out.rows |= !v.extra_agents.contains_key(&name);
+                            v.extra_agents.insert(name, *info);
+                        }
+                    }
+                }
+            }
+            EngineEvent::AgentGone { container, extra } => {
+                if let Some(v) = self.containers.get_mut(&container) {
+                    out.rows |= v.extra_agents.remove(&extra).is_some();
                 }
             }
             EngineEvent::Oom { id, name } => {
@@ -298,6 +339,7 @@ impl Model {
                     out.notice = Some((text, false));
                 }
             }
+            EngineEvent::Git(reads) => self.git.extend(reads),
             EngineEvent::Died { id, name, exit_code, oom_killed } => {
                 if let Some(v) = self.containers.get_mut(&id) {
                     v.last_exit = Some((self.now, exit_code, oom_killed));

@@ -11,7 +11,7 @@ use crate::domain::stats::human_age;
 use crate::domain::task::{render_line, TaskState};
 use crate::ops::Context;
 use crate::tasks::api::{self, Cancelled, DiffError, Follow, RunOptions};
-use crate::tasks::{self, store::TaskRecord, TaskRequest};
+use crate::tasks::{self, store::TaskRecord};
 
 #[derive(Debug, Subcommand)]
 pub enum TaskCommand {
@@ -39,12 +39,29 @@ pub enum TaskCommand {
         /// Model the agent uses (default: tasks.model, else the CLI's)
         #[arg(long)]
         model: Option<String>,
-        /// Return once the task started (follow it with `task logs -f ID`)
+        /// Run N tasks of this prompt side by side, each on its own branch (grouped; compare
+        /// them with `task diff A B`)
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        attempts: u32,
+        /// Return once the task is queued or started (follow it with `task logs -f ID`)
         #[arg(long)]
         detach: bool,
         #[arg(long)]
         json: bool,
     },
+    /// The pre-warmed pool (tasks.pool_size per project): ready and warming containers; the
+    /// runner that keeps it is started when it is short
+    Pool {
+        #[arg(long)]
+        json: bool,
+        /// Remove every pool container (they are made again while tasks.pool_size asks for them)
+        #[arg(long)]
+        drain: bool,
+    },
+    /// Runs the queue, collects ended tasks, sends callbacks, stops inactive tasks, keeps the
+    /// pool; started by agentdock itself when there is work (one per data dir)
+    #[command(hide = true)]
+    Runner,
     /// List tasks, with a summary line: how they ended, median and p95 duration, tokens, cost
     Ls {
         #[arg(long)]
@@ -84,7 +101,33 @@ pub fn exit_code(s: TaskState) -> i32 {
 
 pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
     match cmd {
-        TaskCommand::Run { project, prompt, file, branch, repo, timeout, max_output, model, detach, json } => {
+        TaskCommand::Pool { json, drain } => {
+            if drain {
+                let engine = connect().await?;
+                let gone = tasks::pool::drain_all(&engine).await;
+                println!("{} pool container{} removed", gone.len(), if gone.len() == 1 { "" } else { "s" });
+                return Ok(exit::OK);
+            }
+            if tasks::pool::short(ctx) {
+                tasks::queue::ensure_runner(Some(&ctx.loaded.path));
+            }
+            let states = tasks::pool::states();
+            if json {
+                print_json(&serde_json::json!({ "size": ctx.config().tasks.pool_size, "pool": states, "runner": tasks::queue::runner_pid().is_some() }))?;
+            } else if states.is_empty() {
+                println!("no pool containers (tasks.pool_size = {})", ctx.config().tasks.pool_size);
+            } else {
+                for s in states {
+                    println!("{}: {} ready, {} warming ({})", s.project, s.ready, s.warming, s.image);
+                }
+            }
+            Ok(exit::OK)
+        }
+        TaskCommand::Runner => {
+            tasks::runner::run(ctx.clone()).await.map_err(|e| Failure::failed(e.to_string()))?;
+            Ok(exit::OK)
+        }
+        TaskCommand::Run { project, prompt, file, branch, repo, timeout, max_output, model, attempts, detach, json } => {
             let (project, prompt) = match (&repo, project, prompt) {
                 (Some(_), Some(p), None) => (None, Some(p)),
                 (_, project, prompt) => (project, prompt),
@@ -96,18 +139,28 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
                 (Some(_), Some(_)) => return Err(Failure::usage("give the prompt or --file, not both")),
                 (None, None) => return Err(Failure::usage("no prompt: give it as an argument or with --file")),
             };
-            let opts = RunOptions { project, repo_url: repo, prompt, base: branch, timeout_secs: timeout, max_output, model, ..Default::default() };
-            let req = TaskRequest::new(&ctx.config().tasks, opts).map_err(Failure::usage)?;
+            if prompt.trim().is_empty() {
+                return Err(Failure::usage("the prompt is empty"));
+            }
+            if !(1..=64).contains(&attempts) {
+                return Err(Failure::usage("--attempts is 1 to 64"));
+            }
+            let opts = RunOptions { project, repo_url: repo, prompt, base: branch, timeout_secs: timeout, max_output, model, attempts, ..Default::default() };
+            let req = api::request(ctx, opts).map_err(Failure::usage)?;
             let engine = connect().await?;
-            let rec = api::run(&engine, ctx, req).await?;
+            let recs = api::run(&engine, ctx, req).await?;
             if detach {
                 if json {
-                    print_json(&rec)?;
+                    print_json(&recs)?;
                 } else {
-                    println!("{}", rec.spec.id);
+                    recs.iter().for_each(|r| println!("{}", r.spec.id));
                 }
                 return Ok(exit::OK);
             }
+            if recs.len() > 1 {
+                return super::attempts::follow_all(&engine, recs, json).await;
+            }
+            let rec = recs.into_iter().next().expect("one task");
             if !json {
                 eprintln!("task {} on {} ({}), branch {}", rec.spec.id, rec.spec.project_name, short(&rec.spec.base_commit), rec.spec.branch);
             }
@@ -122,9 +175,12 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
         TaskCommand::Ls { json } => {
             let engine = connect().await.ok();
             let all = tasks::refreshed_all(engine.as_ref()).await;
+            wake_runner(ctx, &all);
             let summary = crate::domain::fleet::summarize(&all);
             if json {
-                print_json(&serde_json::json!({ "tasks": all, "summary": summary }))?;
+                let queue: Vec<&str> = crate::domain::fleet::queue(&all).iter().map(|r| r.spec.id.as_str()).collect();
+                let sweep = tasks::runner::last_sweep();
+                print_json(&serde_json::json!({ "tasks": all, "summary": summary, "queue": queue, "cleanup": sweep }))?;
             } else {
                 print_table(&all);
                 println!("{}", summary.line(human_age));
@@ -135,6 +191,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             let rec = find(&id)?;
             let engine = connect().await.ok();
             let rec = tasks::refreshed(engine.as_ref(), rec).await;
+            wake_runner(ctx, std::slice::from_ref(&rec));
             if json {
                 print_json(&rec)?;
             } else {
@@ -180,6 +237,15 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
     }
 }
 
+/// Starts the runner when tasks wait for it (queued, under way, a callback due) and it is not
+/// there (killed, say): a look at the tasks is enough to get the queue going again.
+fn wake_runner(ctx: &Context, all: &[TaskRecord]) {
+    let due = |r: &TaskRecord| !r.collected || r.webhook.as_ref().is_some_and(|w| w.state == "pending");
+    if all.iter().any(due) || tasks::pool::short(ctx) {
+        tasks::queue::ensure_runner(Some(&ctx.loaded.path));
+    }
+}
+
 fn find(id: &str) -> Result<TaskRecord, Failure> {
     api::find(id).map_err(Failure::usage)
 }
@@ -192,6 +258,11 @@ async fn follow(engine: &crate::engine::Engine, rec: TaskRecord, print: bool) ->
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
+        if let Some(p) = f.queue_moved() {
+            if print {
+                eprintln!("task {} queued: {} of {} in the queue, {} running (tasks.max_parallel)", f.rec.spec.id, p.place, p.queued, p.running);
+            }
+        }
         if print {
             print_lines(f.new_lines());
         }
@@ -227,16 +298,29 @@ fn short(sha: &str) -> &str {
 fn print_table(all: &[TaskRecord]) {
     let now = now_unix();
     println!("{:<16} {:<13} {:<20} {:>7} {:>5} {:>8} {:>8} {:<24} LAST TOOL", "ID", "STATE", "PROJECT", "ELAPSED", "TURNS", "TOKENS", "COST", "DIFF");
+    let queue = crate::domain::fleet::queue(all);
     for r in all {
         let s = &r.summary;
-        let elapsed = r.elapsed(now).map(human_age).unwrap_or_else(|| "-".into());
+        let place = queue.iter().position(|q| q.spec.id == r.spec.id);
+        let state = match place {
+            Some(i) => format!("queued {}/{}", i + 1, queue.len()),
+            None => r.state.label().to_string(),
+        };
+        // a queued task's clock is its wait
+        let elapsed = match place {
+            Some(_) => r.queued_at.map(|q| human_age(now - q)).unwrap_or_else(|| "-".into()),
+            None => r.elapsed(now).map(human_age).unwrap_or_else(|| "-".into()),
+        };
         let cost = s.cost_usd.map(|c| format!("${c:.4}")).unwrap_or_else(|| "-".into());
         let diff = r.diffstat.map(|d| format!("{} files +{} -{}", d.files, d.insertions, d.deletions)).unwrap_or_else(|| "-".into());
-        let tool = s.last_tool().map(|t| t.short()).unwrap_or_default();
+        let mut tool = s.last_tool().map(|t| t.short()).unwrap_or_default();
+        if let Some(w) = r.webhook.as_ref().filter(|w| w.state == "failed") {
+            tool = format!("{tool} [callback failed: {}]", w.error.as_deref().unwrap_or("?"));
+        }
         println!(
             "{:<16} {:<13} {:<20} {:>7} {:>5} {:>8} {:>8} {:<24} {}",
             r.spec.id,
-            r.state.label(),
+            state,
             crate::domain::task::cut(&r.spec.project_name, 20),
             elapsed,
             s.turns,
@@ -261,5 +345,9 @@ fn print_result(r: &TaskRecord) {
     }
     if let Some(t) = &r.summary.final_text {
         println!("result: {}", crate::domain::text::strip(t));
+    }
+    if let Some(w) = &r.webhook {
+        let why = w.error.as_deref().map(|e| format!(": {}", crate::domain::text::strip(e))).unwrap_or_default();
+        println!("callback: {} ({} tr{}){why}", w.state, w.tries, if w.tries == 1 { "y" } else { "ies" });
     }
 }

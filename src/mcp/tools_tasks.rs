@@ -15,7 +15,7 @@ use crate::domain::container::{container_name, now_unix};
 use crate::domain::task::TaskState;
 use crate::tasks::api::{self, Cancelled, DiffError, RunOptions};
 use crate::tasks::store::TaskRecord;
-use crate::tasks::{self, TaskRequest};
+use crate::tasks;
 
 #[derive(Serialize)]
 struct ProjectRow {
@@ -31,7 +31,10 @@ struct Started {
     id: String,
     project: String,
     branch: String,
+    /// running, or queued (tasks.max_parallel), or failed with its reason
     state: TaskState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -149,24 +152,29 @@ impl Server {
             model: p.model,
             client: Some(client),
             depth: self.depth + 1,
+            attempts,
             ..Default::default()
         };
-        let req = match TaskRequest::new(&self.ctx.config().tasks, opts) {
+        let req = match api::request(&self.ctx, opts) {
             Ok(r) => r,
             Err(e) => return refused(e),
         };
-        let mut started = Vec::new();
-        let mut errors = Vec::new();
-        for r in api::submit(&engine, &self.ctx, req, attempts).await {
-            match r {
-                Ok(rec) => started.push(Started { id: rec.spec.id.clone(), project: rec.spec.project_name.clone(), branch: rec.spec.branch.clone(), state: rec.state }),
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
-        if started.is_empty() {
-            return refused(errors.first().cloned().unwrap_or_else(|| "no task started".into()));
-        }
-        json_result(&serde_json::json!({ "tasks": started, "errors": errors }))
+        // queued in order: what tasks.max_parallel lets start now starts, the rest waits
+        let recs = match api::run(&engine, &self.ctx, req).await {
+            Ok(r) => r,
+            Err(e) => return refused(e.to_string()),
+        };
+        let started: Vec<Started> = recs
+            .iter()
+            .map(|r| Started {
+                id: r.spec.id.clone(),
+                project: r.spec.project_name.clone(),
+                branch: r.spec.branch.clone(),
+                state: r.state,
+                reason: r.reason.clone(),
+            })
+            .collect();
+        json_result(&serde_json::json!({ "tasks": started }))
     }
 
     #[tool(description = "A task's state now (running, succeeded…), elapsed time, turns, tokens and last tool call. Without task: every task you started, newest first.")]
@@ -207,7 +215,12 @@ impl Server {
         // what the stream said so far, summed up as it comes (for the progress messages)
         let mut so_far = crate::domain::task::Summary::default();
         let mut said = Instant::now() - Duration::from_secs(60);
+        let mut place: Option<api::Place> = None;
         loop {
+            // a queued task's record says when it starts (and its place meanwhile)
+            if let Some(p) = follow.queue_moved() {
+                place = Some(p);
+            }
             follow.new_lines().iter().for_each(|l| so_far.push_line(l));
             if follow.ended(&engine).await {
                 break;
@@ -221,13 +234,18 @@ impl Server {
             if let Some(token) = &token {
                 if said.elapsed() >= Duration::from_secs(2) {
                     said = Instant::now();
-                    let msg = format!(
-                        "{} · {} turns · {} tokens{}",
-                        follow.rec.state.label(),
-                        so_far.turns,
-                        so_far.tokens(),
-                        so_far.last_tool().map(|t| format!(" · {}", crate::domain::text::strip(&t.short()))).unwrap_or_default()
-                    );
+                    let msg = match &place {
+                        Some(p) if follow.rec.queued() => {
+                            format!("queued: {} of {} in the queue, {} running (tasks.max_parallel)", p.place, p.queued, p.running)
+                        }
+                        _ => format!(
+                            "{} · {} turns · {} tokens{}",
+                            follow.rec.state.label(),
+                            so_far.turns,
+                            so_far.tokens(),
+                            so_far.last_tool().map(|t| format!(" · {}", crate::domain::text::strip(&t.short()))).unwrap_or_default()
+                        ),
+                    };
                     let param = ProgressNotificationParam::new(token.clone(), t0.elapsed().as_secs_f64())
                         .with_total(limit.as_secs_f64())
                         .with_message(msg);

@@ -7,12 +7,11 @@ use serde::Serialize;
 use super::store::{self, TaskRecord};
 use super::TaskRequest;
 use crate::domain::container::{now_unix, ContainerState};
-use crate::domain::settings::TaskSettings;
 use crate::domain::task::{DiffStat, TaskState};
 use crate::engine::Engine;
 use crate::ops::{Context, OpError};
 
-/// What a caller may say about a new task; what it leaves out comes from `[tasks]`.
+/// What a caller may say about new tasks; what it leaves out comes from `[tasks]`.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub project: Option<String>,
@@ -22,50 +21,40 @@ pub struct RunOptions {
     pub timeout_secs: Option<u64>,
     pub max_output: Option<u64>,
     pub model: Option<String>,
+    /// The same prompt in this many tasks (0 or 1: one).
+    pub attempts: u32,
     pub client: Option<String>,
     pub depth: u32,
 }
 
-impl TaskRequest {
-    /// The request for `o`, with the defaults of `t`; an empty prompt is refused.
-    pub fn new(t: &TaskSettings, o: RunOptions) -> Result<TaskRequest, String> {
-        if o.prompt.trim().is_empty() {
-            return Err("the prompt is empty".into());
-        }
-        Ok(TaskRequest {
-            project: o.project,
-            repo_url: o.repo_url,
-            prompt: o.prompt,
-            base: o.base,
-            timeout_secs: o.timeout_secs.unwrap_or(t.timeout_secs).max(1),
-            max_output: o.max_output.unwrap_or(t.max_output_bytes).max(1024),
-            model: o.model.filter(|m| !m.is_empty()).or_else(|| Some(t.model.clone()).filter(|m| !m.is_empty())),
-            permission_mode: t.permission_mode.clone(),
-            client: o.client,
-            depth: o.depth,
-        })
+/// The request for `o`, with the config's defaults; an empty prompt is refused.
+pub fn request(ctx: &Context, o: RunOptions) -> Result<TaskRequest, String> {
+    if o.prompt.trim().is_empty() {
+        return Err("the prompt is empty".into());
     }
+    let mut req = TaskRequest::new(ctx, o.project, o.prompt);
+    req.repo_url = o.repo_url;
+    req.base = o.base;
+    req.attempts = o.attempts.max(1);
+    if let Some(t) = o.timeout_secs {
+        req.timeout_secs = t.max(1);
+    }
+    if let Some(m) = o.max_output {
+        req.max_output = m.max(1024);
+    }
+    if o.model.is_some() {
+        req.model = o.model;
+    }
+    req.client = o.client;
+    req.depth = o.depth;
+    Ok(req)
 }
 
-/// Starts one task: its workspace, container and record (see [`super::start`]).
-pub async fn run(engine: &Engine, ctx: &Context, req: TaskRequest) -> Result<TaskRecord, OpError> {
+/// Queues the request's tasks and starts what `tasks.max_parallel` lets start now (see
+/// [`super::run`]): their records as they stand (queued, running, or failed to start).
+pub async fn run(engine: &Engine, ctx: &Context, req: TaskRequest) -> Result<Vec<TaskRecord>, OpError> {
     let seen = engine.list(false).await?;
-    super::start(engine, ctx, req, &seen).await
-}
-
-/// Starts `attempts` tasks of one request (the same prompt tried several times), one after
-/// the other; each outcome in order. (The task fleet's queue takes this place when it lands:
-/// callers go on calling this.)
-pub async fn submit(engine: &Engine, ctx: &Context, req: TaskRequest, attempts: u32) -> Vec<Result<TaskRecord, OpError>> {
-    let seen = match engine.list(false).await {
-        Ok(s) => s,
-        Err(e) => return vec![Err(e.into())],
-    };
-    let mut out = Vec::new();
-    for _ in 0..attempts.max(1) {
-        out.push(super::start(engine, ctx, req.clone(), &seen).await);
-    }
-    out
+    super::run(engine, ctx, req, &seen).await
 }
 
 /// The task `id` names: the whole id, or a unique start or end of one.
@@ -82,16 +71,48 @@ pub fn find(id: &str) -> Result<TaskRecord, String> {
     }
 }
 
-/// A task followed to its end: the new lines of its event stream as they come, and its record
-/// brought up to date (stream summed up, result collected) once its container stops.
+/// A task followed to its end: its place while it waits in the queue, the new lines of its
+/// event stream as they come, and its record brought up to date (stream summed up, result
+/// collected) once its container stops.
 pub struct Follow {
     pub rec: TaskRecord,
     offset: u64,
+    said_place: Option<usize>,
+}
+
+/// A queued task's place: `place` of `queued`, with `running` tasks under way.
+pub struct Place {
+    pub place: usize,
+    pub queued: usize,
+    pub running: usize,
 }
 
 impl Follow {
     pub fn new(rec: TaskRecord) -> Follow {
-        Follow { rec, offset: 0 }
+        Follow { rec, offset: 0, said_place: None }
+    }
+
+    /// Its place in the queue when that changed since the last call (None when it did not,
+    /// or the task is not queued). A queued or starting task's record is read again: whoever
+    /// starts it (the runner) says so there.
+    pub fn queue_moved(&mut self) -> Option<Place> {
+        if matches!(self.rec.state, TaskState::Queued | TaskState::Starting) {
+            self.rec = store::load(&self.rec.spec.id).unwrap_or_else(|| self.rec.clone());
+        }
+        if !self.rec.queued() {
+            return None;
+        }
+        let all = store::load_open();
+        let place = crate::domain::fleet::position(&all, &self.rec.spec.id);
+        if place.is_none() || place == self.said_place {
+            return None;
+        }
+        self.said_place = place;
+        Some(Place {
+            place: place.unwrap_or(0),
+            queued: crate::domain::fleet::queue(&all).len(),
+            running: all.iter().filter(|r| r.under_way()).count(),
+        })
     }
 
     /// The whole lines of the event stream written since the last call.
@@ -100,10 +121,14 @@ impl Follow {
     }
 
     /// Whether the task is over and collected (then [`Follow::rec`] is how it ended). While
-    /// its container runs nothing but its state is asked.
+    /// it waits or its container runs nothing but its state is asked.
     pub async fn ended(&mut self, engine: &Engine) -> bool {
-        let running = matches!(engine.inspect_state(&self.rec.spec.container).await,
-            Ok(Some(st)) if st.state == ContainerState::Running);
+        if self.rec.collected {
+            return true;
+        }
+        let running = !matches!(self.rec.state, TaskState::Running)
+            || matches!(engine.inspect_state(&self.rec.spec.container).await,
+                Ok(Some(st)) if st.state == ContainerState::Running);
         if !running {
             self.rec = super::refreshed(Some(engine), self.rec.clone()).await;
         }
@@ -229,10 +254,10 @@ pub fn result_of(r: &TaskRecord) -> TaskResult {
     }
 }
 
-/// Tasks of `client` that have not ended (its running ones count against its cap).
+/// Tasks of `client` that have not ended, queued ones too (they count against its cap).
 pub async fn running_of_client(engine: Option<&Engine>, client: &str) -> usize {
     let mut n = 0;
-    for rec in store::load_all().into_iter().filter(|r| !r.collected && r.spec.client.as_deref() == Some(client)) {
+    for rec in store::load_open().into_iter().filter(|r| !r.collected && r.spec.client.as_deref() == Some(client)) {
         if !super::refreshed(engine, rec).await.state.is_final() {
             n += 1;
         }

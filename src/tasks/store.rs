@@ -24,7 +24,31 @@ pub fn run_dir(id: &str) -> PathBuf {
 }
 
 pub fn save(r: &TaskRecord) -> std::io::Result<()> {
-    replace_file(&task_dir(&r.spec.id), "task.json", &serde_json::to_vec_pretty(r)?)
+    replace_file(&task_dir(&r.spec.id), "task.json", &serde_json::to_vec_pretty(r)?)?;
+    if r.collected {
+        let _ = std::fs::remove_file(open_dir().join(&r.spec.id));
+    }
+    Ok(())
+}
+
+/// The tasks not over and done with (queued, starting, running, ended but not collected), one
+/// empty file each: what starting a task reads, however many finished tasks there are.
+fn open_dir() -> PathBuf {
+    tasks_dir().join(".open")
+}
+
+/// Marks a new task open (see [`load_open`]); its save as collected unmarks it.
+pub fn mark_open(id: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(open_dir())?;
+    std::fs::write(open_dir().join(id), b"")
+}
+
+/// The tasks marked open (every task, when none was ever marked), oldest first.
+pub fn load_open() -> Vec<TaskRecord> {
+    let Ok(entries) = std::fs::read_dir(open_dir()) else { return load_all() };
+    let mut v: Vec<TaskRecord> = entries.flatten().filter_map(|e| load(&e.file_name().to_string_lossy())).collect();
+    v.sort_by(|a, b| (a.spec.created_at, &a.spec.id).cmp(&(b.spec.created_at, &b.spec.id)));
+    v
 }
 
 /// Writes `dir/name` whole, by rename. Several agentdock processes may save the same record at

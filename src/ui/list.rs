@@ -1,6 +1,7 @@
 //! The main list: projects with their containers, then the groups that fold (task containers,
 //! unmanaged containers on a toggle). The title says what its counts count.
 
+mod agent_cells;
 mod cells;
 
 use ratatui::layout::{Constraint, Rect};
@@ -13,12 +14,15 @@ use super::{panel, theme};
 use crate::app::{list_offset, App, Counts, EngineStatus, Fold, Group, Row};
 use cells::Cols;
 
+pub use agent_cells::state_style as agent_state_style;
+
 /// Whether the selected row has a cell on screen that shows "-" (the help says why).
 pub fn selected_has_blank(app: &App, width: u16) -> bool {
-    let cols = Cols::for_width(width);
+    let cols = Cols::for_width(width, app.list.widest, app.model.git_on());
     let Some(c) = app.selected_container().filter(|_| !app.tasks.shown) else { return false };
     app.model.blanks(c).iter().any(|(col, _)| match *col {
-        "HEALTH" | "AGE" => !cols.tiny,
+        "HEALTH" => cols.health,
+        "AGE" => cols.age,
         "DISK" => cols.disk,
         "AGENT" => cols.agent,
         _ => true,
@@ -61,7 +65,7 @@ pub fn count_spans(app: &App, counts: &Counts, compact: bool, unmanaged: bool) -
 }
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool, counts: Counts) {
-    let cols = Cols::for_width(area.width);
+    let cols = Cols::for_width(area.width, app.list.widest, app.model.git_on());
     let sort_dir = if app.list.sort_desc { "↓" } else { "↑" };
     let mut title = vec![Span::styled(" projects ", theme::header())];
     title.extend(count_spans(app, &counts, cols.compact, true));
@@ -91,9 +95,20 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool, counts: Counts)
         return;
     }
 
-    let (header, widths) = columns(app, &cols);
     let visible = inner.height.saturating_sub(1) as usize;
     let offset = list_offset(app.list.selected, visible);
+    let refresh_w = app
+        .list
+        .rows
+        .iter()
+        .skip(offset)
+        .take(visible)
+        .filter_map(|r| crate::app::row_container(&app.model, r))
+        .map(|c| app.model.reasons(c).iter().map(|r| r.to_string().chars().count() + 2).sum::<usize>() + 2)
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    let (header, widths) = columns(&cols, cols.refresh_width(refresh_w.min(60) as u16));
     let mut rows = Vec::new();
     for (i, row) in app.list.rows.iter().enumerate().skip(offset).take(visible) {
         let style = if i == app.list.selected { theme::selected() } else { Style::new() };
@@ -106,37 +121,46 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool, counts: Counts)
     f.render_widget(table, area);
 }
 
-/// The columns' headings and widths: fewer on narrow screens.
-fn columns(app: &App, cols: &Cols) -> (Vec<&'static str>, Vec<Constraint>) {
-    let name_w = (app.list.widest + 2).clamp(12, if cols.compact { 20 } else { 40 }) as u16;
+/// The columns' headings and widths: as many as fit (see [`Cols`]).
+fn columns(cols: &Cols, refresh_w: u16) -> (Vec<&'static str>, Vec<Constraint>) {
     if cols.tiny {
         let widths = vec![Constraint::Fill(1), Constraint::Length(8), Constraint::Length(6), Constraint::Length(6)];
         return (vec!["NAME", "STATE", "CPU%", "MEM"], widths);
     }
-    let mut header = vec!["NAME", "STATE", "HEALTH", "CPU%", "MEM"];
-    let mut widths = vec![
-        Constraint::Length(name_w),
-        Constraint::Length(if cols.compact { 10 } else { 16 }),
-        Constraint::Length(9),
-        Constraint::Length(6),
-        Constraint::Length(if cols.compact { 11 } else { 19 }),
-    ];
-    if cols.disk {
-        header.push("DISK");
-        widths.push(Constraint::Length(5));
-    }
-    header.push("AGE");
-    widths.push(Constraint::Length(6));
-    if cols.agent {
-        header.push("AGENT");
-        widths.push(Constraint::Length(16));
-    }
-    header.push("REFRESH");
-    widths.push(Constraint::Fill(1));
+    let mut header = vec!["NAME", "STATE"];
+    let mut widths = vec![Constraint::Length(cols.name_w), Constraint::Length(if cols.short { 10 } else { 16 })];
+    let mut add = |on: bool, name: &'static str, w: Constraint| {
+        if on {
+            header.push(name);
+            widths.push(w);
+        }
+    };
+    add(cols.health, "HEALTH", Constraint::Length(9));
+    add(true, "CPU%", Constraint::Length(6));
+    add(true, "MEM", Constraint::Length(if cols.short { 11 } else { 19 }));
+    add(cols.disk, "DISK", Constraint::Length(5));
+    add(cols.age, "AGE", Constraint::Length(6));
+    add(cols.git, "GIT", Constraint::Length(cells::GIT_W));
+    add(cols.agent, "AGENT", Constraint::Length(cells::AGENT_W));
+    add(cols.turns, "TURNS", Constraint::Length(5));
+    add(cols.tokens, "TOKENS", Constraint::Length(6));
+    add(cols.cost, "$TODAY", Constraint::Length(6));
+    add(cols.ctx, "CTX", Constraint::Length(4));
+    // what the agent does takes what the refresh reasons on screen leave
+    add(cols.doing, "DOING", Constraint::Fill(1));
+    add(true, "REFRESH", if cols.doing { Constraint::Length(refresh_w) } else { Constraint::Fill(1) });
     (header, widths)
 }
 
 fn row_cells(app: &App, row: &Row, cols: &Cols) -> Vec<Cell<'static>> {
+    let git = match row {
+        Row::Project { project, .. } => app.model.git.get(&app.model.projects[*project].id),
+        _ => None,
+    };
+    cells::with_git(figure_cells(app, row, cols), git, cols)
+}
+
+fn figure_cells(app: &App, row: &Row, cols: &Cols) -> Vec<Cell<'static>> {
     match row {
         Row::Project { project, container } => {
             let p = &app.model.projects[*project];
@@ -161,7 +185,7 @@ fn row_cells(app: &App, row: &Row, cols: &Cols) -> Vec<Cell<'static>> {
                     cells::container(app, c, Line::from(name), busy, totals, cols)
                 }
                 None => {
-                    let none = if cols.compact { "none" } else { "no container" };
+                    let none = if cols.short { "none" } else { "no container" };
                     let hint = busy.map(|b| format!("{b}…")).unwrap_or_else(|| none.into());
                     vec![Cell::from(Line::from(name)), Cell::from(Span::styled(hint, Style::new().fg(theme::DIM)))]
                 }

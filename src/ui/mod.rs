@@ -1,5 +1,6 @@
 //! The panels: each a pure render of the app's state.
 
+mod agent_detail;
 pub mod ansi;
 mod detail;
 mod list;

@@ -1,28 +1,178 @@
 //! Agent status: the hook and runner files in each container's mounted agent dir, read on the
-//! host when they change; the tmux pane's activity, sampled by exec, for agents without hooks.
+//! host when they change; each session's transcript, read where it grew (one lstat when it did
+//! not); the tmux pane's activity, sampled by exec, for agents without hooks. All file work
+//! happens off the loop's thread, once a second, for the running managed containers only.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use super::Worker;
-use crate::app::AgentStatus;
+use crate::agent_status::{read_in, stamp_in, status_sub, transcript_of};
+use crate::app::{AgentStatus, EngineEvent};
+use crate::domain::agent::AgentInfo;
 use crate::domain::container::ContainerState;
 use crate::engine::{Engine, ExecOptions};
+use crate::transcript::Reader;
 
 /// The fallback samples an agent's tmux pane no more often than this.
 const PANE_SAMPLE_MIN: Duration = Duration::from_secs(5);
+/// At most this much of all transcripts is read per look (the rest at the next one).
+const READ_BUDGET_ALL: u64 = 16 << 20;
+/// Further agent sessions of one container that are followed.
+pub const MAX_EXTRA_AGENTS: usize = 16;
 
-type Stamp = Option<std::time::SystemTime>;
+type Stamp = Option<SystemTime>;
 
-/// Each agent dir's stamp, and its status files read again where the stamp moved.
-fn look_at_files(dirs: Vec<(String, PathBuf, Option<Stamp>)>) -> Vec<(String, Stamp, Option<Option<AgentStatus>>)> {
-    dirs.into_iter()
-        .map(|(id, dir, before)| {
-            let stamp = crate::agent_status::stamp(&dir);
-            let status = (before != Some(stamp)).then(|| crate::agent_status::read(&dir));
-            (id, stamp, status)
-        })
-        .collect()
+/// One agent session, as last looked at.
+#[derive(Debug, Default)]
+pub struct SessionWatch {
+    /// Its status dir's stamp when last read (None: never read).
+    stamp: Option<Stamp>,
+    status: Option<AgentStatus>,
+    reader: Option<Reader>,
+    /// What was last sent to the app.
+    sent: Option<AgentInfo>,
+}
+
+/// A container's agent sessions: the main one and the ones `+` started.
+#[derive(Debug, Default)]
+pub struct ContainerWatch {
+    main: SessionWatch,
+    extras: BTreeMap<String, SessionWatch>,
+    /// The `agentdock/` dir's stamp when its further sessions were last listed.
+    listed: Option<Stamp>,
+    /// `projects/-workspace`'s stamp when its newest transcript was last looked for (the main
+    /// session's fallback when its hooks recorded none).
+    scanned: Option<Stamp>,
+    newest: Option<String>,
+}
+
+/// A container's look, done off the loop's thread.
+struct Look {
+    id: String,
+    dir: PathBuf,
+    /// The main session's status dir stamp as the loop last saw it.
+    main_stamp: Option<Stamp>,
+    watch: ContainerWatch,
+    /// The session name of further agents (`<session>-N`).
+    session: String,
+}
+
+/// What a look found: the main status when its files changed, and each session's info when it
+/// changed.
+struct Looked {
+    id: String,
+    main_stamp: Stamp,
+    main_status: Option<Option<AgentStatus>>,
+    infos: Vec<(Option<String>, AgentInfo)>,
+    /// Further sessions no longer there.
+    gone: Vec<String>,
+    watch: ContainerWatch,
+}
+
+/// The names of the further sessions in `dir/agentdock` (`<session>-<n>`), at most
+/// [`MAX_EXTRA_AGENTS`]: directories the runner of `+` made. The names are the container's, so
+/// only that exact shape passes.
+fn extra_sessions(dir: &Path, session: &str) -> Vec<String> {
+    let Ok(entries) = crate::untrusted::list(dir, "agentdock", 256) else { return Vec::new() };
+    let prefix = format!("{session}-");
+    let mut names: Vec<String> = entries
+        .into_iter()
+        .filter(|(_, kind, _)| *kind == rustix::fs::FileType::Directory)
+        .map(|(name, _, _)| name)
+        .filter(|n| n.strip_prefix(&prefix).is_some_and(|k| !k.is_empty() && k.len() <= 3 && k.bytes().all(|b| b.is_ascii_digit())))
+        .collect();
+    names.sort_by(|a, b| crate::app::natural_cmp(a, b));
+    names.truncate(MAX_EXTRA_AGENTS);
+    names
+}
+
+/// The newest transcript of the workspace (for a session whose hooks named none).
+fn newest_transcript(dir: &Path) -> Option<String> {
+    crate::untrusted::list(dir, "projects/-workspace", 10_000)
+        .ok()?
+        .into_iter()
+        .filter(|(name, kind, _)| *kind == rustix::fs::FileType::RegularFile && name.ends_with(".jsonl"))
+        .map(|(name, _, mtime)| (mtime, name))
+        .max()
+        .map(|(_, name)| format!("projects/-workspace/{name}"))
+        .filter(|rel| crate::transcript::relative_path(&format!("\"transcript_path\":\"/x/{rel}\"")).is_some())
+}
+
+/// Reads what changed of one session: its status files when their dir moved, its transcript
+/// where it grew. Returns the info when it differs from what was sent.
+fn look_at_session(dir: &Path, sub: &str, w: &mut SessionWatch, fallback: Option<&str>, budget: &mut u64, extra: bool) -> Option<AgentInfo> {
+    let stamp = stamp_in(dir, sub);
+    let mut changed = false;
+    if w.stamp != Some(stamp) {
+        w.stamp = Some(stamp);
+        let status = if extra { read_in(dir, sub) } else { None };
+        changed |= status != w.status;
+        w.status = status;
+        let rel = transcript_of(dir, sub).or_else(|| fallback.map(str::to_string));
+        if rel.is_some() && rel.as_deref() != w.reader.as_ref().map(|r| r.rel.as_str()) {
+            w.reader = rel.map(Reader::new);
+            changed = true;
+        }
+    } else if w.reader.is_none() {
+        if let Some(rel) = fallback {
+            w.reader = Some(Reader::new(rel.to_string()));
+            changed = true;
+        }
+    }
+    if let Some(r) = w.reader.as_mut().filter(|_| *budget > 0) {
+        let before = r.offset();
+        changed |= r.poll(dir);
+        *budget = budget.saturating_sub(r.offset().saturating_sub(before));
+    }
+    if !changed && w.sent.is_some() {
+        return None;
+    }
+    let info = AgentInfo {
+        status: w.status.clone(),
+        summary: w.reader.as_ref().filter(|r| r.summary.lines > 0).map(|r| r.summary.clone()),
+        unreadable: w.reader.as_ref().and_then(|r| r.unreadable.clone()),
+        not_logged_in: false,
+    };
+    if w.sent.as_ref() == Some(&info) {
+        return None;
+    }
+    w.sent = Some(info.clone());
+    Some(info)
+}
+
+fn look(mut l: Look, budget: &mut u64) -> Looked {
+    let w = &mut l.watch;
+    let main_stamp = stamp_in(&l.dir, "agentdock");
+    let main_status = (l.main_stamp != Some(main_stamp)).then(|| read_in(&l.dir, "agentdock"));
+    // further sessions: listed again when the dir they are in changed
+    let mut gone = Vec::new();
+    if w.listed != Some(main_stamp) {
+        w.listed = Some(main_stamp);
+        let names = extra_sessions(&l.dir, &l.session);
+        gone = w.extras.keys().filter(|n| !names.contains(n)).cloned().collect();
+        w.extras.retain(|n, _| names.contains(n));
+        for n in names {
+            w.extras.entry(n).or_default();
+        }
+    }
+    // the main session's transcript when its hooks named none: the workspace's newest
+    let projects = stamp_in(&l.dir, "projects/-workspace");
+    if w.scanned != Some(projects) && transcript_of(&l.dir, "agentdock").is_none() {
+        w.scanned = Some(projects);
+        w.newest = newest_transcript(&l.dir);
+    }
+    let mut infos = Vec::new();
+    if let Some(i) = look_at_session(&l.dir, "agentdock", &mut w.main, w.newest.as_deref(), budget, false) {
+        infos.push((None, i));
+    }
+    for (name, s) in w.extras.iter_mut() {
+        if let Some(i) = look_at_session(&l.dir, &status_sub(Some(name)), s, None, budget, true) {
+            infos.push((Some(name.clone()), i));
+        }
+    }
+    Looked { id: l.id, main_stamp, main_status, infos, gone, watch: l.watch }
 }
 
 impl Worker {
@@ -35,10 +185,10 @@ impl Worker {
         Some(crate::paths::agent_config_dir(&p.id).to_string_lossy().into_owned())
     }
 
-    /// Reads each running managed container's agent status files (host files, no exec; read
-    /// again only when they change) and sends what changed. An agent that never reports through
-    /// hooks gets its tmux pane's last activity sampled instead, by exec, in a task of its own,
-    /// at most every `ui.pane_sample_secs` (never under 5 s).
+    /// Reads each running managed container's agent status files and transcripts (host files,
+    /// no exec; read again only when they change) and sends what changed. An agent that never
+    /// reports through hooks gets its tmux pane's last activity sampled instead, by exec, in a
+    /// task of its own, at most every `ui.pane_sample_secs` (never under 5 s).
     pub(super) async fn agent_statuses(&mut self, engine: &Engine) {
         let session = self.ctx.config().session_name.clone();
         let every = Duration::from_secs(self.ctx.config().ui.pane_sample_secs).max(PANE_SAMPLE_MIN);
@@ -52,18 +202,39 @@ impl Worker {
         self.agents.retain(|id, _| alive(id));
         self.stamps.retain(|id, _| alive(id));
         self.file_status.retain(|id, _| alive(id));
+        self.watch.retain(|id, _| alive(id));
         // the files are the container's: looked at off the loop's thread, which serves the keys
-        let dirs: Vec<_> = running
+        let looks: Vec<Look> = running
             .iter()
-            .filter_map(|(id, dir)| Some((id.clone(), PathBuf::from(dir.as_ref()?), self.stamps.get(id).cloned())))
+            .filter_map(|(id, dir)| {
+                Some(Look {
+                    id: id.clone(),
+                    dir: PathBuf::from(dir.as_ref()?),
+                    main_stamp: self.stamps.get(id).cloned(),
+                    watch: self.watch.remove(id).unwrap_or_default(),
+                    session: session.clone(),
+                })
+            })
             .collect();
-        if !dirs.is_empty() {
-            let looked = tokio::task::spawn_blocking(move || look_at_files(dirs)).await.unwrap_or_default();
-            for (id, stamp, status) in looked {
-                self.stamps.insert(id.clone(), stamp);
-                if let Some(status) = status {
-                    self.file_status.insert(id, status);
+        if !looks.is_empty() {
+            let looked = tokio::task::spawn_blocking(move || {
+                let mut budget = READ_BUDGET_ALL;
+                looks.into_iter().map(|l| look(l, &mut budget)).collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            for l in looked {
+                self.stamps.insert(l.id.clone(), l.main_stamp);
+                if let Some(status) = l.main_status {
+                    self.file_status.insert(l.id.clone(), status);
                 }
+                for (extra, info) in l.infos {
+                    self.send(EngineEvent::AgentInfo { container: l.id.clone(), extra, info: Box::new(info) }).await;
+                }
+                for extra in l.gone {
+                    self.send(EngineEvent::AgentGone { container: l.id.clone(), extra }).await;
+                }
+                self.watch.insert(l.id, l.watch);
             }
         }
         for (id, _) in running.iter().filter(|(_, dir)| dir.is_some()) {
@@ -94,3 +265,6 @@ impl Worker {
         }
     }
 }
+
+/// Per container id.
+pub type Watches = HashMap<String, ContainerWatch>;

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 mod agents;
 mod commands;
 mod events;
+pub mod git;
 mod proxy;
 mod stats;
 mod tasks;
@@ -60,6 +61,8 @@ struct Worker {
     samples_rx: Option<mpsc::UnboundedReceiver<(String, AgentStatus)>>,
     tasks: tasks::TaskWatch,
     proxy: proxy::ProxyWatch,
+    /// Each container's agent sessions and their transcripts.
+    watch: agents::Watches,
 }
 
 async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -82,6 +85,7 @@ async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands:
         samples_rx: Some(samples_rx),
         tasks: tasks::TaskWatch::new(),
         proxy: Default::default(),
+        watch: Default::default(),
     };
     let mut backoff = Duration::from_millis(500);
     loop {
