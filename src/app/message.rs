@@ -80,6 +80,8 @@ pub enum EngineEvent {
     Refusals { counts: std::collections::BTreeMap<String, crate::domain::network::RefusalCount>, first: Vec<String> },
     /// The broker's record of tokens and cost, summed (sent when it grew).
     Usage(Box<crate::domain::broker::UsageReport>),
+    /// The MCP clients connected to an `agentdock mcp` now.
+    McpClients(Vec<crate::domain::task::McpClient>),
     /// Something done that the user should read about (a task cancelled).
     Message(String),
     /// The git state of projects' workspaces that changed, by project id.

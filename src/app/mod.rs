@@ -103,7 +103,7 @@ impl App {
             refresh: RefreshQueue::default(),
             tasks: TasksView::default(),
             steer: SteerView::default(),
-            model: Model { config, projects, containers: Default::default(), ops: Default::default(), refusals: Default::default(), git: Default::default(), usage: Default::default(), now: now_unix() },
+            model: Model { config, projects, containers: Default::default(), ops: Default::default(), refusals: Default::default(), git: Default::default(), usage: Default::default(), mcp_clients: Vec::new(), now: now_unix() },
             focus: Focus::List,
             mode: Mode::Normal,
             detail_open: false,

@@ -105,6 +105,8 @@ pub struct Model {
     pub usage: crate::domain::broker::UsageReport,
     /// Each project's workspace git state, by project id (absent: not read yet, or off).
     pub git: std::collections::HashMap<String, crate::domain::gitstate::GitRead>,
+    /// MCP clients connected (shown in the status line and the task list).
+    pub mcp_clients: Vec<crate::domain::task::McpClient>,
     pub now: i64,
 }
 
@@ -379,6 +381,7 @@ impl Model {
                 }
             }
             EngineEvent::Usage(report) => self.usage = *report,
+            EngineEvent::McpClients(v) => self.mcp_clients = v,
             _ => {}
         }
         out

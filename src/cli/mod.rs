@@ -14,6 +14,7 @@ use crate::ops::{Context, OpError};
 
 mod broker;
 mod exec;
+mod files;
 mod history;
 mod net;
 mod projects;
@@ -120,6 +121,29 @@ pub enum Command {
     Task {
         #[command(subcommand)]
         cmd: tasks::TaskCommand,
+    },
+    /// Copy files between the host and a container: SRC and DST as `docker cp` takes them, one
+    /// of them PROJECT:PATH (a task id or a managed container's name before the colon also
+    /// works); `-` is a tar stream on stdin or stdout
+    Cp {
+        src: String,
+        dst: String,
+        /// Stop a copy out of a container past this many bytes
+        #[arg(long, default_value_t = 1 << 30, value_name = "BYTES")]
+        max_size: u64,
+        /// Stop a copy out of a container past this many entries
+        #[arg(long, default_value_t = 100_000, value_name = "N")]
+        max_entries: u64,
+    },
+    /// Serve MCP (Model Context Protocol) on stdio, for an orchestrating agent: tasks, exec and
+    /// files in managed containers (`claude mcp add agentdock -- agentdock mcp`)
+    Mcp {
+        /// Serve streamable HTTP on 127.0.0.1 instead, behind a bearer token
+        #[arg(long)]
+        http: bool,
+        /// The HTTP port (0: any free one, printed)
+        #[arg(long, default_value_t = 0, requires = "http")]
+        port: u16,
     },
     /// Network modes, the egress proxy, and the requests it refused (one project: its
     /// allowlist and each refusal)
@@ -247,6 +271,10 @@ pub async fn run(cmd: Command, config_path: Option<PathBuf>) -> Result<i32, Fail
         Command::Task { cmd } => tasks::run(&ctx, cmd).await,
         Command::Broker { json, refresh, .. } => broker::status(&ctx, json, refresh).await,
         Command::Usage { since, json } => broker::usage(&ctx, since.as_deref(), json).await,
+        Command::Cp { src, dst, max_size, max_entries } => {
+            files::cp(&ctx, &src, &dst, crate::files::untar::Limits { max_bytes: max_size, max_entries }).await
+        }
+        Command::Mcp { http, port } => files::mcp(ctx, http, port).await,
     }
 }
 

@@ -10,7 +10,8 @@ use crate::domain::container::now_unix;
 use crate::domain::stats::human_age;
 use crate::domain::task::{render_line, TaskState};
 use crate::ops::Context;
-use crate::tasks::{self, store, store::TaskRecord, TaskRequest};
+use crate::tasks::api::{self, Cancelled, DiffError, Follow, RunOptions};
+use crate::tasks::{self, store::TaskRecord};
 
 #[derive(Debug, Subcommand)]
 pub enum TaskCommand {
@@ -163,26 +164,10 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             if !(1..=64).contains(&attempts) {
                 return Err(Failure::usage("--attempts is 1 to 64"));
             }
-            let mut req = TaskRequest::new(ctx, project, prompt);
-            req.repo_url = repo;
-            req.base = branch;
-            req.attempts = attempts;
-            if let Some(t) = timeout {
-                req.timeout_secs = t.max(1);
-            }
-            if let Some(m) = max_output {
-                req.max_output = m.max(1024);
-            }
-            if model.is_some() {
-                req.model = model;
-            }
-            if let Some(b) = budget {
-                req.budget_usd = b.max(0.0);
-            }
-            req.network = network;
+            let opts = RunOptions { project, repo_url: repo, prompt, base: branch, timeout_secs: timeout, max_output, model, attempts, budget_usd: budget, network, ..Default::default() };
+            let req = api::request(ctx, opts).map_err(Failure::usage)?;
             let engine = connect().await?;
-            let seen = engine.list(false).await?;
-            let recs = tasks::run(&engine, ctx, req, &seen).await?;
+            let recs = api::run(&engine, ctx, req).await?;
             if detach {
                 if json {
                     print_json(&recs)?;
@@ -243,46 +228,32 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
                 let engine = connect().await?;
                 follow(&engine, ctx, rec, true).await?;
             } else {
-                let mut offset = 0;
-                print_new_events(&rec, &mut offset);
+                print_lines(Follow::new(rec).new_lines());
             }
             Ok(exit::OK)
         }
         TaskCommand::Cancel { id } => {
             let rec = find(&id)?;
             let engine = connect().await?;
-            let rec = tasks::refreshed(Some(&engine), rec).await;
-            if rec.state.is_final() {
-                println!("task {} already ended: {}", rec.spec.id, rec.state.label());
-                return Ok(exit::OK);
+            match api::cancel(&engine, rec).await? {
+                Cancelled::AlreadyEnded(rec) => println!("task {} already ended: {}", rec.spec.id, rec.state.label()),
+                Cancelled::Now(rec) => println!("task {}: {}", rec.spec.id, rec.state.label()),
             }
-            let rec = tasks::cancel(&engine, &rec).await?;
-            println!("task {}: {}", rec.spec.id, rec.state.label());
             Ok(exit::OK)
         }
         TaskCommand::Diff { id, other } => {
             let engine = connect().await.ok();
             let rec = tasks::refreshed(engine.as_ref(), find(&id)?).await;
-            let (from, to, repo) = match other {
-                None => {
-                    let Some(head) = &rec.head else {
-                        println!("task {} made no commits", rec.spec.id);
-                        return Ok(exit::OK);
-                    };
-                    (rec.spec.base_commit.clone(), head.clone(), rec.spec.repo_dir.clone())
-                }
-                Some(other) => {
-                    let b = tasks::refreshed(engine.as_ref(), find(&other)?).await;
-                    if b.spec.repo_dir != rec.spec.repo_dir {
-                        return Err(Failure::usage(format!("tasks {} and {} are on different repositories", rec.spec.id, b.spec.id)));
-                    }
-                    // a task without commits is where it started
-                    let head_of = |r: &TaskRecord| r.head.clone().unwrap_or_else(|| r.spec.base_commit.clone());
-                    (head_of(&rec), head_of(&b), rec.spec.repo_dir.clone())
-                }
+            let other = match other {
+                Some(o) => Some(tasks::refreshed(engine.as_ref(), find(&o)?).await),
+                None => None,
             };
-            let text = tasks::git::diff(&repo, &from, &to, 10 * 1024 * 1024).map_err(Failure::failed)?;
-            print!("{text}");
+            match api::diff(&rec, other.as_ref(), 10 * 1024 * 1024) {
+                Ok(None) => println!("task {} made no commits", rec.spec.id),
+                Ok(Some(d)) => print!("{}", d.shown()),
+                Err(DiffError::Unrelated(m)) => return Err(Failure::usage(m)),
+                Err(DiffError::Git(m)) => return Err(Failure::failed(m)),
+            }
             Ok(exit::OK)
         }
     }
@@ -298,28 +269,16 @@ fn wake_runner(ctx: &Context, all: &[TaskRecord]) {
 }
 
 fn find(id: &str) -> Result<TaskRecord, Failure> {
-    if let Some(r) = store::load(id) {
-        return Ok(r);
-    }
-    // a unique prefix or suffix of an id will do
-    let all = store::load_all();
-    let hits: Vec<&TaskRecord> = all.iter().filter(|r| r.spec.id.starts_with(id) || r.spec.id.ends_with(id)).collect();
-    match hits.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => Err(Failure::usage(format!("no task '{id}' (agentdock task ls lists them)"))),
-        _ => Err(Failure::usage(format!("'{id}' names {} tasks; give more of the id", hits.len()))),
-    }
+    api::find(id).map_err(Failure::usage)
 }
 
 /// Prints the run as it comes (when `print`) until the task ends; Ctrl-C cancels the task.
 /// While its container runs only the new lines are read; the record is brought up to date
 /// (stream summed up, result collected) once it no longer runs.
 async fn follow(engine: &crate::engine::Engine, ctx: &Context, rec: TaskRecord, print: bool) -> Result<TaskRecord, Failure> {
-    let mut offset = 0u64;
-    let mut rec = rec;
+    let mut f = Follow::new(rec);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
-    let mut said_place = None;
     // the broker the agent talks to is kept up while the task runs (made ready again every
     // health interval, as the dashboard does)
     let every = Duration::from_secs(ctx.config().health.interval_secs.max(1));
@@ -331,50 +290,33 @@ async fn follow(engine: &crate::engine::Engine, ctx: &Context, rec: TaskRecord, 
                 tracing::warn!("broker: {e}");
             }
         }
-        // queued or starting: someone else (the runner) may start it; its record says when
-        if matches!(rec.state, TaskState::Queued | TaskState::Starting) {
-            rec = store::load(&rec.spec.id).unwrap_or(rec);
-        }
-        if rec.queued() {
-            let all = store::load_open();
-            let place = crate::domain::fleet::position(&all, &rec.spec.id);
-            if print && place.is_some() && place != said_place {
-                let busy = all.iter().filter(|r| r.under_way()).count();
-                eprintln!("task {} queued: {} of {} in the queue, {busy} running (tasks.max_parallel)", rec.spec.id, place.unwrap_or(0), crate::domain::fleet::queue(&all).len());
-                said_place = place;
+        if let Some(p) = f.queue_moved() {
+            if print {
+                eprintln!("task {} queued: {} of {} in the queue, {} running (tasks.max_parallel)", f.rec.spec.id, p.place, p.queued, p.running);
             }
         }
         if print {
-            print_new_events(&rec, &mut offset);
+            print_lines(f.new_lines());
         }
-        if rec.collected {
-            return Ok(rec);
-        }
-        let running = !matches!(rec.state, TaskState::Running)
-            || matches!(engine.inspect_state(&rec.spec.container).await,
-                Ok(Some(st)) if st.state == crate::domain::container::ContainerState::Running);
-        if !running {
-            rec = tasks::refreshed(Some(engine), rec).await;
-            if rec.collected {
-                if print {
-                    print_new_events(&rec, &mut offset);
-                }
-                return Ok(rec);
+        if f.ended(engine).await {
+            if print {
+                print_lines(f.new_lines());
             }
+            return Ok(f.rec);
         }
         tokio::select! {
             _ = &mut ctrl_c => {
-                eprintln!("cancelling task {}…", rec.spec.id);
-                return tasks::cancel(engine, &rec).await.map_err(Failure::from);
+                eprintln!("cancelling task {}…", f.rec.spec.id);
+                return tasks::cancel(engine, &f.rec).await.map_err(Failure::from);
             }
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
     }
 }
 
-/// Prints the lines of the event stream after `offset` (whole lines only), readably.
-fn print_new_events(rec: &TaskRecord, offset: &mut u64) {
-    for line in store::new_event_lines(&rec.spec.id, rec.spec.max_output, offset) {
+/// Prints stream lines readably.
+fn print_lines(lines: Vec<String>) {
+    for line in lines {
         for shown in render_line(&line, 5).unwrap_or_default() {
             println!("{}", crate::domain::text::strip(&shown));
         }

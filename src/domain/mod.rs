@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod broker;
 pub mod container;
+pub mod cpath;
 pub mod fleet;
 pub mod gitstate;
 pub mod network;

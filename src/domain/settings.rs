@@ -37,6 +37,7 @@ pub struct Config {
     pub exec: ExecSettings,
     pub tasks: TaskSettings,
     pub broker: BrokerSettings,
+    pub mcp: McpSettings,
     pub ui: UiSettings,
     pub notify: NotifySettings,
     /// Key overrides for the dashboard: `"<key>" = "action"`; only listed keys change.
@@ -64,6 +65,7 @@ impl Default for Config {
             exec: ExecSettings::default(),
             tasks: TaskSettings::default(),
             broker: BrokerSettings::default(),
+            mcp: McpSettings::default(),
             ui: UiSettings::default(),
             notify: NotifySettings::default(),
             keys: BTreeMap::new(),
@@ -413,6 +415,46 @@ impl Default for BrokerSettings {
             project_daily_budget_usd: 0.0,
             prices: BTreeMap::new(),
         }
+    }
+}
+
+/// What an MCP client of `agentdock mcp` may do.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpSettings {
+    /// Projects (ids or names) an MCP client may start tasks in and reach with exec and the
+    /// file tools; `"*"`: every configured project.
+    pub allow_projects: Vec<String>,
+    /// Whether `task_run` may take a repository URL (https only) instead of a project.
+    pub allow_repo_urls: bool,
+    /// Tasks one client may have under way at once.
+    pub max_tasks_per_client: u32,
+    /// Whether `agentdock mcp` may serve inside an agent container (a task's agent fanning out).
+    pub nested: bool,
+    /// With `nested`: how many MCP servers deep tasks may be started (1: a task's agent may
+    /// start tasks, their agents may not).
+    pub max_depth: u32,
+    /// Bytes a file tool reads or writes at most in one call.
+    pub max_file_bytes: u64,
+}
+
+impl Default for McpSettings {
+    fn default() -> Self {
+        McpSettings {
+            allow_projects: vec!["*".to_string()],
+            allow_repo_urls: true,
+            max_tasks_per_client: 8,
+            nested: false,
+            max_depth: 1,
+            max_file_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+impl McpSettings {
+    /// Whether a client may work in the project `id` (named `name`).
+    pub fn allows(&self, id: &str, name: &str) -> bool {
+        self.allow_projects.iter().any(|a| a == "*" || a == id || a == name)
     }
 }
 

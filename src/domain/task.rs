@@ -89,14 +89,23 @@ pub struct TaskSpec {
     #[serde(default)]
     pub callback: bool,
     /// Dollars it may spend through the credential broker (0: no budget).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero_usd")]
     pub budget_usd: f64,
     /// Its network mode, when the task says it (`task run --network`): else its project's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<super::settings::NetworkMode>,
+    /// The MCP client that started it (its name as it introduced itself); None from the CLI
+    /// and the dashboard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// How deep its agent runs under `agentdock mcp` servers (0: started by a person; 1: by a
+    /// client of a server on the host): its container's `AGENTDOCK_DEPTH`, which bounds an
+    /// `agentdock mcp` inside it (`mcp.nested`, `mcp.max_depth`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub depth: u32,
 }
 
-fn is_zero(v: &f64) -> bool {
+fn is_zero_usd(v: &f64) -> bool {
     *v == 0.0
 }
 
@@ -163,6 +172,20 @@ impl TaskRecord {
     pub fn queued(&self) -> bool {
         self.state == TaskState::Queued && !self.collected
     }
+}
+
+/// An MCP client served by an `agentdock mcp` of this data dir (shown in the dashboard).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpClient {
+    pub pid: u32,
+    /// Its name as it introduced itself (`claude-code`), or the HTTP listener's address.
+    pub client: String,
+    pub transport: String,
+    pub since: i64,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A task id is safe in paths, labels and branch names: lower-case letters, digits and `-`.

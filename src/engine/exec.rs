@@ -169,8 +169,47 @@ impl Engine {
             return Err(EngineError::Failed("no command to run".into()));
         }
         let (exec_id, output, _) =
-            self.start_attached(container, argv(cmd, opts.timeout_secs), opts.user.clone(), &opts.workdir, None).await?;
+            self.start_attached(container, argv(cmd, opts.timeout_secs), opts.user.clone(), &opts.workdir, None, false).await?;
         Ok(ExecStream { exec_id, output })
+    }
+
+    /// Runs the program `args` with `input` on its stdin (closed at its end, so the program
+    /// reads to an end), to the program's end; output captured as [`Engine::exec_capture`].
+    pub async fn exec_with_input(
+        &self,
+        container: &str,
+        args: Vec<String>,
+        opts: &ExecOptions,
+        mut input: impl tokio::io::AsyncRead + Send + Unpin + 'static,
+    ) -> Result<ExecOutput, EngineError> {
+        use tokio::io::AsyncWriteExt;
+        if args.is_empty() {
+            return Err(EngineError::Failed("no command to run".into()));
+        }
+        let cmd = argv(ExecCommand::Argv(args), opts.timeout_secs);
+        let (exec_id, output, mut stdin) = self.start_attached(container, cmd, opts.user.clone(), &opts.workdir, None, true).await?;
+        // written beside the reading: a program that answers before it has read all of its
+        // input must not block on a full pipe
+        let writer = tokio::spawn(async move {
+            let copied = tokio::io::copy(&mut input, &mut stdin).await;
+            let closed = stdin.shutdown().await;
+            copied.map(|_| ()).and(closed)
+        });
+        let mut stream = ExecStream { exec_id, output };
+        let captured = capture(&mut stream, opts.cap_bytes).await;
+        // a program that ended without reading everything leaves the writer stuck: stop it
+        writer.abort();
+        let (out, err) = captured?;
+        let exit_code = stream.exit_code().await?;
+        Ok(ExecOutput { stdout_dropped: out.dropped(), stderr_dropped: err.dropped(), stdout: out.into_bytes(), stderr: err.into_bytes(), exit_code })
+    }
+
+    /// `path` in the container as a tar stream, read by the engine (its archive API: the
+    /// engine resolves the path inside the container's own root).
+    pub fn archive(&self, container: &str, path: &str) -> impl futures_util::Stream<Item = Result<Vec<u8>, EngineError>> + Send + 'static {
+        let opts = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default().path(path).build();
+        let engine = self.clone();
+        self.docker.download_from_container(container, Some(opts)).map(move |r| r.map(|b| b.to_vec()).map_err(|e| engine.err(e)))
     }
 
     /// Creates and starts an exec with its output attached; with `tty_env`, a TTY with stdin
@@ -182,13 +221,14 @@ impl Engine {
         user: Option<String>,
         workdir: &str,
         tty_env: Option<Vec<String>>,
+        stdin: bool,
     ) -> Result<(String, OutputStream, Pin<Box<dyn tokio::io::AsyncWrite + Send>>), EngineError> {
         let tty = tty_env.is_some();
         let create = CreateExecOptions::<String> {
             cmd: Some(cmd),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
-            attach_stdin: Some(tty),
+            attach_stdin: Some(tty || stdin),
             tty: Some(tty),
             env: tty_env,
             user,
@@ -216,7 +256,7 @@ impl Engine {
         workdir: &str,
         env: Vec<String>,
     ) -> Result<TtySession, EngineError> {
-        let (exec_id, output, input) = self.start_attached(container, argv, user, workdir, Some(env)).await?;
+        let (exec_id, output, input) = self.start_attached(container, argv, user, workdir, Some(env), false).await?;
         Ok(TtySession { exec_id, output, input })
     }
 
@@ -229,14 +269,7 @@ impl Engine {
     /// Runs `cmd` to its end; each stream keeps its newest `opts.cap_bytes` bytes.
     pub async fn exec_capture(&self, container: &str, cmd: impl Into<ExecCommand>, opts: &ExecOptions) -> Result<ExecOutput, EngineError> {
         let mut stream = self.exec_stream(container, cmd, opts).await?;
-        let mut out = ByteRing::new(opts.cap_bytes);
-        let mut err = ByteRing::new(opts.cap_bytes);
-        while let Some(chunk) = stream.next().await {
-            match chunk? {
-                ExecChunk::Stdout(b) => out.push(&b),
-                ExecChunk::Stderr(b) => err.push(&b),
-            }
-        }
+        let (out, err) = capture(&mut stream, opts.cap_bytes).await?;
         let exit_code = stream.exit_code().await?;
         Ok(ExecOutput {
             stdout_dropped: out.dropped(),
@@ -246,6 +279,19 @@ impl Engine {
             exit_code,
         })
     }
+}
+
+/// Both streams of a command to their end, each keeping its newest `cap` bytes.
+async fn capture(stream: &mut ExecStream, cap: usize) -> Result<(ByteRing, ByteRing), EngineError> {
+    let mut out = ByteRing::new(cap);
+    let mut err = ByteRing::new(cap);
+    while let Some(chunk) = stream.next().await {
+        match chunk? {
+            ExecChunk::Stdout(b) => out.push(&b),
+            ExecChunk::Stderr(b) => err.push(&b),
+        }
+    }
+    Ok((out, err))
 }
 
 #[cfg(test)]

@@ -162,19 +162,52 @@ pub fn diffstat(repo: &Path, base: &str, head: &str) -> Result<DiffStat, String>
     Ok(d)
 }
 
-/// The diff, at most `max` bytes, with a line saying so when cut.
-pub fn diff(repo: &Path, base: &str, head: &str, max: usize) -> Result<String, String> {
+/// The diff from `base` to `head`: its first `max` bytes (cut on a character boundary) and how
+/// long it is in all. The rest is read and counted, never held.
+pub fn diff(repo: &Path, base: &str, head: &str, max: usize) -> Result<(String, u64), String> {
+    use std::io::Read;
     let mut c = git(Some(repo));
     c.arg("diff").args(DIFF_SAFE).args([base, head, "--"]);
-    let out = run(c)?;
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    if text.len() > max {
-        let cut = (0..=max).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
-        let total = text.len();
-        text.truncate(cut);
-        text.push_str(&format!("\n[agentdock: diff cut at {max} of {total} bytes]\n"));
+    c.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().map_err(|e| format!("cannot run git: {e}"))?;
+    let mut out = child.stdout.take().ok_or("git gave no output")?;
+    // stderr is read beside, so a chatty git cannot block on a full pipe
+    let mut err_pipe = child.stderr.take().ok_or("git gave no error stream")?;
+    let errs = std::thread::spawn(move || {
+        let mut e = Vec::new();
+        let _ = (&mut err_pipe).take(64 * 1024).read_to_end(&mut e);
+        let _ = std::io::copy(&mut err_pipe, &mut std::io::sink());
+        e
+    });
+    let mut kept = Vec::with_capacity(max.min(1 << 20));
+    let mut total = 0u64;
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let n = out.read(&mut buf).map_err(|e| format!("cannot read git's output: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        let room = max.saturating_sub(kept.len()).min(n);
+        kept.extend_from_slice(&buf[..room]);
+        total += n as u64;
     }
-    Ok(text)
+    let status = child.wait().map_err(|e| format!("cannot run git: {e}"))?;
+    let err = errs.join().unwrap_or_default();
+    if !status.success() {
+        let err = String::from_utf8_lossy(&err);
+        let line = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("git failed").trim().to_string();
+        return Err(crate::domain::task::cut(&line, 300));
+    }
+    if total > max as u64 {
+        // a character cut in two at the end is dropped, not shown as a replacement
+        if let Err(e) = std::str::from_utf8(&kept) {
+            if e.error_len().is_none() {
+                kept.truncate(e.valid_up_to());
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&kept).into_owned();
+    Ok((text, total))
 }
 
 #[cfg(test)]

@@ -291,6 +291,9 @@ pub(super) fn task_env(t: &TaskSpec) -> Vec<(&'static str, String)> {
     if let Some(m) = &t.model {
         v.push(("MODEL", m.clone()));
     }
+    if t.depth > 0 {
+        v.push(("AGENTDOCK_DEPTH", t.depth.to_string()));
+    }
     v
 }
 

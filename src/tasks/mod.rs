@@ -3,6 +3,7 @@
 //! on its own (`agentdock-task` in the image) and writes everything to its mounted run dir, so a
 //! task outlives the agentdock that started it; whoever looks next collects it.
 
+pub mod api;
 pub mod git;
 pub mod launch;
 pub mod pool;
@@ -42,6 +43,11 @@ pub struct TaskRequest {
     pub budget_usd: f64,
     /// Their network mode (None: the project's).
     pub network: Option<crate::domain::settings::NetworkMode>,
+    /// The MCP client starting it (kept in its record, shown with it).
+    pub client: Option<String>,
+    /// How deep its agent runs under `agentdock mcp` servers (0: started by a person); its
+    /// container gets it as `AGENTDOCK_DEPTH`.
+    pub depth: u32,
 }
 
 impl TaskRequest {
@@ -60,6 +66,8 @@ impl TaskRequest {
             attempts: 1,
             budget_usd: t.budget_usd.max(0.0),
             network: None,
+            client: None,
+            depth: 0,
         }
     }
 }
@@ -157,6 +165,8 @@ pub async fn submit(
             callback: !ctx.config().tasks.webhook_url.trim().is_empty(),
             budget_usd: req.budget_usd,
             network: req.network,
+            client: req.client.clone(),
+            depth: req.depth,
         };
         let saved = queue_one(&held, spec, &req.prompt, &env);
         match saved {

@@ -163,8 +163,10 @@ pub async fn claim(
     env: Option<&BTreeMap<String, String>>,
     ph: &mut Phases,
 ) -> Option<Result<TaskRecord, OpError>> {
-    // a task of another network mode than its project's is not made like the pool's
-    if ctx.config().tasks.pool_size == 0 || rec.spec.repo_url.is_some() || rec.spec.network.is_some_and(|m| m != p.settings.network) {
+    // a task of another network mode than its project's is not made like the pool's; one
+    // started through MCP needs its depth in its agent's environment, which a CLI started
+    // ahead does not have: both start cold
+    if ctx.config().tasks.pool_size == 0 || rec.spec.repo_url.is_some() || rec.spec.network.is_some_and(|m| m != p.settings.network) || rec.spec.depth > 0 {
         return None;
     }
     let slots: Vec<Slot> = read_slots().into_iter().filter(|s| s.project_id == p.id && s.commit == rec.spec.base_commit).collect();

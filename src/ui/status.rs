@@ -22,6 +22,21 @@ fn engine(app: &App, short: bool) -> Span<'static> {
     }
 }
 
+/// The MCP clients connected, by name (`claude-code, cursor ×2`); None without one.
+pub fn mcp_clients(app: &App) -> Option<String> {
+    let mut names: Vec<(String, usize)> = Vec::new();
+    for c in &app.model.mcp_clients {
+        match names.iter_mut().find(|(n, _)| *n == c.client) {
+            Some((_, k)) => *k += 1,
+            None => names.push((c.client.clone(), 1)),
+        }
+    }
+    if names.is_empty() {
+        return None;
+    }
+    Some(names.iter().map(|(n, k)| if *k > 1 { format!("{n} ×{k}") } else { n.clone() }).collect::<Vec<_>>().join(", "))
+}
+
 pub fn draw(f: &mut Frame, app: &App, area: Rect, counts: Counts) {
     let mut rest = Vec::new();
     if !app.model.ops.is_empty() {
@@ -31,6 +46,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, counts: Counts) {
         if app.refresh.queue.len() > 1 {
             rest.push(Span::styled(format!(" ({} queued)", app.refresh.queue.len() - 1), Style::new().fg(theme::DIM)));
         }
+    }
+    if let Some(clients) = mcp_clients(app) {
+        rest.push(Span::styled(format!("  MCP: {clients}"), Style::new().fg(theme::OK)));
     }
     if let Some(m) = &app.message {
         rest.push(Span::styled(format!("  {m}"), Style::new()));

@@ -62,7 +62,11 @@ fn cells(app: &App, r: &TaskRecord, cols: &Cols, queue: &[&TaskRecord]) -> Vec<C
     let mut v = vec![
         Cell::from(id),
         Cell::from(Span::styled(state, state_style(r.state))),
-        Cell::from(cut(&r.spec.project_name, 24)),
+        Cell::from(match &r.spec.client {
+            // started by an MCP client: its name beside the project
+            Some(c) => Line::from(vec![Span::raw(cut(&r.spec.project_name, 24)), Span::styled(format!(" ⇠{}", cut(&strip(c), 16)), Style::new().fg(theme::DIM))]),
+            None => Line::from(cut(&r.spec.project_name, 24)),
+        }),
     ];
     if cols.branch {
         v.push(Cell::from(Span::styled(r.spec.branch.clone(), Style::new().fg(theme::DIM))));
@@ -171,6 +175,9 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
         Span::styled(format!("{under_way} under way "), Style::new().fg(if under_way > 0 { theme::WARN } else { theme::DIM })),
         Span::styled(format!("· {all} in all "), Style::new().fg(theme::DIM)),
     ];
+    if let Some(clients) = super::status::mcp_clients(app) {
+        title.push(Span::styled(format!("· MCP: {clients} "), Style::new().fg(theme::OK)));
+    }
     if w >= 100 {
         title.push(Span::styled("· n new · Enter run · D diff · x cancel · t containers ", Style::new().fg(theme::DIM)));
     }
@@ -226,7 +233,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
         })
         .collect();
     let mut header = vec!["ID", "STATE", "PROJECT"];
-    let project_w = app.tasks.tasks.iter().map(|t| t.spec.project_name.chars().count()).max().unwrap_or(0).clamp(7, 18);
+    let project_w = app
+        .tasks
+        .tasks
+        .iter()
+        .map(|t| t.spec.project_name.chars().count() + t.spec.client.as_ref().map(|c| c.chars().count().min(16) + 2).unwrap_or(0))
+        .max()
+        .unwrap_or(0)
+        .clamp(7, 30);
     let state_w = if app.tasks.tasks.iter().any(|t| t.state == TaskState::BudgetExceeded) { 15 } else { 13 };
     let id_w = if app.tasks.tasks.iter().any(|t| t.spec.attempt.is_some()) { 19 } else { 15 };
     let mut widths = vec![Constraint::Length(id_w), Constraint::Length(state_w), Constraint::Length(project_w as u16)];

@@ -42,6 +42,8 @@ pub(super) struct TaskWatch {
     fleet: FleetInfo,
     /// One look is due whatever else (at connect, so the status line can count tasks).
     due: bool,
+    /// The MCP clients last sent.
+    mcp: Option<Vec<crate::domain::task::McpClient>>,
 }
 
 impl TaskWatch {
@@ -68,6 +70,12 @@ impl Worker {
     /// Called every second: starts a look when one is wanted and none runs; sends the tasks
     /// when the last look changed them.
     pub(super) async fn watch_tasks(&mut self, engine: &Engine) {
+        // the MCP clients connected (a few small files of agentdock's own)
+        let clients = crate::mcp::clients::connected();
+        if self.tasks.mcp.as_ref() != Some(&clients) {
+            self.tasks.mcp = Some(clients.clone());
+            self.send(EngineEvent::McpClients(clients)).await;
+        }
         let finished = self.tasks.scan.as_ref().is_some_and(|t| t.is_finished());
         if finished {
             if let Some(Ok((known, fleet))) = self.tasks.scan.take().and_then(futures_util::FutureExt::now_or_never) {
@@ -332,7 +340,11 @@ fn diff_text(id: &str) -> Result<String, String> {
             format!("task {id} is under way: its commits come back when it ends\n")
         });
     };
-    let text = tasks::git::diff(&rec.spec.repo_dir, &rec.spec.base_commit, head, DIFF_CAP)?;
+    let Some(diff) = tasks::api::diff(&rec, None, DIFF_CAP).map_err(|e| e.to_string())? else {
+        return Ok(format!("task {id} made no commits\n"));
+    };
+    debug_assert_eq!(&diff.to, head);
+    let text = diff.shown();
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     for line in text.lines() {
         let line = strip(line);
