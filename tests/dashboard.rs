@@ -504,6 +504,9 @@ fn the_list_shows_each_workspaces_git_state_and_nothing_planted_runs() {
     std::fs::write(bad.join(".git/commondir"), "../evil\n").unwrap();
 
     let t = Tmux::start(&env);
+    // wide enough for GIT beside the agent's columns whatever other tests' containers (listed
+    // as orphaned, long names) are on the engine now
+    Command::new("tmux").args(["-L", &t.socket, "resize-window", "-t", "0", "-x", "220", "-y", "48"]).status().unwrap();
     t.literal(BIN);
     t.keys(&["Enter"]);
     let s = t.wait_until(Duration::from_secs(15), "the git state", |s| row_of(s, &p).contains("main ●2"));
