@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod container;
+pub mod engines;
 pub mod fleet;
 pub mod network;
 pub mod output;

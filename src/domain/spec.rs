@@ -42,6 +42,7 @@ pub struct EnvVar {
     pub shown: bool,
 }
 
+/// A bind mount of a host path, or (a `source` that is not an absolute path) a named volume.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mount {
     pub source: PathBuf,
@@ -186,6 +187,21 @@ impl HostContext {
             proxy_name: network::proxy_name(std::env::var_os("AGENTDOCK_DATA_DIR").map(PathBuf::from).as_deref()),
             proxy_conf_dir: crate::paths::data_dir().join("proxy"),
         }
+    }
+}
+
+/// The named volume that holds a project's agent config on an engine of another machine.
+pub fn agent_volume(project_id: &str) -> String {
+    format!("agentdock-agent-{project_id}")
+}
+
+impl HostContext {
+    /// For a project on another machine's engine: nothing of this host goes in (no home
+    /// files, no ssh, no secrets or passed variables, whose files live on this host's tmpfs;
+    /// the owner of its directory is not known, so the image's user runs the agent); the agent
+    /// config is the named volume [`agent_volume`] there.
+    pub fn remote(project: &Project) -> HostContext {
+        HostContext { agent_dir: PathBuf::from(agent_volume(&project.id)), ..Default::default() }
     }
 }
 
@@ -379,6 +395,7 @@ mod tests {
                 refresh: config.refresh.clone(),
                 network: config.security.network,
                 allow: vec!["api.anthropic.com".into(), "*.github.com".into()],
+                engine: None,
             },
         }
     }
