@@ -49,6 +49,7 @@ pub enum Action {
     ToggleOutput,
     OutputTaller,
     OutputShorter,
+    EngineFilter,
 }
 
 impl Action {
@@ -94,6 +95,7 @@ impl Action {
             Action::ToggleOutput => "show / hide the output pane (it shows by itself when it has output)",
             Action::OutputTaller => "output pane taller (the height is kept)",
             Action::OutputShorter => "output pane shorter",
+            Action::EngineFilter => "engines: the next engine alone, then all again",
         }
     }
 }
@@ -223,6 +225,7 @@ pub const DEFAULT_KEYS: &[(&str, Action)] = &[
     ("H", Action::History),
     ("esc", Action::Cancel),
     ("t", Action::Tasks),
+    ("E", Action::EngineFilter),
     ("space", Action::ToggleFold),
     ("o", Action::ToggleOutput),
     ("+", Action::OutputTaller),

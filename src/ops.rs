@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, Config, ConfigError, LoadedConfig};
 use crate::domain::container::{now_unix, ContainerInfo};
+use crate::domain::engines::{self, EngineTarget};
 use crate::domain::project::{self, Orphaned, Project};
 use crate::domain::spec::{self, ContainerSpec, HostContext};
 use crate::domain::suggest;
@@ -12,19 +13,73 @@ use crate::domain::text::strip;
 use crate::engine::{Engine, EngineError, Ensured, Refreshed};
 use crate::history::{self, RefreshRecord};
 
-/// Config plus the projects it yields.
+/// Config plus the projects and the engines it yields.
 #[derive(Debug, Clone)]
 pub struct Context {
     pub loaded: LoadedConfig,
     pub projects: Vec<Project>,
+    /// The engines, the default first (see [`crate::domain::engines`]).
+    pub engines: Vec<EngineTarget>,
+    /// The engines in view (indexes into `engines`): all, or the one `--engine` names.
+    pub shown: Vec<usize>,
 }
 
 impl Context {
     pub fn load(path: Option<PathBuf>) -> Result<Context, ConfigError> {
         let path = path.unwrap_or_else(config::default_config_path);
         let loaded = config::load(&path)?;
-        let projects = project::discover(&loaded.config, &crate::paths::home_dir());
-        Ok(Context { loaded, projects })
+        let bad = |message: String| ConfigError { path: path.clone(), line: 1, column: 1, message };
+        let engines = crate::engine::targets::resolve(&loaded.config).map_err(bad)?;
+        let mut projects = project::discover(&loaded.config, &crate::paths::home_dir());
+        for p in &mut projects {
+            let Some(name) = &p.settings.engine else { continue };
+            let t = engines::find(&engines, name).map_err(|e| bad(format!("project {}: {e}", p.name)))?;
+            // a path on another machine cannot be looked at from here
+            if !t.is_local() {
+                p.exists = true;
+            }
+        }
+        let shown = (0..engines.len()).collect();
+        Ok(Context { loaded, projects, engines, shown })
+    }
+
+    /// Only the engine called `name` is in view (`--engine NAME`).
+    pub fn select_engine(&mut self, name: &str) -> Result<(), String> {
+        let t = engines::find(&self.engines, name)?;
+        let i = self.engines.iter().position(|e| e.name == t.name).unwrap_or(0);
+        self.shown = vec![i];
+        Ok(())
+    }
+
+    /// The engines in view, with their indexes.
+    pub fn shown_engines(&self) -> impl Iterator<Item = (usize, &EngineTarget)> {
+        self.shown.iter().map(|&i| (i, &self.engines[i]))
+    }
+
+    /// The project's engine, when it is in view; else one line saying where it is.
+    pub fn engine_in_view(&self, p: &Project) -> Result<&EngineTarget, String> {
+        let i = self.engine_index(p);
+        if self.shown.contains(&i) {
+            return Ok(&self.engines[i]);
+        }
+        let shown: Vec<&str> = self.shown_engines().map(|(_, t)| t.name.as_str()).collect();
+        Err(format!(
+            "{} is on engine {}, not {} (a project moves to another engine by engine = \"NAME\" in its [[project]] entry)",
+            p.name,
+            self.engines[i].name,
+            shown.join(", ")
+        ))
+    }
+
+    /// The engine a project's containers live on: the one it is pinned to, else the default.
+    pub fn engine_of(&self, p: &Project) -> &EngineTarget {
+        p.settings.engine.as_deref().and_then(|n| engines::find(&self.engines, n).ok()).unwrap_or(&self.engines[0])
+    }
+
+    /// The index of that engine among [`Context::engines`].
+    pub fn engine_index(&self, p: &Project) -> usize {
+        let name = &self.engine_of(p).name;
+        self.engines.iter().position(|t| &t.name == name).unwrap_or(0)
     }
 
     pub fn config(&self) -> &Config {
@@ -91,12 +146,42 @@ impl Context {
     /// configured project.
     pub fn prepare_spec(&self, p: &Project) -> Result<(ContainerSpec, Vec<String>), OpError> {
         self.only_configured(p, "prepare")?;
+        let engine = self.engine_of(p);
+        if self.engine_index(p) != 0 && p.settings.network == crate::config::NetworkMode::Allowlist {
+            return Err(OpError::Refused(format!(
+                "{} is on engine {}: the egress proxy of the allowlist network mode runs on the default engine only; set network = \"open\" or \"none\" for this project",
+                p.name, engine.name
+            )));
+        }
+        if !engine.is_local() {
+            return self.remote_spec(p, engine);
+        }
         let agent_dir = agent_dir_checked(&p.id, true)?;
         let host = HostContext::gather(p, agent_dir.clone());
         let spec = spec::build(self.config(), p, &host).map_err(OpError::Refused)?;
         // the agent config belongs to the user the container runs as
         let mut warnings = crate::agent_config::prepare(&agent_dir, &crate::paths::home_dir(), &spec.user)?;
         warnings.extend(spec::write_warning(&spec.user, &p.path, &host));
+        Ok((spec, warnings))
+    }
+
+    /// The spec of a project on another machine's engine: its path is that host's, its agent
+    /// config a named volume there; nothing of this host goes in (see [`HostContext::remote`]).
+    fn remote_spec(&self, p: &Project, engine: &EngineTarget) -> Result<(ContainerSpec, Vec<String>), OpError> {
+        let host = HostContext::remote(p);
+        let spec = spec::build(self.config(), p, &host).map_err(OpError::Refused)?;
+        let mut warnings = vec![format!(
+            "{} is on engine {}: its .git/config and hooks are not made read-only there (agentdock cannot look at that host's files)",
+            p.name, engine.name
+        )];
+        let secrets: Vec<&str> = spec::SECRET_ENV.iter().copied().chain(p.settings.env_passthrough.iter().map(String::as_str)).filter(|n| std::env::var_os(n).is_some()).collect();
+        if !secrets.is_empty() {
+            warnings.push(format!(
+                "{} is not passed to a container on engine {} (secrets are files on this host's tmpfs)",
+                secrets.join(", "),
+                engine.name
+            ));
+        }
         Ok((spec, warnings))
     }
 }

@@ -17,20 +17,23 @@
 
 mod actions;
 mod cmdline;
+mod engines;
 mod jump;
 mod layout;
 mod list;
 mod message;
 mod model;
+mod mouse;
 mod output;
 mod overlay;
 mod refresh;
 mod tasks;
 
-use crossterm::event::{KeyEvent, MouseButton, MouseEvent, MouseEventKind};
-use ratatui::layout::{Position, Rect};
+use crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
 
 pub use cmdline::{parse_colon, CommandLine, Completion, LineKey};
+pub use engines::{EngineView, Route};
 pub use layout::PaneLayout;
 pub use list::{list_offset, natural_cmp, row_container, FilterKey, Fold, Group, ListView, Row, SortKey};
 pub use message::{AgentStatus, Command, EngineEvent, EngineStatus, LiveStats};
@@ -97,7 +100,15 @@ impl App {
             cmdline: CommandLine::default(),
             refresh: RefreshQueue::default(),
             tasks: TasksView::default(),
-            model: Model { config, projects, containers: Default::default(), ops: Default::default(), refusals: Default::default(), now: now_unix() },
+            model: Model {
+                config,
+                projects,
+                containers: Default::default(),
+                ops: Default::default(),
+                refusals: Default::default(),
+                now: now_unix(),
+                engines: vec![EngineView::new(crate::domain::engines::LOCAL)],
+            },
             focus: Focus::List,
             mode: Mode::Normal,
             detail_open: false,
@@ -139,7 +150,7 @@ impl App {
         match self.list.selected_row()? {
             Row::Project { project, .. } => self.model.projects.get(*project).cloned(),
             Row::Extra { container, .. } => self.model.project_of(self.model.containers.get(container)?),
-            Row::Group(_) | Row::Member { .. } => None,
+            Row::Group(_) | Row::Member { .. } | Row::Engine(_) => None,
         }
     }
 
@@ -316,6 +327,7 @@ impl App {
                 self.refresh.history = crate::history::read_all();
                 self.mode = Mode::History;
             }
+            Action::EngineFilter => self.cycle_engine_filter(),
             Action::ToggleUnmanaged => {
                 self.list.show_unmanaged = !self.list.show_unmanaged;
                 self.rebuild_rows();
@@ -375,69 +387,20 @@ impl App {
         }
     }
 
-    pub fn on_mouse(&mut self, m: MouseEvent) {
-        let a = self.areas();
-        let pos = Position::new(m.column, m.row);
-        match m.kind {
-            MouseEventKind::Down(MouseButton::Left) => {
-                if a.list.contains(pos) {
-                    self.focus = Focus::List;
-                    // 1 border line + 1 header line
-                    let y = m.row.saturating_sub(a.list.y + 2) as usize;
-                    if m.row >= a.list.y + 2 {
-                        let visible = a.list.height.saturating_sub(3) as usize;
-                        if self.tasks.shown {
-                            let i = list_offset(self.tasks.selected, visible) + y;
-                            if i < self.tasks.tasks.len() {
-                                self.tasks.select(i);
-                            }
-                        } else {
-                            let i = list_offset(self.list.selected, visible) + y;
-                            if i < self.list.rows.len() {
-                                self.select(i);
-                            }
-                        }
-                    }
-                } else if a.output.contains(pos) {
-                    self.focus = Focus::Output;
-                }
-                self.dirty = true;
-            }
-            MouseEventKind::ScrollUp => {
-                if a.output.contains(pos) {
-                    self.output.scroll_up(3);
-                } else if self.tasks.shown {
-                    self.tasks.select(self.tasks.selected.saturating_sub(1));
-                } else {
-                    self.select(self.list.selected.saturating_sub(1));
-                }
-                self.dirty = true;
-            }
-            MouseEventKind::ScrollDown => {
-                if a.output.contains(pos) {
-                    self.output.scroll_down(3);
-                } else if self.tasks.shown {
-                    self.tasks.select(self.tasks.selected + 1);
-                } else {
-                    self.select(self.list.selected + 1);
-                }
-                self.dirty = true;
-            }
-            _ => {}
-        }
-    }
-
     // ----- engine events -----
 
+    /// An event of the default engine.
     pub fn on_engine(&mut self, ev: EngineEvent) {
+        self.on_engine_from(0, ev)
+    }
+
+    /// An event of engine `engine` (an index into the model's engines).
+    pub fn on_engine_from(&mut self, engine: usize, ev: EngineEvent) {
         self.dirty = true;
+        if self.on_engine_status(engine, &ev) {
+            return;
+        }
         match ev {
-            EngineEvent::Connected { host, version, api } => {
-                self.engine = EngineStatus::Connected { host, version, api };
-            }
-            EngineEvent::Disconnected { reason, retry_in_ms } => {
-                self.engine = EngineStatus::Reconnecting { reason, retry_in_ms };
-            }
             EngineEvent::Output { stream, data } => self.output.push(stream, &data),
             EngineEvent::OutputEnd { stream, exit_code, error } => self.output.end(stream, exit_code, error),
             EngineEvent::OpProgress { project, text } => {
@@ -474,7 +437,7 @@ impl App {
             }
             EngineEvent::TaskStarted(Err(e)) => self.last_error = Some(format!("task not started: {e}")),
             container_event => {
-                let applied = self.model.apply(container_event);
+                let applied = self.model.apply_from(engine, container_event);
                 if let Some((text, only_when_notifying)) = applied.notice {
                     let notify = self.model.config.ui.notifications;
                     if notify || !only_when_notifying {

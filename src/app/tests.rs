@@ -232,5 +232,6 @@ fn help_lists_the_live_keymap() {
 }
 
 mod behaviour;
+mod engines;
 mod glance;
 mod task_view;

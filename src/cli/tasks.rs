@@ -109,7 +109,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
                 model: model.or_else(|| Some(t.model.clone()).filter(|m| !m.is_empty())),
                 permission_mode: t.permission_mode.clone(),
             };
-            let engine = connect().await?;
+            let engine = connect(ctx).await?;
             let seen = engine.list(false).await?;
             let rec = tasks::start(&engine, ctx, req, &seen).await?;
             if detach {
@@ -132,7 +132,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             Ok(exit_code(rec.state))
         }
         TaskCommand::Ls { json } => {
-            let engine = connect().await.ok();
+            let engine = connect(ctx).await.ok();
             let all = tasks::refreshed_all(engine.as_ref()).await;
             let summary = crate::domain::fleet::summarize(&all);
             if json {
@@ -145,7 +145,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
         }
         TaskCommand::Show { id, json } => {
             let rec = find(&id)?;
-            let engine = connect().await.ok();
+            let engine = connect(ctx).await.ok();
             let rec = tasks::refreshed(engine.as_ref(), rec).await;
             if json {
                 print_json(&rec)?;
@@ -158,7 +158,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
         TaskCommand::Logs { id, follow: f } => {
             let rec = find(&id)?;
             if f {
-                let engine = connect().await?;
+                let engine = connect(ctx).await?;
                 follow(&engine, rec, true).await?;
             } else {
                 let mut offset = 0;
@@ -168,7 +168,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
         }
         TaskCommand::Cancel { id } => {
             let rec = find(&id)?;
-            let engine = connect().await?;
+            let engine = connect(ctx).await?;
             let rec = tasks::refreshed(Some(&engine), rec).await;
             if rec.state.is_final() {
                 println!("task {} already ended: {}", rec.spec.id, rec.state.label());
@@ -179,7 +179,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             Ok(exit::OK)
         }
         TaskCommand::Diff { id, other } => {
-            let engine = connect().await.ok();
+            let engine = connect(ctx).await.ok();
             let rec = tasks::refreshed(engine.as_ref(), find(&id)?).await;
             let (from, to, repo) = match other {
                 None => {

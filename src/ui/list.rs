@@ -2,6 +2,7 @@
 //! unmanaged containers on a toggle). The title says what its counts count.
 
 mod cells;
+mod engine_row;
 
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
@@ -104,6 +105,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool, counts: Counts)
         .column_spacing(1)
         .block(block);
     f.render_widget(table, area);
+    // an engine's row is one line across the columns
+    for (k, (i, row)) in app.list.rows.iter().enumerate().skip(offset).take(visible).enumerate() {
+        if let Row::Engine(e) = row {
+            let at = Rect::new(inner.x, inner.y + 1 + k as u16, inner.width, 1);
+            let style = if i == app.list.selected { theme::selected() } else { Style::new() };
+            f.render_widget(Paragraph::new(engine_row::line(app, *e)).style(style), at);
+        }
+    }
 }
 
 /// The columns' headings and widths: fewer on narrow screens.
@@ -189,6 +198,7 @@ fn row_cells(app: &App, row: &Row, cols: &Cols) -> Vec<Cell<'static>> {
             };
             cells::group(app, *g, ids, app.list.is_folded(&Fold::Group(*g)), cols)
         }
+        Row::Engine(_) => vec![],
         Row::Member { group, container } => match app.model.containers.get(container) {
             Some(c) => {
                 let style = if *group == Group::Unmanaged { Style::new().fg(theme::DIM) } else { Style::new() };
