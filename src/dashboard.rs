@@ -53,6 +53,7 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
     for &i in &ctx.shown {
         workers[i] = Some(start_worker(&ctx, i, several, &events_tx, &ended_tx));
     }
+    let git = git_watch(&ctx, worker::Events::new(0, events_tx.clone()));
     let mut worker_failures = 0;
     let mut input = Input::start();
     let mut attach_engines: Vec<Option<Engine>> = (0..ctx.engines.len()).map(|_| None).collect();
@@ -108,6 +109,11 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
         }
         for cmd in app.take_commands() {
             match cmd {
+                Command::GitNow(project) => {
+                    if let Some(g) = &git {
+                        let _ = g.poke.send(project);
+                    }
+                }
                 Command::Bell => {
                     let _ = std::io::stdout().write_all(b"\x07");
                 }
@@ -187,6 +193,19 @@ fn start_worker(
         let _ = ended.send((i, why));
     });
     Running { commands: w.commands, abort }
+}
+
+/// The projects' git state, read beside the engine worker: off when `ui.git_interval_secs` is
+/// 0 or there are more than `ui.git_max_projects` projects.
+fn git_watch(ctx: &Context, events: worker::Events) -> Option<worker::git::GitWatch> {
+    let ui = &ctx.config().ui;
+    // host files: the projects on this machine's engines only
+    let local = |p: &&crate::domain::project::Project| p.exists && ctx.engine_of(p).is_local();
+    let projects: Vec<_> = ctx.projects.iter().filter(local).map(|p| (p.id.clone(), p.path.clone())).collect();
+    if ui.git_interval_secs == 0 || projects.is_empty() || projects.len() > ui.git_max_projects {
+        return None;
+    }
+    Some(worker::git::spawn(projects, Duration::from_secs(ui.git_interval_secs), events))
 }
 
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod dashboard;
 pub mod domain;
 pub mod engine;
+pub mod gitstate;
 pub mod history;
 pub mod input;
 pub mod keymap;

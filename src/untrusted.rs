@@ -170,14 +170,24 @@ fn gid_of(gid: u32) -> rfs::Gid {
 pub fn chown_tree(top: &Path, uid: u32, gid: u32) -> io::Result<()> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let fd = rfs::open(top, flags, Mode::empty())?;
-    chown_dir(fd, (uid_of(uid), gid_of(gid)), 0)
+    chown_dir(fd, (uid_of(uid), gid_of(gid)), None, 0)
 }
 
-fn chown_dir(dir: OwnedFd, owner: (rfs::Uid, rfs::Gid), depth: usize) -> io::Result<()> {
+/// As [`chown_tree`], but only what `from` owns changes hands (what root just wrote into a
+/// user's repository, say).
+pub fn chown_tree_owned_by(top: &Path, from: u32, uid: u32, gid: u32) -> io::Result<()> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rfs::open(top, flags, Mode::empty())?;
+    chown_dir(fd, (uid_of(uid), gid_of(gid)), Some(from), 0)
+}
+
+fn chown_dir(dir: OwnedFd, owner: (rfs::Uid, rfs::Gid), from: Option<u32>, depth: usize) -> io::Result<()> {
     if depth > MAX_DEPTH {
         return Err(io::Error::other(format!("more than {MAX_DEPTH} directories deep")));
     }
-    rfs::fchown(&dir, Some(owner.0), Some(owner.1))?;
+    if from.is_none_or(|f| rfs::fstat(&dir).map(|st| st.st_uid == f).unwrap_or(false)) {
+        rfs::fchown(&dir, Some(owner.0), Some(owner.1))?;
+    }
     let mut entries = rfs::Dir::read_from(&dir)?;
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     while let Some(entry) = entries.read() {
@@ -187,7 +197,7 @@ fn chown_dir(dir: OwnedFd, owner: (rfs::Uid, rfs::Gid), depth: usize) -> io::Res
             continue;
         }
         match rfs::openat(&dir, name, flags, Mode::empty()) {
-            Ok(sub) => chown_dir(sub, owner, depth + 1)?,
+            Ok(sub) => chown_dir(sub, owner, from, depth + 1)?,
             // not a directory (or a link to one): a regular file with no other name is changed
             Err(Errno::NOTDIR | Errno::LOOP) => {
                 let fd = match rfs::openat(&dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
@@ -196,7 +206,8 @@ fn chown_dir(dir: OwnedFd, owner: (rfs::Uid, rfs::Gid), depth: usize) -> io::Res
                     Err(e) => return Err(e.into()),
                 };
                 let st = rfs::fstat(&fd)?;
-                if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile && st.st_nlink == 1 {
+                let theirs = from.is_none_or(|f| st.st_uid == f);
+                if theirs && FileType::from_raw_mode(st.st_mode) == FileType::RegularFile && st.st_nlink == 1 {
                     rfs::chownat(&fd, "", Some(owner.0), Some(owner.1), AtFlags::EMPTY_PATH)?;
                 }
             }

@@ -71,3 +71,21 @@ fn attach_without_a_tty_says_so_in_one_line() {
         assert!(err.contains("needs a terminal"), "{err}");
     }
 }
+
+/// doctor looks at each workspace's `.git` as the container left it: a `.git/commondir` that
+/// would point git at a config the container wrote fails, nested repositories are named.
+#[test]
+fn doctor_names_git_dirs_the_container_could_have_redirected() {
+    let env = TestEnv::new("");
+    let ok = env.git_project("fine");
+    let bad = env.git_project("redirected");
+    std::fs::create_dir(env.project_path(&bad).join("evil")).unwrap();
+    std::fs::write(env.project_path(&bad).join(".git/commondir"), "../evil\n").unwrap();
+    std::fs::create_dir_all(env.project_path(&ok).join("vendor/.git")).unwrap();
+    let out = env.cmd(&["doctor"]).env("DOCKER_HOST", "unix:///nonexistent.sock").output().unwrap();
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.starts_with("git ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("FAIL") && line.contains(&format!("{bad}: .git/commondir in the workspace")), "{line}");
+    assert!(!line.contains(&format!("{ok}:")), "{line}");
+    assert!(line.contains(&format!("nested repositories (untrusted, look before you run git in them): {ok}/vendor")), "{line}");
+}

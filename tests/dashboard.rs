@@ -468,7 +468,59 @@ fn a_hundred_containers_at_a_glance_natural_order_counts_fold_and_jump() {
     });
     t.keys(&["Enter"]);
     t.keys(&["c"]);
-    t.wait_until(Duration::from_secs(30), "its container", |s| row_of(s, &p10).contains("running") || row_of(s, &p10).contains("creating"));
+    // (q while it is being created would wait for the create: wait for it to run)
+    t.wait_until(Duration::from_secs(60), "its container", |s| row_of(s, &p10).contains("running"));
     assert!(row_of(&t.screen(), &p2).contains("no container"));
     quit_and_check_terminal(&t);
+}
+
+/// The GIT column: each workspace's branch and changed files, read on the host with nothing the
+/// container planted in `.git` run (hooks, an fsmonitor command, a pager: a canary says), and a
+/// workspace whose `.git/commondir` could redirect git is not read, with the reason a key away.
+#[test]
+fn the_list_shows_each_workspaces_git_state_and_nothing_planted_runs() {
+    let env = TestEnv::new("[ui]\ngit_interval_secs = 1\n");
+    let p = env.git_project("gitst");
+    let q = env.git_project("gitbad");
+    let plain = env.project("nogit");
+    let path = env.project_path(&p);
+    let canary = env.dir.path().join("canary");
+    let evil = path.join(".git/evil.sh");
+    std::fs::write(&evil, format!("#!/bin/sh\necho ran \"$0\" >> {}\n", canary.display())).unwrap();
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let ok = Command::new("git").args(["-c", "safe.directory=*", "-C"]).arg(dir).args(args).status().unwrap().success();
+        assert!(ok, "git {args:?}");
+    };
+    Command::new("chmod").arg("+x").arg(&evil).status().unwrap();
+    for hook in ["post-checkout", "post-index-change", "fsmonitor-watchman", "reference-transaction"] {
+        std::fs::copy(&evil, path.join(".git/hooks").join(hook)).unwrap();
+    }
+    let e = evil.display().to_string();
+    git(&path, &["config", "core.fsmonitor", &e]);
+    git(&path, &["config", "core.pager", &e]);
+    std::fs::write(path.join("README.md"), "changed by the agent\n").unwrap();
+    std::fs::write(path.join("new.txt"), "new\n").unwrap();
+    let bad = env.project_path(&q);
+    std::fs::create_dir(bad.join("evil")).unwrap();
+    std::fs::write(bad.join(".git/commondir"), "../evil\n").unwrap();
+
+    let t = Tmux::start(&env);
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    let s = t.wait_until(Duration::from_secs(15), "the git state", |s| row_of(s, &p).contains("main ●2"));
+    assert!(s.lines().nth(1).unwrap_or("").contains("GIT"), "{s}");
+    assert!(row_of(&s, &plain).contains("not git"), "{s}");
+    assert!(row_of(&s, &q).contains(" ? "), "{s}");
+    assert!(!canary.exists(), "a planted command ran: {}", std::fs::read_to_string(&canary).unwrap_or_default());
+    // why not read is in the detail
+    t.keys(&["/"]);
+    t.literal(&q);
+    t.keys(&["Enter", "Enter"]);
+    t.wait_for("git      not read: .git/commondir", Duration::from_secs(5));
+    t.keys(&["Escape", "/", "Escape"]);
+    // it follows the workspace: a commit, and the row is clean again
+    git(&path, &["add", "-A"]);
+    git(&path, &["-c", "user.name=t", "-c", "user.email=t@localhost", "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", "agent work"]);
+    t.wait_until(Duration::from_secs(10), "clean again", |s| row_of(s, &p).contains("main ") && !row_of(s, &p).contains('●'));
+    t.keys(&["q"]);
 }

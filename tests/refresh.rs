@@ -260,3 +260,48 @@ fn killed_and_oom_containers_are_shown_with_the_reason() {
     row_has("137");
     assert!(killed.elapsed() < Duration::from_secs(2), "took {:?}", killed.elapsed());
 }
+
+/// A refresh cut off before its new container was made (agentdock killed, say) leaves the old
+/// one set aside and stopped: the dashboard puts it back when it starts, and says so.
+#[test]
+fn the_dashboard_repairs_a_refresh_interrupted_before_it_started() {
+    let env = TestEnv::new("agent_command = \"bash\"\n");
+    let p = env.project("repair");
+    env.ok(&["up", &p]);
+    let id = container_id(&env);
+    docker(&["stop", "-t", "1", &id]);
+    docker(&["rename", &id, &format!("agentdock-{p}-old-1700000000")]);
+    let t = Tmux::start(&env);
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    let s = t.wait_until(Duration::from_secs(60), "the repair", |s| s.contains(&format!("restored agentdock-{p} after an interrupted refresh")));
+    assert!(s.lines().any(|l| l.contains(&p) && l.contains("running")), "{s}");
+    assert_eq!(container_id(&env), id, "the same container, back");
+    assert_eq!(inspect(&id)["Name"], format!("/agentdock-{p}"));
+    t.keys(&["q"]);
+}
+
+/// q while a refresh is under way waits for it (a second q would quit at once): the refresh
+/// ends whole, with one container under the project's name, and the dashboard then quits.
+#[test]
+fn quit_waits_for_a_refresh_under_way() {
+    let env = TestEnv::new("agent_command = \"bash\"\n");
+    let p = env.project("quitwait");
+    env.ok(&["up", &p]);
+    let before = container_id(&env);
+    let t = Tmux::start(&env);
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    t.wait_until(Duration::from_secs(15), "running", |s| s.lines().any(|l| l.contains(&p) && l.contains("running")));
+    t.keys(&["/"]);
+    t.literal(&p);
+    t.keys(&["Enter", "r"]);
+    t.wait_for("refreshing", Duration::from_secs(10));
+    t.keys(&["q"]);
+    t.wait_for("quitting when", Duration::from_secs(5));
+    t.wait_for("READY$", Duration::from_secs(90));
+    let after = container_id(&env);
+    assert_ne!(after, before, "the refresh made a new container");
+    assert_eq!(state(&after), "running");
+    assert_eq!(inspect(&after)["Name"], format!("/agentdock-{p}"));
+}

@@ -261,8 +261,9 @@ fn a_task_over_its_time_ends_timed_out_with_its_work_so_far_kept() {
     // the calls it made are kept, in the stream and in what `task logs` shows
     let events = events_of(&env, &id);
     assert!(events.contains("echo partial > partial.txt") && events.contains("sleep 1; echo tick"), "{events}");
+    // (the second may still have been running at the timeout: the events above have it)
     let calls = t["summary"]["tool_calls"].as_array().unwrap();
-    assert!(calls.len() >= 2, "{calls:?}");
+    assert!(!calls.is_empty(), "{calls:?}");
     let logs = env.ok(&["task", "logs", &id]);
     assert!(logs.contains("→ Bash(echo partial > partial.txt)"), "{logs}");
     assert!(logs.contains("→ Bash(sleep 1; echo tick)"), "{logs}");

@@ -88,6 +88,7 @@ impl App {
             Command::Attach { container: id, .. } | Command::Shell { container: id, .. } => container(id),
             Command::CloseDetail | Command::StopStream(_) => Route::All,
             Command::Bell
+            | Command::GitNow(_)
             | Command::WatchTasks(_)
             | Command::StartTask { .. }
             | Command::CancelTask(_)

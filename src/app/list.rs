@@ -3,13 +3,13 @@
 //! filter, folds and selection. Rows are rebuilt only when the containers, the sort, the filter
 //! or a fold change, never per tick.
 
-use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
 use crossterm::event::KeyEvent;
 
 use super::cmdline::{edit_line, LineEdit};
 use super::model::{is_task_container, ContainerView, Model};
+pub use crate::domain::text::natural_cmp;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Row {
@@ -123,40 +123,6 @@ pub fn row_container<'a>(m: &'a Model, row: &Row) -> Option<&'a ContainerView> {
         }
         Row::Project { container: None, .. } | Row::Group(_) | Row::Engine(_) => None,
     }
-}
-
-/// Names compared as people read them: runs of digits by their value (big-2 before big-10),
-/// the rest without regard to case; equal ones by their exact text, so the order is total.
-pub fn natural_cmp(a: &str, b: &str) -> Ordering {
-    let (x, y) = (a.as_bytes(), b.as_bytes());
-    let (mut i, mut j) = (0, 0);
-    while i < x.len() && j < y.len() {
-        if x[i].is_ascii_digit() && y[j].is_ascii_digit() {
-            let (si, sj) = (i, j);
-            while i < x.len() && x[i].is_ascii_digit() {
-                i += 1;
-            }
-            while j < y.len() && y[j].is_ascii_digit() {
-                j += 1;
-            }
-            let n = a[si..i].trim_start_matches('0');
-            let m = b[sj..j].trim_start_matches('0');
-            let o = n.len().cmp(&m.len()).then_with(|| n.cmp(m));
-            if o != Ordering::Equal {
-                return o;
-            }
-        } else {
-            // one character each (digits are ASCII, so a run never starts inside a character)
-            let (c, d) = (a[i..].chars().next().unwrap_or_default(), b[j..].chars().next().unwrap_or_default());
-            let o = c.to_lowercase().cmp(d.to_lowercase());
-            if o != Ordering::Equal {
-                return o;
-            }
-            i += c.len_utf8();
-            j += d.len_utf8();
-        }
-    }
-    (x.len() - i).cmp(&(y.len() - j)).then_with(|| a.cmp(b))
 }
 
 /// Where a container goes in the list.

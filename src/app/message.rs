@@ -33,6 +33,8 @@ pub enum Command {
     TaskRun { stream: u64, id: String },
     /// A task branch's diff against its base, into the output pane.
     TaskDiff { stream: u64, id: String },
+    /// Read this project's git state again (its agent finished a turn).
+    GitNow(String),
 }
 
 /// What the engine worker tells the app.
@@ -67,6 +69,8 @@ pub enum EngineEvent {
     Refusals { counts: std::collections::BTreeMap<String, crate::domain::network::RefusalCount>, first: Vec<String> },
     /// Something done that the user should read about (a task cancelled).
     Message(String),
+    /// The git state of projects' workspaces that changed, by project id.
+    Git(Vec<(String, crate::domain::gitstate::GitRead)>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

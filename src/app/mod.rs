@@ -24,6 +24,7 @@ mod list;
 mod message;
 mod model;
 mod mouse;
+mod notices;
 mod output;
 mod overlay;
 mod refresh;
@@ -106,6 +107,7 @@ impl App {
                 containers: Default::default(),
                 ops: Default::default(),
                 refusals: Default::default(),
+                git: Default::default(),
                 now: now_unix(),
                 engines: vec![EngineView::new(crate::domain::engines::LOCAL)],
             },
@@ -420,16 +422,7 @@ impl App {
             }
             EngineEvent::Error(e) => self.last_error = Some(e),
             EngineEvent::Message(m) => self.message = Some(m),
-            EngineEvent::Refusals { counts, first } => {
-                if let Some(name) = first.first() {
-                    let last = counts.get(name).map(|c| format!("{}:{}", c.last_host, c.last_port)).unwrap_or_default();
-                    self.message = Some(format!("{name} was refused {last} by the egress proxy (agentdock net lists what it refused; security.allow adds a domain)"));
-                    if self.model.config.ui.notifications {
-                        self.emit(Command::Bell);
-                    }
-                }
-                self.model.refusals = counts;
-            }
+            EngineEvent::Refusals { counts, first } => self.on_refusals(counts, first),
             EngineEvent::Tasks(all) => self.tasks.set(all),
             EngineEvent::TaskStarted(Ok(rec)) => {
                 self.message = Some(format!("task {} started on {} (branch {})", rec.spec.id, rec.spec.project_name, rec.spec.branch));
@@ -438,6 +431,7 @@ impl App {
             EngineEvent::TaskStarted(Err(e)) => self.last_error = Some(format!("task not started: {e}")),
             container_event => {
                 let applied = self.model.apply_from(engine, container_event);
+                self.emit_some(applied.git_poke.clone().map(Command::GitNow));
                 if let Some((text, only_when_notifying)) = applied.notice {
                     let notify = self.model.config.ui.notifications;
                     if notify || !only_when_notifying {

@@ -41,6 +41,8 @@ pub struct Applied {
     /// Something to tell the user (the bell rings too when notifications are on), and whether
     /// it is told only when notifications are on.
     pub notice: Option<(String, bool)>,
+    /// The project whose agent just finished working: its git state is read again.
+    pub git_poke: Option<String>,
 }
 
 /// Running and all containers of each kind, and the managed ones unhealthy or needing refresh.
@@ -83,6 +85,8 @@ pub struct Model {
     pub ops: BTreeMap<String, String>,
     /// What the egress proxy refused, by container name.
     pub refusals: BTreeMap<String, crate::domain::network::RefusalCount>,
+    /// Each project's workspace git state, by project id (absent: not read yet, or off).
+    pub git: std::collections::HashMap<String, crate::domain::gitstate::GitRead>,
     pub now: i64,
     /// The engines shown, the default first (one unless `[[engine]]` entries add more).
     pub engines: Vec<super::engines::EngineView>,
@@ -219,6 +223,13 @@ impl Model {
         v
     }
 
+    /// Whether the projects' git state is read (the dashboard's git watch runs).
+    pub fn git_on(&self) -> bool {
+        let ui = &self.config.ui;
+        let n = self.projects.iter().filter(|p| p.exists).count();
+        ui.git_interval_secs > 0 && n > 0 && n <= ui.git_max_projects
+    }
+
     /// Ids of running containers whose stats are on screen (all running: the list shows each).
     pub fn running_ids(&self) -> Vec<String> {
         self.containers.values().filter(|c| c.info.state == ContainerState::Running).map(|c| c.info.id.clone()).collect()
@@ -297,6 +308,10 @@ impl Model {
                     let was_waiting = matches!(v.agent, Some(AgentStatus::Waiting { .. }));
                     let waiting = matches!(status, AgentStatus::Waiting { .. });
                     let known = v.agent.is_some();
+                    let was_working = matches!(v.agent, Some(AgentStatus::Working { .. }));
+                    if was_working && !matches!(status, AgentStatus::Working { .. }) {
+                        out.git_poke = v.info.project_id.clone();
+                    }
                     v.agent = Some(status);
                     if known && waiting && !was_waiting {
                         out.notice = Some((format!("the agent in {} is waiting for you", v.info.name), true));
@@ -311,6 +326,7 @@ impl Model {
                     out.notice = Some((text, false));
                 }
             }
+            EngineEvent::Git(reads) => self.git.extend(reads),
             EngineEvent::Died { id, name, exit_code, oom_killed } => {
                 if let Some(v) = self.containers.get_mut(&id) {
                     v.last_exit = Some((self.now, exit_code, oom_killed));

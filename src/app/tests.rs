@@ -2,6 +2,7 @@
 //! (TestBackend + insta snapshots; colours checked on the buffer).
 
 use super::*;
+use crate::domain::gitstate::{GitRead, GitState};
 use crate::domain::container::{ContainerInfo, ContainerState, Health};
 use crate::domain::stats::StatsSample;
 use crate::engine::{DetailInfo, StateInfo};
@@ -83,6 +84,11 @@ fn busy_app() -> App {
     app.on_engine(EngineEvent::Stats(vec![
         ("api000000000000000000".into(), sample(12.5, 512 << 20, 8 << 30)),
         ("web000000000000000000".into(), sample(150.0, 7 << 30, 8 << 30)),
+    ]));
+    app.on_engine(EngineEvent::Git(vec![
+        ("api".into(), GitRead::State(GitState { branch: Some("main".into()), head: Some("1a2b3c4d5e".into()), upstream: Some("origin/main".into()), ahead: 2, changed: 3, untracked: 1, diff: Some((3, 40, 7)), ..Default::default() })),
+        ("web".into(), GitRead::NotRepo),
+        ("docs".into(), GitRead::State(GitState { branch: Some("docs-v2".into()), head: Some("9f8e7d6c5b".into()), ..Default::default() })),
     ]));
     app.take_commands();
     app

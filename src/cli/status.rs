@@ -184,6 +184,7 @@ pub(super) async fn doctor(ctx: &Context, json: bool) -> Result<i32, Failure> {
         ok: unwritable.is_empty(),
         detail: if unwritable.is_empty() { format!("each agent can write its workspace (user = \"{}\")", cfg.user) } else { unwritable.join("; ") },
     });
+    checks.push(git_check(ctx));
     if let Some(Ok(e)) = engine {
         checks.extend(network_checks(e, ctx).await);
     }
@@ -209,6 +210,35 @@ pub(super) async fn doctor(ctx: &Context, json: bool) -> Result<i32, Failure> {
     } else {
         exit::FAILED
     })
+}
+
+/// The workspaces' git dirs: one the container could have redirected (a `.git/commondir`, a
+/// `.git` link or a `.git` file naming a git dir inside the workspace) fails, and nested
+/// repositories just under the top are named: both are the container's work, as untrusted as
+/// any repository you did not make.
+fn git_check(ctx: &Context) -> Check {
+    let mut bad = Vec::new();
+    let mut nested = Vec::new();
+    for p in ctx.projects.iter().filter(|p| p.exists) {
+        if let crate::gitstate::GitRead::Unreadable(why) = crate::gitstate::read(&p.path) {
+            bad.push(format!("{}: {why}", p.name));
+        }
+        let Ok(entries) = std::fs::read_dir(&p.path) else { continue };
+        for e in entries.flatten().take(10_000) {
+            let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            if is_dir && e.file_name() != ".git" && std::fs::symlink_metadata(e.path().join(".git")).is_ok() {
+                nested.push(format!("{}/{}", p.name, e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    let mut detail = if bad.is_empty() { "every workspace's .git is its own".to_string() } else { bad.join("; ") };
+    if !nested.is_empty() {
+        nested.sort();
+        let more = if nested.len() > 5 { format!(" and {} more", nested.len() - 5) } else { String::new() };
+        nested.truncate(5);
+        detail.push_str(&format!("; nested repositories (untrusted, look before you run git in them): {}{more}", nested.join(", ")));
+    }
+    Check { name: "git", ok: bad.is_empty(), detail: crate::domain::text::strip(&detail) }
 }
 
 /// Each project's network mode (and a container made for other network settings, which its

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod container;
 pub mod engines;
 pub mod fleet;
+pub mod gitstate;
 pub mod network;
 pub mod output;
 pub mod policy;

@@ -129,7 +129,7 @@ pub fn discover(config: &Config, home: &Path) -> Vec<Project> {
             }
         })
         .collect();
-    projects.sort_by(|a, b| a.name.cmp(&b.name).then(a.path.cmp(&b.path)));
+    projects.sort_by(|a, b| super::text::natural_cmp(&a.name, &b.name).then(a.path.cmp(&b.path)));
     projects
 }
 
@@ -336,6 +336,17 @@ mod tests {
         let explicit = ps.iter().find(|p| p.settings.image == "img:1").unwrap();
         assert!(explicit.path.ends_with("elsewhere/api"));
         assert_eq!(find(&ps, "web").unwrap().id, "web");
+    }
+
+    #[test]
+    fn projects_come_in_natural_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        for d in ["svc-10", "svc-2", "Svc-1", "svc-9"] {
+            std::fs::create_dir_all(tmp.path().join("projects").join(d).join(".git")).unwrap();
+        }
+        let cfg = Config { roots: vec!["~/projects".into()], ..Config::default() };
+        let names: Vec<_> = discover(&cfg, tmp.path()).into_iter().map(|p| p.name).collect();
+        assert_eq!(names, ["Svc-1", "svc-2", "svc-9", "svc-10"]);
     }
 
     #[test]

@@ -363,6 +363,10 @@ pub struct UiSettings {
     /// Seconds between samples of the tmux pane of an agent that reports no status through
     /// hooks (each sample is one exec; at least 5).
     pub pane_sample_secs: u64,
+    /// Seconds between reads of the projects' git state (the GIT column); 0 turns it off.
+    pub git_interval_secs: u64,
+    /// With more projects than this, the git state is not read (each read is a `git status`).
+    pub git_max_projects: usize,
 }
 
 impl Default for UiSettings {
@@ -376,6 +380,8 @@ impl Default for UiSettings {
             notifications: false,
             detach_key: "ctrl-]".to_string(),
             pane_sample_secs: 30,
+            git_interval_secs: 10,
+            git_max_projects: 100,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Text from containers, made safe to show: one scanner of escape sequences and control
 //! characters, used by the plain-text filter here and by the colour renderer in `ui::ansi`.
 
+use std::cmp::Ordering;
+
 /// A piece of scanned text.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Piece<'a> {
@@ -76,6 +78,40 @@ pub fn strip(s: &str) -> String {
         Piece::Sgr(_) => {}
     });
     text
+}
+
+/// Names compared as people read them: runs of digits by their value (big-2 before big-10),
+/// the rest without regard to case; equal ones by their exact text, so the order is total.
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < x.len() && j < y.len() {
+        if x[i].is_ascii_digit() && y[j].is_ascii_digit() {
+            let (si, sj) = (i, j);
+            while i < x.len() && x[i].is_ascii_digit() {
+                i += 1;
+            }
+            while j < y.len() && y[j].is_ascii_digit() {
+                j += 1;
+            }
+            let n = a[si..i].trim_start_matches('0');
+            let m = b[sj..j].trim_start_matches('0');
+            let o = n.len().cmp(&m.len()).then_with(|| n.cmp(m));
+            if o != Ordering::Equal {
+                return o;
+            }
+        } else {
+            // one character each (digits are ASCII, so a run never starts inside a character)
+            let (c, d) = (a[i..].chars().next().unwrap_or_default(), b[j..].chars().next().unwrap_or_default());
+            let o = c.to_lowercase().cmp(d.to_lowercase());
+            if o != Ordering::Equal {
+                return o;
+            }
+            i += c.len_utf8();
+            j += d.len_utf8();
+        }
+    }
+    (x.len() - i).cmp(&(y.len() - j)).then_with(|| a.cmp(b))
 }
 
 #[cfg(test)]

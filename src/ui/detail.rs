@@ -37,6 +37,9 @@ fn facts(app: &App, c: &ContainerView) -> Vec<Line<'static>> {
     if let Some(a) = &c.agent {
         lines.push(kv("agent", a.label(app.model.now)));
     }
+    if let Some(g) = c.info.project_id.as_ref().filter(|_| c.info.managed).and_then(|p| app.model.git.get(p)) {
+        lines.push(kv("git", g.describe()));
+    }
     if let Some(r) = app.model.refusals.get(&c.info.name) {
         let ago = crate::domain::stats::human_age(app.model.now - r.last_at as i64);
         lines.push(kv("refused", format!("{} requests by the egress proxy; last {}:{}, {ago} ago", r.count, r.last_host, r.last_port)));
@@ -106,7 +109,12 @@ fn plot<'a>(title: &'a str, points: &'a [(f64, f64)], max: f64, color: ratatui::
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let Some(c) = app.selected_container() else {
-        let p = Paragraph::new("no container selected: c creates the project's container")
+        let mut lines = vec![Line::from("no container selected: c creates the project's container")];
+        if let Some(g) = app.selected_project().and_then(|p| app.model.git.get(&p.id)) {
+            lines.push(kv("git", g.describe()));
+        }
+        let p = Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
             .style(Style::new().fg(theme::DIM))
             .block(panel(Line::from(Span::styled(" detail ", theme::header())), false));
         f.render_widget(p, area);

@@ -62,7 +62,8 @@ pub fn count_spans(app: &App, counts: &Counts, compact: bool, unmanaged: bool) -
 }
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool, counts: Counts) {
-    let cols = Cols::for_width(area.width);
+    let mut cols = Cols::for_width(area.width);
+    cols.git &= app.model.git_on();
     let sort_dir = if app.list.sort_desc { "↓" } else { "↑" };
     let mut title = vec![Span::styled(" projects ", theme::header())];
     title.extend(count_spans(app, &counts, cols.compact, true));
@@ -136,6 +137,10 @@ fn columns(app: &App, cols: &Cols) -> (Vec<&'static str>, Vec<Constraint>) {
     }
     header.push("AGE");
     widths.push(Constraint::Length(6));
+    if cols.git {
+        header.push("GIT");
+        widths.push(Constraint::Length(18));
+    }
     if cols.agent {
         header.push("AGENT");
         widths.push(Constraint::Length(16));
@@ -146,6 +151,14 @@ fn columns(app: &App, cols: &Cols) -> (Vec<&'static str>, Vec<Constraint>) {
 }
 
 fn row_cells(app: &App, row: &Row, cols: &Cols) -> Vec<Cell<'static>> {
+    let git = match row {
+        Row::Project { project, .. } => app.model.git.get(&app.model.projects[*project].id),
+        _ => None,
+    };
+    cells::with_git(figure_cells(app, row, cols), git, cols)
+}
+
+fn figure_cells(app: &App, row: &Row, cols: &Cols) -> Vec<Cell<'static>> {
     match row {
         Row::Project { project, container } => {
             let p = &app.model.projects[*project];

@@ -164,7 +164,7 @@ impl Worker {
             Command::CancelTask(id) => self.cancel_task(id),
             Command::TaskRun { stream, id } => self.follow_task(stream, id),
             Command::TaskDiff { stream, id } => self.diff_task(stream, id),
-            Command::Attach { .. } | Command::Shell { .. } | Command::Bell => {}
+            Command::Attach { .. } | Command::Shell { .. } | Command::Bell | Command::GitNow(_) => {}
         }
     }
 

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 mod agents;
 mod commands;
 mod events;
+pub mod git;
 mod proxy;
 mod stats;
 mod tasks;

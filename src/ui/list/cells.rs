@@ -12,6 +12,8 @@ use crate::domain::stats::{human_age, human_bytes};
 
 pub struct Cols {
     pub agent: bool,
+    /// The projects' git state (branch, ahead / behind, files changed).
+    pub git: bool,
     pub disk: bool,
     /// Narrow screens: short memory figures.
     pub compact: bool,
@@ -21,7 +23,7 @@ pub struct Cols {
 
 impl Cols {
     pub fn for_width(w: u16) -> Cols {
-        Cols { agent: w >= 130, disk: w >= 100, compact: w < 100, tiny: w < 60 }
+        Cols { agent: w >= 130, git: w >= 140, disk: w >= 100, compact: w < 100, tiny: w < 60 }
     }
 }
 
@@ -168,5 +170,26 @@ pub fn group(app: &App, g: Group, ids: &[String], folded: bool, cols: &Cols) -> 
         Group::Unmanaged => format!("{what} · u hides · shown, never changed"),
     };
     cells.push(Cell::from(Span::styled(hint, Style::new().fg(theme::DIM))));
+    cells
+}
+
+/// Puts the GIT cell (empty on rows that are no project's) in its column, after AGE.
+pub fn with_git(mut cells: Vec<Cell<'static>>, git: Option<&crate::domain::gitstate::GitRead>, cols: &Cols) -> Vec<Cell<'static>> {
+    if !cols.git || cols.tiny {
+        return cells;
+    }
+    let at = 6 + usize::from(cols.disk);
+    while cells.len() < at {
+        cells.push(Cell::from(""));
+    }
+    let cell = match git {
+        Some(g @ crate::domain::gitstate::GitRead::State(s)) => {
+            let style = if s.dirty() > 0 { Style::new().fg(theme::WARN) } else { Style::new() };
+            Cell::from(Span::styled(g.cell(), style))
+        }
+        Some(g) => Cell::from(Span::styled(g.cell(), Style::new().fg(theme::DIM))),
+        None => Cell::from(""),
+    };
+    cells.insert(at, cell);
     cells
 }
