@@ -247,11 +247,12 @@ pub async fn up(engine: &Engine, ctx: &Context, p: &Project) -> Result<Ensured, 
     // a refresh of this project may be under way (here or in another process)
     let _lock = crate::lock::try_lock(&p.id).map_err(|e| OpError::Refused(e.to_string()))?;
     let (spec, warnings) = ctx.prepare_spec(p)?;
+    ensure_volumes(engine, &spec).await?;
     let ready = Duration::from_secs(p.settings.refresh.ready_timeout_secs);
     if let Some(done) = engine.repair(&spec, ready).await? {
         tracing::info!(project = %p.id, "{done}");
     }
-    let done = engine.ensure(&spec).await?;
+    let done = engine.ensure(&spec).await.map_err(explained)?;
     Ok(Ensured { warnings: warnings.into_iter().chain(done.warnings.iter().cloned()).collect(), ..done })
 }
 
@@ -278,6 +279,7 @@ pub async fn refresh(
     }
     let _lock = crate::lock::try_lock(&p.id).map_err(|e| OpError::Refused(e.to_string()))?;
     let (spec, warnings) = ctx.prepare_spec(p)?;
+    ensure_volumes(engine, &spec).await?;
     let started = Instant::now();
     let at = now_unix();
     let policy = &p.settings.refresh;
@@ -303,7 +305,30 @@ pub async fn refresh(
     Ok(Refreshed { warnings, ..result? })
 }
 
-/// Stops and removes every container of the project; `purge` also deletes its agent config.
+/// An engine's refusal with what to do about it, where agentdock knows.
+fn explained(e: EngineError) -> OpError {
+    match e {
+        // the engine's own open-files limit is below the container's (agentdock reads it on this
+        // machine, not on another's)
+        EngineError::Failed(m) if m.contains("rlimit type 7") => OpError::Refused(format!(
+            "{}; the engine allows fewer open files than limits.nofile_soft / nofile_hard: lower them for this project",
+            m.trim()
+        )),
+        other => OpError::Engine(other),
+    }
+}
+
+/// The named volumes a spec mounts (the agent config on another machine's engine), made with
+/// the spec's labels (so they are known as agentdock's).
+async fn ensure_volumes(engine: &Engine, spec: &ContainerSpec) -> Result<(), OpError> {
+    for m in spec.mounts.iter().filter(|m| !m.source.is_absolute()) {
+        engine.ensure_volume(&m.source.to_string_lossy(), &spec.labels).await?;
+    }
+    Ok(())
+}
+
+/// Stops and removes every container of the project; `purge` also deletes its agent config
+/// (on another machine's engine: its volume there).
 /// The one operation open to an orphan (see [`project::orphan`]). An id that is not a valid
 /// one names no file: no lock (such a project is never refreshed, there is nothing to keep
 /// apart) and no purge.
@@ -316,7 +341,7 @@ pub async fn remove(engine: &Engine, p: &Project, purge: bool, stop_timeout: i64
         )));
     }
     // checked before anything is removed, and again before the delete
-    if purge {
+    if purge && engine.is_local() {
         agent_dir_checked(&p.id, false).map_err(|e| OpError::Refused(format!("{e}; nothing removed")))?;
     }
     let _lock = match valid {
@@ -336,7 +361,12 @@ pub async fn remove(engine: &Engine, p: &Project, purge: bool, stop_timeout: i64
         Ok(nets) => removed.extend(nets),
         Err(e) => tracing::warn!(project = %p.id, error = %e, "cannot remove the project's networks"),
     }
-    if purge {
+    if purge && !engine.is_local() {
+        let volume = spec::agent_volume(&p.id);
+        if engine.remove_volume(&volume).await? {
+            removed.push(volume);
+        }
+    } else if purge {
         let dir = agent_dir_checked(&p.id, false)?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| OpError::Other(anyhow::anyhow!("cannot purge {}: {e}", dir.display())))?;

@@ -16,11 +16,14 @@ pub struct EngineView {
     pub rtt_micros: Option<u64>,
     /// In view (`--engine NAME` shows one alone).
     pub shown: bool,
+    /// Another engine (an index) reaches the same daemon (they list the same containers, whose
+    /// ids are the daemon's own): its containers are listed there only, not twice.
+    pub same_as: Option<usize>,
 }
 
 impl EngineView {
     pub fn new(name: &str) -> EngineView {
-        EngineView { name: name.to_string(), status: EngineStatus::Connecting, rtt_micros: None, shown: true }
+        EngineView { name: name.to_string(), status: EngineStatus::Connecting, rtt_micros: None, shown: true, same_as: None }
     }
 }
 
@@ -54,6 +57,25 @@ impl Model {
     /// lives where its container is), else the one the project is pinned to.
     pub fn engine_of_project_id(&self, id: &str) -> usize {
         self.project_containers(id).first().map(|c| c.engine).or_else(|| self.project(id).map(|p| self.project_engine(p))).unwrap_or(0)
+    }
+
+    /// Engine `engine` tells of a container that another engine lists: one daemon under two
+    /// names. The later of the two is marked the same as the first, and lists none; true when
+    /// that is `engine` (its event is dropped).
+    pub(super) fn same_daemon(&mut self, engine: usize, ev: &EngineEvent) -> bool {
+        let elsewhere = |id: &str| self.containers.get(id).map(|c| c.engine).filter(|&j| j != engine);
+        let other = match ev {
+            EngineEvent::Containers(list) => list.iter().find_map(|c| elsewhere(&c.id)),
+            EngineEvent::Container(info) => elsewhere(&info.id),
+            _ => None,
+        };
+        let Some(other) = other else { return false };
+        let (first, later) = (other.min(engine), other.max(engine));
+        if let Some(e) = self.engines.get_mut(later) {
+            e.same_as = Some(first);
+        }
+        self.containers.retain(|_, c| c.engine != later);
+        engine == later
     }
 
     /// Running and all of the projects' containers on engine `i` (task containers are not

@@ -350,6 +350,10 @@ impl ListView {
             if m.several_engines() { (0..m.engines.len()).filter(|e| shown(*e)).map(Some).collect() } else { vec![None] };
         for engine in engines {
             if let Some(e) = engine {
+                // a filter shows the engines with a match only
+                if !self.filter.is_empty() && !engine_of_head.contains(&e) {
+                    continue;
+                }
                 rows.push(Row::Engine(e));
                 widest = widest.max(m.engines[e].name.chars().count() + 2);
                 if self.is_folded(&Fold::Engine(e)) {

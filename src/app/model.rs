@@ -245,6 +245,11 @@ impl Model {
     /// only.
     pub fn apply_from(&mut self, engine: usize, ev: EngineEvent) -> Applied {
         let mut out = Applied::default();
+        // another name of an engine listed already: its containers are that one's
+        if self.engines.get(engine).is_some_and(|e| e.same_as.is_some()) || self.same_daemon(engine, &ev) {
+            out.rows = true;
+            return out;
+        }
         match ev {
             EngineEvent::Containers(list) => {
                 let (others, mut old): (BTreeMap<_, _>, BTreeMap<_, _>) =

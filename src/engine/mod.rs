@@ -9,6 +9,7 @@ mod lifecycle;
 pub mod network;
 pub mod secrets;
 mod task;
+mod volumes;
 pub mod stats;
 pub mod targets;
 

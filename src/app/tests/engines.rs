@@ -117,3 +117,32 @@ fn e_shows_one_engine_then_the_next_then_all_and_space_folds_an_engine() {
     one.on_key(key('E'));
     assert!(one.message.as_deref().unwrap_or("").contains("one engine only"));
 }
+
+#[test]
+fn two_names_of_one_daemon_list_its_containers_once() {
+    let mut app = App::new(Config::default(), vec![project("api")]).unwrap();
+    app.model.now = NOW;
+    app.set_engines(&["local".into(), "two".into(), "tls".into()], &[]);
+    let mut c = container("api", ContainerState::Running, Health::Healthy, 60);
+    c.id = "shared".into();
+    // the later name answers first and lists the daemon's container
+    app.on_engine_from(2, EngineEvent::Containers(vec![c.clone()]));
+    assert_eq!(app.model.containers["shared"].engine, 2);
+    // the earlier one lists the same container: it is that one's, once
+    app.on_engine_from(1, EngineEvent::Containers(vec![c.clone()]));
+    assert_eq!(app.model.engines[2].same_as, Some(1));
+    assert_eq!(app.model.containers["shared"].engine, 1);
+    // the later one's news is dropped from now on
+    app.on_engine_from(2, EngineEvent::Containers(vec![c.clone()]));
+    app.on_engine_from(2, EngineEvent::ContainerGone("shared".into()));
+    assert_eq!(app.model.containers.len(), 1);
+    assert_eq!(app.model.containers["shared"].engine, 1);
+    // and an engine of its own is not touched
+    let mut own = container("api", ContainerState::Running, Health::Healthy, 60);
+    own.id = "own".into();
+    app.on_engine_from(0, EngineEvent::Containers(vec![own]));
+    assert_eq!((app.model.containers.len(), app.model.engines[0].same_as), (2, None));
+    app.on_engine_from(2, EngineEvent::Connected { host: "tcp://x:1".into(), version: "20.10".into(), api: "1.41".into() });
+    let s = screen(&mut app, 140, 10);
+    assert!(s.contains("▾ tls  ● connected · the same engine as two: its containers are listed there"), "{s}");
+}

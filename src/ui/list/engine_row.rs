@@ -24,6 +24,12 @@ pub fn line(app: &App, i: usize) -> Line<'static> {
     let mut v = vec![Span::styled(mark, dim), Span::styled(e.name.clone(), Style::new().fg(theme::ACCENT).add_modifier(Modifier::BOLD)), Span::raw("  ")];
     match &e.status {
         EngineStatus::Connecting => v.push(Span::styled("◌ connecting", Style::new().fg(theme::WARN))),
+        EngineStatus::Connected { .. } if e.same_as.is_some() => {
+            let other = e.same_as.and_then(|o| app.model.engines.get(o)).map(|o| o.name.clone()).unwrap_or_default();
+            v.push(Span::styled("● connected", Style::new().fg(theme::OK)));
+            v.push(Span::styled(format!(" · the same engine as {other}: its containers are listed there"), dim));
+            return Line::from(v);
+        }
         EngineStatus::Connected { version, api, .. } => {
             v.push(Span::styled("● connected", Style::new().fg(theme::OK)));
             v.push(Span::styled(format!(" · Docker {version} · API {api}"), dim));
