@@ -362,7 +362,7 @@ pub async fn remove(engine: &Engine, p: &Project, purge: bool, stop_timeout: i64
         Err(e) => tracing::warn!(project = %p.id, error = %e, "cannot remove the project's networks"),
     }
     if purge && !engine.is_local() {
-        let volume = spec::agent_volume(&p.id);
+        let volume = engines::agent_volume(&p.id);
         if engine.remove_volume(&volume).await? {
             removed.push(volume);
         }

@@ -120,6 +120,21 @@ fn check_addr(name: &str, host: &str, addr: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The named volume that holds a project's agent config on an engine of another machine.
+pub fn agent_volume(project_id: &str) -> String {
+    format!("agentdock-agent-{project_id}")
+}
+
+impl super::spec::HostContext {
+    /// For a project on another machine's engine: nothing of this host goes in (no home
+    /// files, no ssh, no secrets or passed variables, whose files live on this host's tmpfs;
+    /// the owner of its directory is not known, so the image's user runs the agent); the agent
+    /// config is the named volume [`agent_volume`] there.
+    pub fn remote(project: &super::project::Project) -> super::spec::HostContext {
+        super::spec::HostContext { agent_dir: PathBuf::from(agent_volume(&project.id)), ..Default::default() }
+    }
+}
+
 /// An engine name: what `--engine`, `engine = "…"` and the dashboard show. Letters, digits,
 /// `.`, `_`, `-`; at most 64.
 pub fn valid_name(name: &str) -> bool {

@@ -190,21 +190,6 @@ impl HostContext {
     }
 }
 
-/// The named volume that holds a project's agent config on an engine of another machine.
-pub fn agent_volume(project_id: &str) -> String {
-    format!("agentdock-agent-{project_id}")
-}
-
-impl HostContext {
-    /// For a project on another machine's engine: nothing of this host goes in (no home
-    /// files, no ssh, no secrets or passed variables, whose files live on this host's tmpfs;
-    /// the owner of its directory is not known, so the image's user runs the agent); the agent
-    /// config is the named volume [`agent_volume`] there.
-    pub fn remote(project: &Project) -> HostContext {
-        HostContext { agent_dir: PathBuf::from(agent_volume(&project.id)), ..Default::default() }
-    }
-}
-
 /// The `uid:gid` the agent runs as: the configured one, or with `"auto"` the project
 /// directory's owner, so the agent can write its workspace. Root only when allowed.
 pub fn container_user(config: &Config, project: &Project, host: &HostContext) -> Result<String, String> {
