@@ -16,8 +16,10 @@
 # Medians and min/max at the end. The machine's other load shows: run it a few times.
 # Usage: bench/tasks.sh [N=5]   (AGENTDOCK_BIN=path times that binary instead of the build's,
 # e.g. an older build for a before/after on the same load)
+# The fleet (bench/fleet.sh): bench/tasks.sh pool [N] | fleet [N=20] [POOL=4] | sweep [N=100]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case "${1:-}" in pool|fleet|sweep) exec bench/fleet.sh "$@" ;; esac
 n=${1:-5}
 # the agent image and the test image on it, built when missing (as .ci/run does)
 docker/build-image.sh --if-missing >/dev/null

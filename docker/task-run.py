@@ -22,6 +22,13 @@ Environment
                    bundle is written when the task branch is still at it
   AGENTDOCK_TASK_CANCELLED  set by a wrapper that got SIGTERM before the runner started: the
                    task ends "cancelled" at once (result files still written)
+  AGENTDOCK_POOL   "1": a pre-warmed pool container (agentdock mounts this file over the image's
+                   runner for those). The CLI is started ahead in WORKSPACE (already cloned)
+                   with --input-format stream-json, "ready" is written to TASK_DIR/state, and the
+                   runner waits for TASK_DIR/claim.json: a JSON object of the task's settings
+                   (the variables above), which it takes as its environment. Then the task runs
+                   as any other, its prompt written to the waiting CLI as one user message (a
+                   fresh CLI when the claim asks for another model or permission mode).
 
 Outputs in TASK_DIR
   state            "running", then the final state (each written by rename)
@@ -128,6 +135,7 @@ class Task:
         self.bundle = None
         self.git_ok = False
         self.notes = []
+        self.prestarted = None      # (process, model, permission mode) in a pool container
 
     # ---- signals ----------------------------------------------------------------------------
     def on_signal(self, signum, _frame):
@@ -215,11 +223,7 @@ class Task:
                 return f.read()
         return os.environb.get(b"TASK", b"")
 
-    def run_cli(self, prompt, timeout_s, max_out):
-        argv = ["claude", "-p", "--output-format", "stream-json", "--verbose",
-                "--permission-mode", self.permission_mode]
-        if self.model:
-            argv += ["--model", self.model]
+    def cli_env(self):
         env = dict(os.environ)
         for k in ("TASK", "TASK_FILE"):
             env.pop(k, None)
@@ -231,12 +235,41 @@ class Task:
             if not (self.git("config", "user.email", check=False) or env.get("GIT_AUTHOR_EMAIL") or env.get("EMAIL")):
                 env.setdefault("GIT_AUTHOR_EMAIL", FALLBACK_EMAIL)
                 env.setdefault("GIT_COMMITTER_EMAIL", FALLBACK_EMAIL)
-        log("INFO", f"task {self.session_id}: running {' '.join(argv)} ({len(prompt)} prompt bytes)")
+        return env
+
+    def cli_argv(self, stream_input=False):
+        argv = ["claude", "-p", "--output-format", "stream-json", "--verbose",
+                "--permission-mode", self.permission_mode]
+        if stream_input:
+            argv[2:2] = ["--input-format", "stream-json"]
+        if self.model:
+            argv += ["--model", self.model]
+        return argv
+
+    def run_cli(self, prompt, timeout_s, max_out):
+        ahead = self.prestarted
+        self.prestarted = None
+        if ahead and (ahead[1], ahead[2]) == (self.model, self.permission_mode) and ahead[0].poll() is None:
+            # the CLI started ahead (a pool container): the prompt is its first user message
+            p = ahead[0]
+            text = prompt.decode("utf-8", "replace")
+            prompt = (json.dumps({"type": "user", "message": {"role": "user", "content": [{"type": "text", "text": text}]}}) + "\n").encode()
+            log("INFO", f"task {self.session_id}: the CLI started ahead gets the prompt ({len(text)} characters)")
+        else:
+            if ahead:
+                log("INFO", "the CLI started ahead has another model or permission mode (or ended): a new one")
+                try:
+                    os.killpg(ahead[0].pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                ahead[0].wait()
+            argv = self.cli_argv()
+            log("INFO", f"task {self.session_id}: running {' '.join(argv)} ({len(prompt)} prompt bytes)")
+            p = subprocess.Popen(argv, cwd=self.workspace, env=self.cli_env(), stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         events = open(os.path.join(self.task_dir, "events.jsonl"), "wb")
         errlog = open(os.path.join(self.task_dir, "stderr.log"), "wb")
-        self.proc = subprocess.Popen(argv, cwd=self.workspace, env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-        p = self.proc
+        self.proc = p
         if self.cancel.is_set():  # a signal came while starting
             self.signal_group(signal.SIGTERM)
 
@@ -465,6 +498,47 @@ class Task:
         return EXIT_CODES[self.state]
 
 
+def pool_wait(task):
+    """A pool container: starts the CLI ahead, says "ready", waits for the claim. False when it
+    cannot serve (its CLI ended, or it was told to stop)."""
+    claim = os.path.join(task.task_dir, "claim.json")
+    task.git_ok = os.path.exists(os.path.join(task.workspace, ".git"))
+    write_atomic(os.path.join(task.task_dir, "state"), "warming\n")
+    p = subprocess.Popen(task.cli_argv(stream_input=True), cwd=task.workspace, env=task.cli_env(),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    task.prestarted = (p, task.model, task.permission_mode)
+    write_atomic(os.path.join(task.task_dir, "state"), "ready\n")
+    log("INFO", "pool: the CLI is started; waiting for a task")
+    while not os.path.exists(claim):
+        if task.cancel.is_set() or p.poll() is not None:
+            log("WARN", "pool: the CLI ended before a task came" if p.poll() is not None else "pool: stopped")
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            write_atomic(os.path.join(task.task_dir, "state"), "gone\n")
+            return False
+        time.sleep(0.01)
+    with open(claim, "rb") as f:
+        settings = json.loads(f.read(1 << 20))
+    for k, v in settings.items():
+        if isinstance(k, str) and isinstance(v, str):
+            os.environ[k] = v
+    env = os.environ
+    task.started = time.time()
+    task.session_id = env.get("SESSION_ID") or task.session_id
+    task.task_branch = env.get("TASK_BRANCH") or f"agentdock/task-{task.session_id}"
+    task.bundle_base = env.get("BUNDLE_BASE") or None
+    task.model = env.get("MODEL") or None
+    task.permission_mode = env.get("PERMISSION_MODE") or "bypassPermissions"
+    if task.git_ok:
+        # the clone's branch becomes the task's (the CLI saw it by its pool name)
+        task.git("branch", "-m", task.task_branch, check=False)
+    log("INFO", f"pool: claimed by task {task.session_id}")
+    return True
+
+
 def number(name, default, conv):
     v = os.environ.get(name)
     if v is None or v.strip() == "":
@@ -485,6 +559,13 @@ def main(argv):
     if _early_signals or os.environ.get("AGENTDOCK_TASK_CANCELLED"):
         log("INFO", "cancelled while starting")
         task.cancel.set()
+    if os.environ.get("AGENTDOCK_POOL") == "1":
+        try:
+            if not pool_wait(task):
+                return EXIT_CODES["failed"]
+        except Exception as e:
+            log("ERROR", f"pool: {e}")
+            return EXIT_CODES["failed"]
     try:
         os.makedirs(task.task_dir, exist_ok=True)
         for stale in ("result.json", "result.bundle"):

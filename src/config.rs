@@ -102,6 +102,19 @@ fn validate(config: &Config) -> Result<(), String> {
     if config.tasks.timeout_secs == 0 {
         return Err("tasks.timeout_secs must be above 0".into());
     }
+    if !(config.tasks.inactive_minutes >= 0.0 && config.tasks.inactive_minutes.is_finite()) {
+        return Err("tasks.inactive_minutes must be 0 (never) or more".into());
+    }
+    if config.tasks.sweep_secs == 0 || config.tasks.webhook_timeout_secs == 0 {
+        return Err("tasks.sweep_secs and tasks.webhook_timeout_secs must be above 0".into());
+    }
+    let url = config.tasks.webhook_url.trim();
+    if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err("tasks.webhook_url must start with http:// or https://".into());
+    }
+    if config.tasks.pool_size > 16 {
+        return Err("tasks.pool_size is at most 16 (each holds a started agent)".into());
+    }
     if !["agent", "keys", "none"].contains(&config.security.ssh.as_str()) {
         return Err(format!("security.ssh must be \"agent\", \"keys\" or \"none\", not \"{}\"", config.security.ssh));
     }

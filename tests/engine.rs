@@ -289,8 +289,9 @@ fn stats_json_reports_usage_and_logs_follow() {
     assert!((0.0..=100.0).contains(&disk));
     assert!(row["needs_refresh"].as_array().unwrap().is_empty());
 
-    let logs = env.ok(&["logs", &p]);
-    assert!(logs.contains("ready; tmux session 'claude'"), "{logs}");
+    // (up returns when the container runs; the entrypoint says it is ready a moment later)
+    let logs = wait_for(Duration::from_secs(20), || Some(env.ok(&["logs", &p])).filter(|l| l.contains("ready; tmux session 'claude'")));
+    assert!(logs.is_some(), "{}", env.ok(&["logs", &p]));
 }
 
 #[test]

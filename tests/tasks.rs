@@ -175,7 +175,7 @@ fn bad_input_gets_one_line_and_leaves_nothing() {
 
     let out = env.run(&["task", "run", &p]);
     assert_eq!(out.status.code(), Some(2), "no prompt is a usage error");
-    let left: Vec<_> = std::fs::read_dir(&tasks).map(|d| d.flatten().collect()).unwrap_or_default();
+    let left: Vec<_> = std::fs::read_dir(&tasks).map(|d| d.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')).collect()).unwrap_or_default();
     assert!(left.is_empty(), "task dirs left behind: {left:?}");
     assert!(env.containers().is_empty());
 }
@@ -186,7 +186,8 @@ fn bad_input_gets_one_line_and_leaves_nothing() {
 fn only_task_id(env: &TestEnv) -> String {
     let tasks = env.data_dir().join("tasks");
     common::wait_for(Duration::from_secs(60), || {
-        let names: Vec<String> = std::fs::read_dir(&tasks).ok()?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> =
+            std::fs::read_dir(&tasks).ok()?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| !n.starts_with('.')).collect();
         match names.as_slice() {
             [one] if tasks.join(one).join("task.json").is_file() => Some(one.clone()),
             _ => None,
@@ -392,4 +393,419 @@ fn a_task_outlives_the_agentdock_that_started_it() {
     assert_eq!(git(&path, &["show", &format!("{branch}:one.txt")]), "one\n");
     assert_eq!(git(&path, &["show", &format!("{branch}:two.txt")]), "two\n");
     assert_eq!(git(&path, &["rev-parse", "--abbrev-ref", "HEAD"]).trim(), "main");
+}
+
+// ---- the fleet: queue, cleanup, attempts, callbacks, pool -----------------------------------
+
+/// An environment whose tasks run in the test image with `[tasks]` settings of its own.
+fn fleet_env(script: &str, tasks: &str) -> (TestEnv, String) {
+    let (env, p) = env_with(script);
+    env.write_config(&format!("image = \"agentdock/agent-test:latest\"\nenv_passthrough = [\"MODEL_SCRIPT\"]\n\n[tasks]\n{tasks}"));
+    (env, p)
+}
+
+fn run_detached(env: &TestEnv, args: &[&str]) -> Vec<String> {
+    let out = env.run(args);
+    assert!(out.status.success(), "{args:?}: {}{}", common::stdout(&out), common::stderr(&out));
+    common::stdout(&out).lines().map(str::to_string).collect()
+}
+
+/// Running task containers of this test (their role label), sampled.
+fn running_tasks(env: &TestEnv) -> usize {
+    env.all_containers(&["--filter", "status=running", "--filter", "label=dev.agentdock.role=task"]).len()
+}
+
+fn wait_all_collected(env: &TestEnv, n: usize, secs: u64) -> Vec<serde_json::Value> {
+    common::wait_for(Duration::from_secs(secs), || {
+        let all = tasks_json(env);
+        (all.len() == n && all.iter().all(|t| t["collected"] == true)).then_some(all)
+    })
+    .unwrap_or_else(|| panic!("not all {n} tasks ended within {secs} s: {:#?}", tasks_json(env)))
+}
+
+#[test]
+fn ten_tasks_with_max_parallel_3_never_run_more_than_3_and_start_in_order() {
+    let (env, p) = fleet_env(r#"[{"bash": "sleep 2; echo $SESSION_ID > who.txt"}, {"text": "done"}]"#, "max_parallel = 3");
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        ids.extend(run_detached(&env, &["task", "run", &p, &format!("task number {i}"), "--detach"]));
+    }
+    assert_eq!(ids.len(), 10);
+    // sampled until all ended: never more than 3 task containers running, and the queue shown
+    let mut most = 0;
+    let mut saw_queued = false;
+    let end = Instant::now() + Duration::from_secs(600);
+    loop {
+        most = most.max(running_tasks(&env));
+        let v: serde_json::Value = serde_json::from_str(&env.ok(&["task", "ls", "--json"])).unwrap();
+        saw_queued |= v["summary"]["queued"].as_u64().unwrap_or(0) > 0;
+        if v["tasks"].as_array().unwrap().iter().all(|t| t["collected"] == true) {
+            break;
+        }
+        assert!(Instant::now() < end, "not all ended: {v:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    println!("at most {most} running at once");
+    assert!(most <= 3, "{most} task containers ran at once");
+    assert!(saw_queued, "no task was ever queued");
+    let all = tasks_json(&env);
+    let path = env.project_path(&p);
+    let mut by_seq: Vec<&serde_json::Value> = all.iter().collect();
+    by_seq.sort_by_key(|t| t["seq"].as_u64().unwrap());
+    let order: Vec<&str> = by_seq.iter().map(|t| t["spec"]["id"].as_str().unwrap()).collect();
+    assert_eq!(order, ids.iter().map(String::as_str).collect::<Vec<_>>(), "the queue's order is the order of `task run`");
+    let mut last_start = 0;
+    for t in &by_seq {
+        let id = t["spec"]["id"].as_str().unwrap();
+        assert_eq!(t["state"], "succeeded", "{t:#}\n{}", task_files(&env, id));
+        // each on its own branch, with its own work
+        let branch = t["spec"]["branch"].as_str().unwrap();
+        assert_eq!(git(&path, &["show", &format!("{branch}:who.txt")]).trim(), id);
+        let started = t["started_at"].as_i64().unwrap();
+        assert!(started >= last_start, "started out of order: {order:?}");
+        last_start = started;
+    }
+    assert!(env.containers().is_empty(), "task containers left");
+}
+
+#[test]
+fn a_killed_agentdock_leaves_its_queue_which_resumes_with_nothing_started_twice() {
+    let (env, p) = fleet_env(r#"[{"bash": "sleep 3; echo $SESSION_ID > who.txt"}, {"text": "done"}]"#, "max_parallel = 1");
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.extend(run_detached(&env, &["task", "run", &p, &format!("queued {i}"), "--detach"]));
+    }
+    // agentdock's runner is killed (the `task run`s ended already): nobody drains the queue
+    let killed = common::wait_for(Duration::from_secs(30), || env.kill_runner().then_some(()));
+    assert!(killed.is_some(), "no runner was started for the queue");
+    // the second one's starter "died" in the middle of starting it (marked, no container)
+    let second = env.data_dir().join("tasks").join(&ids[1]).join("task.json");
+    let mut rec: serde_json::Value = serde_json::from_slice(&std::fs::read(&second).unwrap()).unwrap();
+    assert_eq!(rec["state"], "queued");
+    rec["state"] = "starting".into();
+    std::fs::write(&second, serde_json::to_vec(&rec).unwrap()).unwrap();
+    // prune while the first runs: nothing of a task that is not over is taken
+    let pruned = env.ok(&["prune", "--older-than", "0s", "--no-images"]);
+    assert!(!pruned.contains("task director"), "{pruned}");
+    for id in &ids {
+        assert!(env.data_dir().join("tasks").join(id).join("task.json").is_file(), "{id} pruned: {pruned}");
+    }
+    assert!(env.data_dir().join("tasks").join(&ids[0]).join("workspace/README.md").is_file(), "the running task's workspace");
+    // the first one ends on its own; nothing else starts while no agentdock runs
+    let first_state = env.data_dir().join("tasks").join(&ids[0]).join("run/state");
+    let ended = common::wait_for(Duration::from_secs(120), || {
+        std::fs::read_to_string(&first_state).ok().filter(|s| s.trim() == "succeeded").map(|_| ())
+    });
+    assert!(ended.is_some(), "{}", task_files(&env, &ids[0]));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!env.data_dir().join("tasks").join(&ids[2]).join("run").exists(), "the third started with no agentdock running");
+    assert!(env.runner_pid().is_none());
+    // the next agentdock resumes the queue: all end, in order, each started once
+    env.ok(&["task", "ls"]);
+    let all = wait_all_collected(&env, 3, 300);
+    let path = env.project_path(&p);
+    for id in &ids {
+        let t = all.iter().find(|t| t["spec"]["id"] == id.as_str()).unwrap();
+        assert_eq!(t["state"], "succeeded", "{t:#}\n{}", task_files(&env, id));
+        let events = events_of(&env, id);
+        assert_eq!(events.matches(r#""subtype":"init""#).count(), 1, "{id} started more than once:\n{events}");
+        let branch = t["spec"]["branch"].as_str().unwrap();
+        assert_eq!(git(&path, &["show", &format!("{branch}:who.txt")]).trim(), id.as_str());
+    }
+    assert!(env.containers().is_empty());
+}
+
+#[test]
+fn a_silent_task_is_stopped_by_the_cleanup_and_marked() {
+    // a tool call, then the model never answers: no output from then on
+    let (env, p) = fleet_env(
+        r#"[{"bash": "echo partial > partial.txt"}, {"text": "never", "delay_ms": 600000}]"#,
+        "inactive_minutes = 0.25\nsweep_secs = 1",
+    );
+    let t0 = Instant::now();
+    let out = env.run(&["task", "run", &p, "go quiet", "--timeout", "300"]);
+    println!("stopped after {:?}", t0.elapsed());
+    let stdout = common::stdout(&out);
+    let id = only_task_id(&env);
+    assert_eq!(out.status.code(), Some(124), "{stdout}{}\n{}", common::stderr(&out), task_files(&env, &id));
+    assert!(stdout.contains("state: timed out (stopped by agentdock: no output for"), "{stdout}");
+    assert!(t0.elapsed() < Duration::from_secs(200), "the time limit ended it, not the cleanup");
+    let t = &tasks_json(&env)[0];
+    assert!(t["stopped"].as_str().unwrap().contains("tasks.inactive_minutes"), "{t:#}");
+    // its container went at once, its work so far is on its branch, the cleanup says what it did
+    assert!(env.containers().is_empty());
+    let branch = t["spec"]["branch"].as_str().unwrap();
+    assert_eq!(git(&env.project_path(&p), &["show", &format!("{branch}:partial.txt")]), "partial\n");
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["task", "ls", "--json"])).unwrap();
+    let stopped: Vec<&str> = v["cleanup"]["stopped"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+    let sweep = std::fs::read_to_string(env.data_dir().join("tasks/.sweep.json")).unwrap_or_default();
+    assert!(stopped.contains(&id.as_str()) || sweep.contains(&id), "{v:#} {sweep}");
+}
+
+#[test]
+fn attempts_run_one_prompt_several_times_grouped_and_compared() {
+    let (env, p) = fleet_env(r#"[{"bash": "echo $SESSION_ID > attempt.txt"}, {"text": "done"}]"#, "max_parallel = 2");
+    let out = env.run(&["task", "run", &p, "try it", "--attempts", "2", "--timeout", "120"]);
+    let stdout = common::stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", common::stderr(&out));
+    assert!(stdout.contains("ATTEMPT") && stdout.contains("#1") && stdout.contains("#2"), "{stdout}");
+    let all = tasks_json(&env);
+    assert_eq!(all.len(), 2);
+    let group = all[0]["spec"]["group"].as_str().unwrap().to_string();
+    assert!(all.iter().all(|t| t["spec"]["group"] == group.as_str() && t["state"] == "succeeded"), "{all:#?}");
+    let mut attempts: Vec<u64> = all.iter().map(|t| t["spec"]["attempt"].as_u64().unwrap()).collect();
+    attempts.sort();
+    assert_eq!(attempts, [1, 2]);
+    // the diff from one attempt's work to the other's
+    let (a, b) = (all[0]["spec"]["id"].as_str().unwrap(), all[1]["spec"]["id"].as_str().unwrap());
+    let diff = env.ok(&["task", "diff", a, b]);
+    assert!(diff.contains(&format!("-{a}")) && diff.contains(&format!("+{b}")), "{diff}");
+}
+
+/// A callback receiver of the test's own on 127.0.0.1: answers each request with the next
+/// status of `answers` (the last one repeats), or sits on it without answering for `None`.
+struct Receiver {
+    port: u16,
+    got: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    fn start(answers: Vec<Option<u16>>) -> Receiver {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = got.clone();
+        std::thread::spawn(move || {
+            for (i, conn) in listener.incoming().enumerate() {
+                let Ok(mut c) = conn else { continue };
+                let answer = answers[i.min(answers.len() - 1)];
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 65536];
+                c.set_read_timeout(Some(Duration::from_secs(5))).ok();
+                // the head, then as many bytes as it says
+                while let Ok(n) = c.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    req.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&req).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len: usize = text.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0))).unwrap_or(0);
+                        if req.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                seen.lock().unwrap().push(String::from_utf8_lossy(&req).into_owned());
+                match answer {
+                    Some(code) => {
+                        let _ = c.write_all(format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+                    }
+                    None => std::thread::sleep(Duration::from_secs(10)),
+                }
+                });
+            }
+        });
+        Receiver { port, got }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+fn webhook_of(env: &TestEnv, id: &str, secs: u64) -> serde_json::Value {
+    common::wait_for(Duration::from_secs(secs), || {
+        let t = tasks_json(env).into_iter().find(|t| t["spec"]["id"] == id)?;
+        let w = t["webhook"].clone();
+        (w["state"] == "sent" || w["state"] == "failed").then_some(w)
+    })
+    .unwrap_or_else(|| panic!("the callback of {id} never settled: {:#?}", tasks_json(env)))
+}
+
+#[test]
+fn callbacks_are_posted_tried_three_times_and_their_failure_shown() {
+    let script = r#"[{"text": "all done"}]"#;
+    let tasks = |port: u16| format!("webhook_url = \"http://127.0.0.1:{port}/hook/secret-path?token=abc\"\nwebhook_timeout_secs = 1");
+    // answering 500 twice, then 200: sent on the third try
+    let flaky = Receiver::start(vec![Some(500), Some(500), Some(200)]);
+    let (env, p) = fleet_env(script, &tasks(flaky.port));
+    let id = run_detached(&env, &["task", "run", &p, "first", "--detach"]).remove(0);
+    let w = webhook_of(&env, &id, 120);
+    assert_eq!((w["state"].as_str(), w["tries"].as_u64()), (Some("sent"), Some(3)), "{w:#}");
+    let reqs = flaky.requests();
+    assert_eq!(reqs.len(), 3, "{reqs:#?}");
+    let last = &reqs[2];
+    assert!(last.starts_with("POST /hook/secret-path?token=abc HTTP/1.1"), "{last}");
+    let body: serde_json::Value = serde_json::from_str(last.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!((body["id"].as_str(), body["state"].as_str()), (Some(id.as_str()), Some("succeeded")));
+    assert_eq!(body["final_text"], "all done");
+    for secret in ["sk-test-not-a-real-key", "all done\"}]", "MODEL_SCRIPT", "token=abc"] {
+        assert!(!last.split("\r\n\r\n").nth(1).unwrap().contains(secret), "{secret} in the body: {last}");
+    }
+    let first_state = tasks_json(&env)[0]["state"].clone();
+    assert_eq!(first_state, "succeeded", "the callback changed the task's state");
+
+    // nobody listening: 3 tries, then failed and shown; the task still succeeded
+    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = down.local_addr().unwrap().port();
+    drop(down);
+    env.write_config(&format!("image = \"agentdock/agent-test:latest\"\nenv_passthrough = [\"MODEL_SCRIPT\"]\n\n[tasks]\n{}", tasks(port)));
+    let second = run_detached(&env, &["task", "run", &p, "second", "--detach"]).remove(0);
+    let w = webhook_of(&env, &second, 120);
+    assert_eq!((w["state"].as_str(), w["tries"].as_u64()), (Some("failed"), Some(3)), "{w:#}");
+    assert!(w["error"].as_str().unwrap().contains("cannot connect"), "{w:#}");
+    let show = env.ok(&["task", "show", &second]);
+    assert!(show.contains("state: succeeded") && show.contains("callback: failed (3 tries)"), "{show}");
+    assert!(!show.contains("token=abc") && !show.contains("secret-path"), "the URL's secret shown: {show}");
+
+    // slow: it takes the request and never answers within the timeout
+    let slow = Receiver::start(vec![None]);
+    env.write_config(&format!("image = \"agentdock/agent-test:latest\"\nenv_passthrough = [\"MODEL_SCRIPT\"]\n\n[tasks]\n{}", tasks(slow.port)));
+    let third = run_detached(&env, &["task", "run", &p, "third", "--detach"]).remove(0);
+    let w = webhook_of(&env, &third, 120);
+    assert_eq!((w["state"].as_str(), w["tries"].as_u64()), (Some("failed"), Some(3)), "{w:#}");
+    assert!(w["error"].as_str().unwrap().contains("no answer within 1 s"), "{w:#}");
+    assert_eq!(slow.requests().len(), 3);
+    let ls = env.ok(&["task", "ls"]);
+    assert!(ls.contains("callback failed"), "{ls}");
+}
+
+/// An image tag of this test's own (the test image under another name), removed at the end:
+/// the pool test rebuilds it.
+struct OwnImage(String);
+
+impl OwnImage {
+    fn new(unique: &str) -> OwnImage {
+        test_image();
+        let tag = format!("agentdock/agent-test:pool-{unique}");
+        let ok = Command::new("docker").args(["tag", "agentdock/agent-test:latest", &tag]).status().unwrap().success();
+        assert!(ok, "cannot tag the test image");
+        OwnImage(tag)
+    }
+
+    fn id(&self) -> String {
+        common::docker(&["image", "inspect", "-f", "{{.Id}}", &self.0]).trim().to_string()
+    }
+
+    /// The same image built again: a new id under the same tag.
+    fn rebuild(&self) {
+        use std::io::Write;
+        let mut c = Command::new("docker")
+            .args(["build", "-q", "-t", &self.0, "-"])
+            .env("DOCKER_BUILDKIT", "0")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        write!(c.stdin.take().unwrap(), "FROM {}\nLABEL dev.agentdock.test-rebuilt=\"{}\"\n", self.0, self.0).unwrap();
+        assert!(c.wait().unwrap().success(), "the rebuild failed");
+    }
+}
+
+impl Drop for OwnImage {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
+    }
+}
+
+fn pool_json(env: &TestEnv) -> serde_json::Value {
+    serde_json::from_str(&env.ok(&["task", "pool", "--json"])).unwrap()
+}
+
+fn pool_containers(env: &TestEnv) -> Vec<String> {
+    let names = env.all_containers(&["--filter", "status=running", "--filter", "label=dev.agentdock.role=pool"]);
+    names.iter().map(|id| common::inspect(id)["Name"].as_str().unwrap_or("").trim_start_matches('/').to_string()).collect()
+}
+
+/// Waits until the pool has `n` ready containers (and no more), all running.
+fn pool_ready(env: &TestEnv, n: u64, what: &str) -> Vec<String> {
+    common::wait_for(Duration::from_secs(240), || {
+        let v = pool_json(env);
+        let ready: u64 = v["pool"].as_array()?.iter().map(|s| s["ready"].as_u64().unwrap_or(0)).sum();
+        let running = pool_containers(env);
+        (ready == n && running.len() as u64 == n).then_some(running)
+    })
+    .unwrap_or_else(|| panic!("{what}: the pool never had {n} ready: {:#} {:?}\n{}", pool_json(env), pool_containers(env), env.log_text()))
+}
+
+#[test]
+fn the_pool_hands_out_warm_containers_refills_and_never_a_stale_or_dead_one() {
+    // made before the environment, so it goes after it (its containers first)
+    let image = OwnImage::new(&format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()));
+    let (env, p) = env_with(r#"[{"bash": "echo pooled > pooled.txt"}, {"text": "done"}]"#);
+    env.write_config(&format!(
+        "image = \"{}\"\nenv_passthrough = [\"MODEL_SCRIPT\"]\n\n[tasks]\npool_size = 2\npool_projects = [\"{p}\"]",
+        image.0
+    ));
+    // asking for the pool starts the runner, which fills it
+    let warm = pool_ready(&env, 2, "at first");
+    println!("pool: {warm:?}");
+    // the containers play hostile: where the prompt and the claim go, they put links to a host
+    // file; the hand-over must replace the links, never write through them
+    let victim = env.dir.path().join("victim.txt");
+    std::fs::write(&victim, "untouched").unwrap();
+    for c in &warm {
+        let line = format!("ln -sf {0} /agentdock/task/prompt.txt && ln -sf {0} /agentdock/task/claim.json", victim.display());
+        common::docker(&["exec", c, "sh", "-c", &line]);
+    }
+
+    // a task is handed one: its prompt reaches the waiting agent byte for byte
+    let prompt = "quotes ' \" `x` $(echo no) \\ \n\ttabs ünïcödé\nend";
+    let file = env.dir.path().join("prompt.txt");
+    std::fs::write(&file, prompt).unwrap();
+    let out = env.run(&["task", "run", &p, "--file", file.to_str().unwrap(), "--timeout", "120"]);
+    let t = tasks_json(&env).remove(0);
+    let id = t["spec"]["id"].as_str().unwrap().to_string();
+    assert_eq!(out.status.code(), Some(0), "{}{}\n{}", common::stdout(&out), common::stderr(&out), task_files(&env, &id));
+    assert_eq!(t["from_pool"], true, "{t:#}");
+    let used = t["spec"]["container"].as_str().unwrap().to_string();
+    assert!(warm.contains(&used), "{used} was not one of the warm ones {warm:?}");
+    let branch = t["spec"]["branch"].as_str().unwrap();
+    assert_eq!(git(&env.project_path(&p), &["show", &format!("{branch}:pooled.txt")]), "pooled\n");
+    let requests = std::fs::read_to_string(env.data_dir().join("tasks").join(&id).join("run/model-requests.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(requests.lines().find(|l| l.contains("first_user_sha256")).unwrap()).unwrap();
+    let digest = Command::new("sha256sum").arg(&file).output().unwrap();
+    assert_eq!(first["first_user_sha256"].as_str(), String::from_utf8_lossy(&digest.stdout).split_whitespace().next());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched", "the hand-over wrote through a link");
+    // the pool fills up again; the one used is gone with its task
+    let refilled = pool_ready(&env, 2, "after a task");
+    assert!(!refilled.contains(&used), "{used} is still in the pool");
+
+    // a warm container killed from outside: noticed, replaced, never handed out
+    let victim = refilled[0].clone();
+    common::docker(&["kill", &victim]);
+    let after_kill = pool_ready(&env, 2, "after a kill");
+    assert!(!after_kill.contains(&victim));
+    let out = env.run(&["task", "run", &p, "after the kill", "--timeout", "120"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", common::stdout(&out), common::stderr(&out));
+    let t = tasks_json(&env).into_iter().find(|t| t["spec"]["id"] != id.as_str()).unwrap();
+    assert_ne!(t["spec"]["container"], victim.as_str());
+    let second = t["spec"]["id"].as_str().unwrap().to_string();
+
+    // the image rebuilt while containers are warm: none of the old ones is handed out
+    let old = pool_ready(&env, 2, "before the rebuild");
+    let old_id = image.id();
+    image.rebuild();
+    assert_ne!(image.id(), old_id);
+    let out = env.run(&["task", "run", &p, "after the rebuild", "--timeout", "120"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", common::stdout(&out), common::stderr(&out));
+    let t = tasks_json(&env).into_iter().find(|t| t["spec"]["id"] != id.as_str() && t["spec"]["id"] != second.as_str()).unwrap();
+    let used = t["spec"]["container"].as_str().unwrap();
+    assert!(!old.iter().any(|o| o == used), "{used} was made from the old image");
+    let fresh = pool_ready(&env, 2, "after the rebuild");
+    assert!(fresh.iter().all(|c| !old.contains(c)), "old pool containers kept: {fresh:?} {old:?}");
+    for c in &fresh {
+        assert_eq!(common::inspect(c)["Image"].as_str(), Some(image.id().as_str()), "{c} is not on the new image");
+    }
+    // the pool goes when asked
+    let drained = env.ok(&["task", "pool", "--drain"]);
+    assert!(drained.contains("removed"), "{drained}");
+    env.write_config(&format!("image = \"{}\"\nenv_passthrough = [\"MODEL_SCRIPT\"]", image.0));
+    env.kill_runner();
+    let _ = env.ok(&["task", "pool", "--drain"]);
+    assert!(pool_containers(&env).is_empty());
 }

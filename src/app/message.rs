@@ -60,8 +60,9 @@ pub enum EngineEvent {
     /// A container's main process ended (it may be restarted by its policy).
     Died { id: String, name: String, exit_code: Option<i64>, oom_killed: bool },
     Error(String),
-    /// Every task, newest first, when something about them changed.
-    Tasks(Vec<TaskRecord>),
+    /// Every task, newest first, and the fleet around them (pool, cleanup, runner), when
+    /// something about them changed.
+    Tasks(Vec<TaskRecord>, crate::domain::fleet::FleetInfo),
     /// A task started from the dashboard (or why it could not).
     TaskStarted(Result<Box<TaskRecord>, String>),
     /// Requests the egress proxy refused, counted per container; the containers refused for

@@ -423,9 +423,9 @@ impl App {
             EngineEvent::Error(e) => self.last_error = Some(e),
             EngineEvent::Message(m) => self.message = Some(m),
             EngineEvent::Refusals { counts, first } => self.on_refusals(counts, first),
-            EngineEvent::Tasks(all) => self.tasks.set(all),
+            EngineEvent::Tasks(all, fleet) => self.tasks.set(all, fleet),
             EngineEvent::TaskStarted(Ok(rec)) => {
-                self.message = Some(format!("task {} started on {} (branch {})", rec.spec.id, rec.spec.project_name, rec.spec.branch));
+                self.message = Some(format!("task {} {} on {} (branch {})", rec.spec.id, tasks::verb(&rec), rec.spec.project_name, rec.spec.branch));
                 self.tasks.started(*rec);
             }
             EngineEvent::TaskStarted(Err(e)) => self.last_error = Some(format!("task not started: {e}")),

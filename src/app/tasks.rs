@@ -7,6 +7,7 @@ use ratatui_textarea::TextArea;
 use super::overlay::{Confirm, Mode};
 use super::{App, Command, Focus};
 use crate::domain::project::Project;
+use crate::domain::fleet::FleetInfo;
 use crate::domain::task::TaskRecord;
 use crate::keymap::Action;
 
@@ -21,6 +22,8 @@ pub struct TasksView {
     pub form: TaskForm,
     /// Whether a first look at the tasks on disk came back yet.
     pub loaded: bool,
+    /// The pool, the cleanup's last run, the runner.
+    pub fleet: FleetInfo,
 }
 
 #[derive(Default)]
@@ -74,10 +77,12 @@ impl TaskForm {
 }
 
 impl TasksView {
-    /// The tasks as they stand now; the selection stays on the same task.
-    pub fn set(&mut self, tasks: Vec<TaskRecord>) {
+    /// The tasks as they stand now (newest first, the attempts of one prompt together, in
+    /// their order); the selection stays on the same task.
+    pub fn set(&mut self, tasks: Vec<TaskRecord>, fleet: FleetInfo) {
         let keep = self.selected_task().map(|t| t.spec.id.clone());
-        self.tasks = tasks;
+        self.tasks = group_attempts(tasks);
+        self.fleet = fleet;
         self.loaded = true;
         self.selected = keep.and_then(|id| self.tasks.iter().position(|t| t.spec.id == id)).unwrap_or(0);
         self.clamp();
@@ -107,6 +112,43 @@ impl TasksView {
     pub fn counts(&self) -> (usize, usize) {
         (self.tasks.iter().filter(|t| !t.state.is_final()).count(), self.tasks.len())
     }
+
+    /// The attempts the selected task is one of (with it), in their order: empty when it is
+    /// no attempt.
+    pub fn attempts_of_selected(&self) -> Vec<&TaskRecord> {
+        let Some(group) = self.selected_task().and_then(|t| t.spec.group.clone()) else { return Vec::new() };
+        self.tasks.iter().filter(|t| t.spec.group.as_ref() == Some(&group)).collect()
+    }
+}
+
+/// What became of a task handed in: started, queued (the others under way fill
+/// `tasks.max_parallel`), or failed to start.
+pub fn verb(r: &TaskRecord) -> &'static str {
+    match r.state {
+        crate::domain::task::TaskState::Queued => "queued",
+        crate::domain::task::TaskState::Failed => "failed to start",
+        _ => "started",
+    }
+}
+
+/// Keeps the order of `tasks` but moves each attempt next to the first of its group to come,
+/// the group in attempt order.
+pub fn group_attempts(tasks: Vec<TaskRecord>) -> Vec<TaskRecord> {
+    let mut out: Vec<TaskRecord> = Vec::with_capacity(tasks.len());
+    let mut rest = tasks;
+    while !rest.is_empty() {
+        let first = rest.remove(0);
+        let Some(group) = first.spec.group.clone() else {
+            out.push(first);
+            continue;
+        };
+        let (mut same, others): (Vec<_>, Vec<_>) = rest.into_iter().partition(|t| t.spec.group.as_ref() == Some(&group));
+        same.push(first);
+        same.sort_by_key(|t| t.spec.attempt.unwrap_or(0));
+        out.extend(same);
+        rest = others;
+    }
+    out
 }
 
 impl App {

@@ -19,6 +19,7 @@ mod net;
 mod projects;
 mod prune;
 mod status;
+mod attempts;
 mod tasks;
 
 /// Exit codes (documented in the README).

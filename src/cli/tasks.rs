@@ -38,12 +38,29 @@ pub enum TaskCommand {
         /// Model the agent uses (default: tasks.model, else the CLI's)
         #[arg(long)]
         model: Option<String>,
-        /// Return once the task started (follow it with `task logs -f ID`)
+        /// Run N tasks of this prompt side by side, each on its own branch (grouped; compare
+        /// them with `task diff A B`)
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        attempts: u32,
+        /// Return once the task is queued or started (follow it with `task logs -f ID`)
         #[arg(long)]
         detach: bool,
         #[arg(long)]
         json: bool,
     },
+    /// The pre-warmed pool (tasks.pool_size per project): ready and warming containers; the
+    /// runner that keeps it is started when it is short
+    Pool {
+        #[arg(long)]
+        json: bool,
+        /// Remove every pool container (they are made again while tasks.pool_size asks for them)
+        #[arg(long)]
+        drain: bool,
+    },
+    /// Runs the queue, collects ended tasks, sends callbacks, stops inactive tasks, keeps the
+    /// pool; started by agentdock itself when there is work (one per data dir)
+    #[command(hide = true)]
+    Runner,
     /// List tasks, with a summary line: how they ended, median and p95 duration, tokens, cost
     Ls {
         #[arg(long)]
@@ -83,7 +100,33 @@ pub fn exit_code(s: TaskState) -> i32 {
 
 pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
     match cmd {
-        TaskCommand::Run { project, prompt, file, branch, repo, timeout, max_output, model, detach, json } => {
+        TaskCommand::Pool { json, drain } => {
+            if drain {
+                let engine = connect(ctx).await?;
+                let gone = tasks::pool::drain_all(&engine).await;
+                println!("{} pool container{} removed", gone.len(), if gone.len() == 1 { "" } else { "s" });
+                return Ok(exit::OK);
+            }
+            if tasks::pool::short(ctx) {
+                tasks::queue::ensure_runner(Some(&ctx.loaded.path));
+            }
+            let states = tasks::pool::states();
+            if json {
+                print_json(&serde_json::json!({ "size": ctx.config().tasks.pool_size, "pool": states, "runner": tasks::queue::runner_pid().is_some() }))?;
+            } else if states.is_empty() {
+                println!("no pool containers (tasks.pool_size = {})", ctx.config().tasks.pool_size);
+            } else {
+                for s in states {
+                    println!("{}: {} ready, {} warming ({})", s.project, s.ready, s.warming, s.image);
+                }
+            }
+            Ok(exit::OK)
+        }
+        TaskCommand::Runner => {
+            tasks::runner::run(ctx.clone()).await.map_err(|e| Failure::failed(e.to_string()))?;
+            Ok(exit::OK)
+        }
+        TaskCommand::Run { project, prompt, file, branch, repo, timeout, max_output, model, attempts, detach, json } => {
             let (project, prompt) = match (&repo, project, prompt) {
                 (Some(_), Some(p), None) => (None, Some(p)),
                 (_, project, prompt) => (project, prompt),
@@ -98,28 +141,37 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             if prompt.trim().is_empty() {
                 return Err(Failure::usage("the prompt is empty"));
             }
-            let t = &ctx.config().tasks;
-            let req = TaskRequest {
-                project,
-                repo_url: repo,
-                prompt,
-                base: branch,
-                timeout_secs: timeout.unwrap_or(t.timeout_secs).max(1),
-                max_output: max_output.unwrap_or(t.max_output_bytes).max(1024),
-                model: model.or_else(|| Some(t.model.clone()).filter(|m| !m.is_empty())),
-                permission_mode: t.permission_mode.clone(),
-            };
+            if !(1..=64).contains(&attempts) {
+                return Err(Failure::usage("--attempts is 1 to 64"));
+            }
+            let mut req = TaskRequest::new(ctx, project, prompt);
+            req.repo_url = repo;
+            req.base = branch;
+            req.attempts = attempts;
+            if let Some(t) = timeout {
+                req.timeout_secs = t.max(1);
+            }
+            if let Some(m) = max_output {
+                req.max_output = m.max(1024);
+            }
+            if model.is_some() {
+                req.model = model;
+            }
             let engine = connect(ctx).await?;
             let seen = engine.list(false).await?;
-            let rec = tasks::start(&engine, ctx, req, &seen).await?;
+            let recs = tasks::run(&engine, ctx, req, &seen).await?;
             if detach {
                 if json {
-                    print_json(&rec)?;
+                    print_json(&recs)?;
                 } else {
-                    println!("{}", rec.spec.id);
+                    recs.iter().for_each(|r| println!("{}", r.spec.id));
                 }
                 return Ok(exit::OK);
             }
+            if recs.len() > 1 {
+                return super::attempts::follow_all(&engine, recs, json).await;
+            }
+            let rec = recs.into_iter().next().expect("one task");
             if !json {
                 eprintln!("task {} on {} ({}), branch {}", rec.spec.id, rec.spec.project_name, short(&rec.spec.base_commit), rec.spec.branch);
             }
@@ -134,9 +186,12 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
         TaskCommand::Ls { json } => {
             let engine = connect(ctx).await.ok();
             let all = tasks::refreshed_all(engine.as_ref()).await;
+            wake_runner(ctx, &all);
             let summary = crate::domain::fleet::summarize(&all);
             if json {
-                print_json(&serde_json::json!({ "tasks": all, "summary": summary }))?;
+                let queue: Vec<&str> = crate::domain::fleet::queue(&all).iter().map(|r| r.spec.id.as_str()).collect();
+                let sweep = tasks::runner::last_sweep();
+                print_json(&serde_json::json!({ "tasks": all, "summary": summary, "queue": queue, "cleanup": sweep }))?;
             } else {
                 print_table(&all);
                 println!("{}", summary.line(human_age));
@@ -147,6 +202,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             let rec = find(&id)?;
             let engine = connect(ctx).await.ok();
             let rec = tasks::refreshed(engine.as_ref(), rec).await;
+            wake_runner(ctx, std::slice::from_ref(&rec));
             if json {
                 print_json(&rec)?;
             } else {
@@ -206,6 +262,15 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
     }
 }
 
+/// Starts the runner when tasks wait for it (queued, under way, a callback due) and it is not
+/// there (killed, say): a look at the tasks is enough to get the queue going again.
+fn wake_runner(ctx: &Context, all: &[TaskRecord]) {
+    let due = |r: &TaskRecord| !r.collected || r.webhook.as_ref().is_some_and(|w| w.state == "pending");
+    if all.iter().any(due) || tasks::pool::short(ctx) {
+        tasks::queue::ensure_runner(Some(&ctx.loaded.path));
+    }
+}
+
 fn find(id: &str) -> Result<TaskRecord, Failure> {
     if let Some(r) = store::load(id) {
         return Ok(r);
@@ -228,12 +293,30 @@ async fn follow(engine: &crate::engine::Engine, rec: TaskRecord, print: bool) ->
     let mut rec = rec;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    let mut said_place = None;
     loop {
+        // queued or starting: someone else (the runner) may start it; its record says when
+        if matches!(rec.state, TaskState::Queued | TaskState::Starting) {
+            rec = store::load(&rec.spec.id).unwrap_or(rec);
+        }
+        if rec.queued() {
+            let all = store::load_all();
+            let place = crate::domain::fleet::position(&all, &rec.spec.id);
+            if print && place.is_some() && place != said_place {
+                let busy = all.iter().filter(|r| r.under_way()).count();
+                eprintln!("task {} queued: {} of {} in the queue, {busy} running (tasks.max_parallel)", rec.spec.id, place.unwrap_or(0), crate::domain::fleet::queue(&all).len());
+                said_place = place;
+            }
+        }
         if print {
             print_new_events(&rec, &mut offset);
         }
-        let running = matches!(engine.inspect_state(&rec.spec.container).await,
-            Ok(Some(st)) if st.state == crate::domain::container::ContainerState::Running);
+        if rec.collected {
+            return Ok(rec);
+        }
+        let running = !matches!(rec.state, TaskState::Running)
+            || matches!(engine.inspect_state(&rec.spec.container).await,
+                Ok(Some(st)) if st.state == crate::domain::container::ContainerState::Running);
         if !running {
             rec = tasks::refreshed(Some(engine), rec).await;
             if rec.collected {
@@ -269,16 +352,29 @@ fn short(sha: &str) -> &str {
 fn print_table(all: &[TaskRecord]) {
     let now = now_unix();
     println!("{:<16} {:<13} {:<20} {:>7} {:>5} {:>8} {:>8} {:<24} LAST TOOL", "ID", "STATE", "PROJECT", "ELAPSED", "TURNS", "TOKENS", "COST", "DIFF");
+    let queue = crate::domain::fleet::queue(all);
     for r in all {
         let s = &r.summary;
-        let elapsed = r.elapsed(now).map(human_age).unwrap_or_else(|| "-".into());
+        let place = queue.iter().position(|q| q.spec.id == r.spec.id);
+        let state = match place {
+            Some(i) => format!("queued {}/{}", i + 1, queue.len()),
+            None => r.state.label().to_string(),
+        };
+        // a queued task's clock is its wait
+        let elapsed = match place {
+            Some(_) => r.queued_at.map(|q| human_age(now - q)).unwrap_or_else(|| "-".into()),
+            None => r.elapsed(now).map(human_age).unwrap_or_else(|| "-".into()),
+        };
         let cost = s.cost_usd.map(|c| format!("${c:.4}")).unwrap_or_else(|| "-".into());
         let diff = r.diffstat.map(|d| format!("{} files +{} -{}", d.files, d.insertions, d.deletions)).unwrap_or_else(|| "-".into());
-        let tool = s.last_tool().map(|t| t.short()).unwrap_or_default();
+        let mut tool = s.last_tool().map(|t| t.short()).unwrap_or_default();
+        if let Some(w) = r.webhook.as_ref().filter(|w| w.state == "failed") {
+            tool = format!("{tool} [callback failed: {}]", w.error.as_deref().unwrap_or("?"));
+        }
         println!(
             "{:<16} {:<13} {:<20} {:>7} {:>5} {:>8} {:>8} {:<24} {}",
             r.spec.id,
-            r.state.label(),
+            state,
             crate::domain::task::cut(&r.spec.project_name, 20),
             elapsed,
             s.turns,
@@ -303,5 +399,9 @@ fn print_result(r: &TaskRecord) {
     }
     if let Some(t) = &r.summary.final_text {
         println!("result: {}", crate::domain::text::strip(t));
+    }
+    if let Some(w) = &r.webhook {
+        let why = w.error.as_deref().map(|e| format!(": {}", crate::domain::text::strip(e))).unwrap_or_default();
+        println!("callback: {} ({} tr{}){why}", w.state, w.tries, if w.tries == 1 { "y" } else { "ies" });
     }
 }

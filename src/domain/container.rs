@@ -13,6 +13,9 @@ pub mod labels {
     pub const AGENT_DIR: &str = "dev.agentdock.agent-dir";
     /// The task a one-shot container runs (its id).
     pub const TASK: &str = "dev.agentdock.task";
+    /// A pre-warmed pool container: the image it was made from (by name), and its slot.
+    pub const POOL: &str = "dev.agentdock.pool";
+    pub const POOL_SLOT: &str = "dev.agentdock.pool-slot";
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]

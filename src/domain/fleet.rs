@@ -1,13 +1,16 @@
 //! Figures over many tasks: how they ended, how long they took, what they cost.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::task::{TaskRecord, TaskState};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct FleetSummary {
     pub tasks: usize,
+    /// Queued, starting or running.
     pub under_way: usize,
+    /// Of those, waiting in the queue.
+    pub queued: usize,
     pub succeeded: usize,
     pub failed: usize,
     pub timed_out: usize,
@@ -20,6 +23,38 @@ pub struct FleetSummary {
     pub cost_usd: f64,
 }
 
+/// The cleanup's last run (`<data>/tasks/.sweep.json`), for the Tasks view.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sweep {
+    pub at: i64,
+    /// Running tasks looked at.
+    pub checked: usize,
+    /// The last run that did something, and what: tasks stopped for their silence, containers
+    /// removed (ended task containers left behind, pool containers that no longer fit).
+    pub acted_at: Option<i64>,
+    pub stopped: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// The pool of one project and image: started containers ready for a task, and those whose
+/// agent is still starting.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolState {
+    pub project: String,
+    pub image: String,
+    pub ready: usize,
+    pub warming: usize,
+}
+
+/// What the Tasks view shows besides the tasks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FleetInfo {
+    pub pool: Vec<PoolState>,
+    pub sweep: Option<Sweep>,
+    /// The runner (queue, cleanup, callbacks, pool) is alive.
+    pub runner: bool,
+}
+
 /// The value at fraction `q` of sorted `v` (nearest rank).
 fn quantile(v: &[i64], q: f64) -> Option<i64> {
     if v.is_empty() {
@@ -29,12 +64,41 @@ fn quantile(v: &[i64], q: f64) -> Option<i64> {
     Some(v[rank - 1])
 }
 
+/// The queued tasks in the order they start (FIFO: their place in the queue, then id).
+pub fn queue(all: &[TaskRecord]) -> Vec<&TaskRecord> {
+    let mut q: Vec<&TaskRecord> = all.iter().filter(|r| r.queued()).collect();
+    q.sort_by(|a, b| (a.seq, &a.spec.id).cmp(&(b.seq, &b.spec.id)));
+    q
+}
+
+/// A queued task's place (1 = next), None when it is not queued.
+pub fn position(all: &[TaskRecord], id: &str) -> Option<usize> {
+    queue(all).iter().position(|r| r.spec.id == id).map(|i| i + 1)
+}
+
+/// The queued tasks to start now, head first: as many as `max_parallel` leaves room for.
+pub fn to_start(all: &[TaskRecord], max_parallel: usize) -> Vec<String> {
+    let busy = all.iter().filter(|r| r.under_way()).count();
+    queue(all).into_iter().take(max_parallel.max(1).saturating_sub(busy)).map(|r| r.spec.id.clone()).collect()
+}
+
+/// Whether a running task with its last output at `last_output` (unix seconds) has been quiet
+/// longer than `limit_secs` at `now`. An output time in the future (the container set it) counts
+/// as now: the task's own time limit still ends it.
+pub fn inactive(last_output: i64, now: i64, limit_secs: i64) -> bool {
+    limit_secs > 0 && now - last_output.min(now) > limit_secs
+}
+
 pub fn summarize(all: &[TaskRecord]) -> FleetSummary {
     let mut s = FleetSummary { tasks: all.len(), ..Default::default() };
     let mut durations = Vec::new();
     for r in all {
         match r.state {
-            TaskState::Queued | TaskState::Starting | TaskState::Running => s.under_way += 1,
+            TaskState::Queued => {
+                s.under_way += 1;
+                s.queued += 1;
+            }
+            TaskState::Starting | TaskState::Running => s.under_way += 1,
             TaskState::Succeeded => s.succeeded += 1,
             TaskState::Failed => s.failed += 1,
             TaskState::TimedOut => s.timed_out += 1,
@@ -65,7 +129,8 @@ impl FleetSummary {
             (self.timed_out, "timed out"),
             (self.cancelled, "cancelled"),
             (self.output_capped, "output capped"),
-            (self.under_way, "under way"),
+            (self.under_way - self.queued, "under way"),
+            (self.queued, "queued"),
         ] {
             if n > 0 {
                 ended.push(format!("{n} {what}"));
@@ -107,6 +172,7 @@ mod tests {
                 image: "i".into(),
                 container: format!("agentdock-task-{id}"),
                 created_at: 0,
+                ..Default::default()
             },
             state,
             reason: None,
@@ -116,7 +182,40 @@ mod tests {
             diffstat: None,
             head: None,
             summary: crate::domain::task::Summary { output_tokens: tokens, cost_usd: cost, ..Default::default() },
+            ..Default::default()
         }
+    }
+
+    fn queued(id: &str, seq: u64) -> TaskRecord {
+        let mut r = rec(TaskState::Queued, 0, 0, None);
+        r.spec.id = id.into();
+        r.seq = seq;
+        r.started_at = None;
+        r
+    }
+
+    #[test]
+    fn the_queue_starts_in_order_up_to_the_limit() {
+        let mut running = rec(TaskState::Running, 0, 0, None);
+        running.collected = false;
+        let ended = rec(TaskState::Succeeded, 5, 0, None);
+        let all = vec![queued("c", 3), running, queued("a", 1), ended, queued("b", 2)];
+        assert_eq!(to_start(&all, 3), ["a", "b"]);
+        assert_eq!(to_start(&all, 1), Vec::<String>::new());
+        assert_eq!(to_start(&all, 10), ["a", "b", "c"]);
+        assert_eq!(position(&all, "c"), Some(3));
+        assert_eq!(position(&all, "zz"), None);
+        let s = summarize(&all);
+        assert_eq!((s.under_way, s.queued), (4, 3));
+        assert!(s.line(|x| format!("{x}s")).contains("1 under way, 3 queued"), "{}", s.line(|x| format!("{x}s")));
+    }
+
+    #[test]
+    fn quiet_too_long_is_inactive_and_a_future_time_is_now() {
+        assert!(inactive(0, 1801, 1800));
+        assert!(!inactive(1, 1801, 1800));
+        assert!(!inactive(10_000, 5_000, 1800), "a time in the future is no reason");
+        assert!(!inactive(0, 100_000, 0), "0 turns it off");
     }
 
     #[test]

@@ -330,6 +330,31 @@ pub struct TaskSettings {
     pub permission_mode: String,
     /// The model the agent uses (empty: the CLI's default).
     pub model: String,
+    /// Tasks running at once; more wait in a queue, first in first out (0: this machine's cores).
+    pub max_parallel: usize,
+    /// A running task with no output for this long is stopped and ends timed out (0: never).
+    pub inactive_minutes: f64,
+    /// How often the cleanup looks for inactive task containers, in seconds.
+    pub sweep_secs: u64,
+    /// When set, each task's result (JSON) is POSTed here when it ends (http:// or https://).
+    pub webhook_url: String,
+    /// Each of the callback's 3 tries gives up after this many seconds.
+    pub webhook_timeout_secs: u64,
+    /// Started containers kept ready per project (0: none): a task handed one starts without a
+    /// container create, its agent already running.
+    pub pool_size: usize,
+    /// The projects the pool is kept for (empty: those that ran a task in the last hour).
+    pub pool_projects: Vec<String>,
+}
+
+impl TaskSettings {
+    /// `max_parallel`, with 0 meaning this machine's cores.
+    pub fn parallel(&self) -> usize {
+        match self.max_parallel {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            n => n,
+        }
+    }
 }
 
 impl Default for TaskSettings {
@@ -339,6 +364,13 @@ impl Default for TaskSettings {
             max_output_bytes: 10 * 1024 * 1024,
             permission_mode: "bypassPermissions".to_string(),
             model: String::new(),
+            max_parallel: 0,
+            inactive_minutes: 30.0,
+            sweep_secs: 60,
+            webhook_url: String::new(),
+            webhook_timeout_secs: 10,
+            pool_size: 0,
+            pool_projects: Vec::new(),
         }
     }
 }

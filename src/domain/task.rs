@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Where a task is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
+    #[default]
     Queued,
     Starting,
     Running,
@@ -54,7 +55,7 @@ impl TaskState {
 }
 
 /// What a task was asked to do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskSpec {
     pub id: String,
     pub project_id: String,
@@ -72,8 +73,18 @@ pub struct TaskSpec {
     pub model: Option<String>,
     pub permission_mode: String,
     pub image: String,
+    /// Its container's name: `agentdock-task-<id>`, or the pool container it was handed.
     pub container: String,
     pub created_at: i64,
+    /// Attempts of one prompt (`task run --attempts N`) share a group (the first one's id);
+    /// `attempt` counts from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// `tasks.webhook_url` was set when it was queued: its end is POSTed there.
+    #[serde(default)]
+    pub callback: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -84,7 +95,7 @@ pub struct DiffStat {
 }
 
 /// A task and how it stands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskRecord {
     pub spec: TaskSpec,
     pub state: TaskState,
@@ -96,11 +107,45 @@ pub struct TaskRecord {
     pub diffstat: Option<DiffStat>,
     pub head: Option<String>,
     pub summary: Summary,
+    /// Its place in the queue: tasks start in this order (FIFO), whoever starts them.
+    #[serde(default)]
+    pub seq: u64,
+    /// When it was queued (every task is, first).
+    #[serde(default)]
+    pub queued_at: Option<i64>,
+    /// Why agentdock stopped it (no output for `tasks.inactive_minutes`): it ends timed out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    /// It started in a pre-warmed pool container.
+    #[serde(default)]
+    pub from_pool: bool,
+    /// The callback (`tasks.webhook_url`) of its end, when one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
+}
+
+/// Where a task's callback stands. The URL is not kept here (it may hold a token).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Webhook {
+    /// `pending`, `sent` or `failed`.
+    pub state: String,
+    pub tries: u32,
+    pub error: Option<String>,
+    pub at: Option<i64>,
 }
 
 impl TaskRecord {
     pub fn elapsed(&self, now: i64) -> Option<i64> {
         self.started_at.map(|s| self.ended_at.unwrap_or(now) - s)
+    }
+
+    /// It holds (or is about to hold) a place of `tasks.max_parallel`.
+    pub fn under_way(&self) -> bool {
+        matches!(self.state, TaskState::Starting | TaskState::Running) && !self.collected
+    }
+
+    pub fn queued(&self) -> bool {
+        self.state == TaskState::Queued && !self.collected
     }
 }
 

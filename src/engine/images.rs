@@ -21,6 +21,17 @@ pub struct ImageInfo {
 }
 
 impl Engine {
+    /// The id an image name stands for now (None: no such image): a rebuilt image has a new one.
+    pub async fn image_id(&self, image: &str) -> Result<Option<String>, EngineError> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(i.id),
+            Err(e) => match self.err(e) {
+                EngineError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
     /// Every image agentdock built, tagged or not.
     pub async fn agentdock_images(&self) -> Result<Vec<ImageInfo>, EngineError> {
         let mut filters = HashMap::new();

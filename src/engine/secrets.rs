@@ -104,3 +104,40 @@ pub fn remove(container: &str) {
     }
 }
 
+
+/// Where a queued task's secrets wait for its start: the values of the environment it was
+/// queued from (so whoever starts it later passes the queuer's, not its own), on the same tmpfs.
+fn stash_file(task_id: &str) -> PathBuf {
+    base().with_file_name("queued").join(format!("{task_id}.json"))
+}
+
+/// Keeps `env` (names and values) for task `task_id` until it starts: 0600, in a 0700
+/// directory of this user's on the tmpfs.
+pub fn stash(task_id: &str, env: &std::collections::BTreeMap<String, String>) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = stash_file(task_id);
+    let dir = file.parent().expect("a parent");
+    if let Some(grand) = dir.parent() {
+        std::fs::create_dir_all(grand)?;
+        own_dir(grand)?;
+    }
+    own_dir(dir)?;
+    let tmp = dir.join(format!(".{task_id}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    f.write_all(&serde_json::to_vec(env)?)?;
+    std::fs::rename(&tmp, &file)
+}
+
+/// The environment task `task_id` was queued with (None: none kept, e.g. after a reboot).
+pub fn stashed(task_id: &str) -> Option<std::collections::BTreeMap<String, String>> {
+    let (f, _) = crate::untrusted::open(stash_file(task_id).parent()?, &format!("{task_id}.json")).ok()?;
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(f, 1 << 20), &mut text).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+pub fn unstash(task_id: &str) {
+    let _ = std::fs::remove_file(stash_file(task_id));
+}

@@ -4,23 +4,26 @@
 //! task outlives the agentdock that started it; whoever looks next collects it.
 
 pub mod git;
+pub mod launch;
+pub mod pool;
+pub mod queue;
+pub mod runner;
 pub mod store;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 
-use crate::domain::container::{labels, now_unix};
+use crate::domain::container::now_unix;
 use crate::domain::project::{self, Project};
-use crate::domain::spec::{self, EnvVar, HostContext, Mount, Secret};
+use crate::domain::spec::HostContext;
 use crate::domain::task::{branch_of, TaskState};
 use crate::engine::Engine;
 use crate::ops::{Context, OpError};
+pub use launch::{drain, Phases};
 use store::{TaskRecord, TaskSpec};
 
 /// Where the run dir is mounted in the container.
 pub const RUN_MOUNT: &str = "/agentdock/task";
-
-/// The agent's environment in every task container, unless the project passes its own value.
-const TASK_AGENT_ENV: &[(&str, &str)] = &[("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")];
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -33,127 +36,112 @@ pub struct TaskRequest {
     pub max_output: u64,
     pub model: Option<String>,
     pub permission_mode: String,
+    /// How many tasks of this one prompt (`--attempts`), grouped; at least 1.
+    pub attempts: u32,
 }
 
-/// Makes the task's directory, workspace and container, and starts it. Anything made is
-/// removed again when a step fails, so a refused task leaves nothing behind.
-pub async fn start(engine: &Engine, ctx: &Context, req: TaskRequest, projects_seen: &[crate::domain::container::ContainerInfo]) -> Result<TaskRecord, OpError> {
-    let id = store::new_id();
-    let dir = store::task_dir(&id);
-    let mut phases = Phases::new();
-    let result = prepare(engine, ctx, &req, &id, projects_seen, &mut phases).await;
-    phases.log(&id, result.is_ok());
-    match result {
-        Ok(rec) => Ok(rec),
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            Err(e)
+impl TaskRequest {
+    /// A request with the config's defaults (`[tasks]`).
+    pub fn new(ctx: &Context, project: Option<String>, prompt: String) -> TaskRequest {
+        let t = &ctx.config().tasks;
+        TaskRequest {
+            project,
+            repo_url: None,
+            prompt,
+            base: None,
+            timeout_secs: t.timeout_secs.max(1),
+            max_output: t.max_output_bytes.max(1024),
+            model: Some(t.model.clone()).filter(|m| !m.is_empty()),
+            permission_mode: t.permission_mode.clone(),
+            attempts: 1,
         }
     }
 }
 
-async fn prepare(
+/// The library's way to run tasks (the CLI, the dashboard and the MCP server use it): queues
+/// the request's tasks, starts what `tasks.max_parallel` lets start now (the first one's start
+/// timed in `phases`), and makes sure the runner is there for the rest, for collecting them
+/// and for their callbacks. The records as they stand (queued, running, or failed to start).
+pub async fn run(engine: &Engine, ctx: &Context, req: TaskRequest, seen: &[crate::domain::container::ContainerInfo]) -> Result<Vec<TaskRecord>, OpError> {
+    let mut phases = Phases::new();
+    let queued = submit(engine, ctx, req, seen, &mut phases).await?;
+    let mut started = std::collections::HashMap::new();
+    for (id, h) in drain(engine, ctx, Some(phases)).await {
+        if let Ok(r) = h.await {
+            started.insert(id, r);
+        }
+    }
+    queue::ensure_runner(Some(&ctx.loaded.path));
+    Ok(queued.into_iter().map(|r| started.remove(&r.spec.id).unwrap_or(r)).collect())
+}
+
+/// Checks a request (project, base commit, image) and queues its tasks: each gets its
+/// directory with the prompt and, kept on the tmpfs, the secrets of this environment. A refused
+/// request leaves nothing behind.
+pub async fn submit(
     engine: &Engine,
     ctx: &Context,
-    req: &TaskRequest,
-    id: &str,
+    req: TaskRequest,
     seen: &[crate::domain::container::ContainerInfo],
     ph: &mut Phases,
-) -> Result<TaskRecord, OpError> {
+) -> Result<Vec<TaskRecord>, OpError> {
     let refused = |m: String| OpError::Refused(m);
-    let branch = branch_of(id);
     let base_ref = req.base.clone().unwrap_or_else(|| "HEAD".into());
     // the project (or a stand-in for --repo) and the repository the branch goes to
-    let (p, repo_dir, source): (Project, PathBuf, String) = match (&req.project, &req.repo_url) {
+    let (p, repo_dir) = match (&req.project, &req.repo_url) {
         (_, Some(url)) => {
-            let name = url.trim_end_matches('/').trim_end_matches(".git").rsplit(['/', ':']).next().unwrap_or("repo");
-            let pid = format!("repo-{}", project::slug(name));
-            let mirror = crate::paths::data_dir().join("repos").join(format!("{pid}.git"));
-            std::fs::create_dir_all(mirror.parent().unwrap()).map_err(|e| refused(e.to_string()))?;
-            let (u, m) = (url.clone(), mirror.clone());
+            let p = repo_project(ctx, url);
+            std::fs::create_dir_all(p.path.parent().unwrap()).map_err(|e| refused(e.to_string()))?;
+            let (u, m) = (url.clone(), p.path.clone());
             blocking(move || git::mirror(&u, &m)).await?.map_err(|e| refused(format!("cannot clone {url}: {e}")))?;
-            let p = Project {
-                id: pid,
-                name: name.to_string(),
-                path: mirror.clone(),
-                exists: true,
-                settings: project::settings_for(ctx.config(), None),
-            };
-            let src = mirror.to_string_lossy().into_owned();
-            (p, mirror, src)
+            let dir = p.path.clone();
+            (p, dir)
         }
         (Some(key), None) => {
             let p = ctx.resolve(key, seen).map_err(refused)?;
+            if ctx.engine_index(&p) != 0 {
+                return Err(refused(format!("{} is on engine {}: tasks run on the default engine only", p.name, ctx.engine_of(&p).name)));
+            }
             if !p.exists {
                 return Err(refused(format!("the directory of {} ({}) is gone", p.name, p.path.display())));
             }
-            let src = p.path.to_string_lossy().into_owned();
-            (p.clone(), p.path.clone(), src)
+            let dir = p.path.clone();
+            (p, dir)
         }
         (None, None) => return Err(refused("name a project, or a repository with --repo URL".into())),
     };
     ph.mark("project");
-    // asked now, answered while the host works: whether the image is there, and the engine's
-    // CPU count (the container's CPU limit is capped to it)
     let image_check = {
         let (e, image) = (engine.clone(), p.settings.image.clone());
         tokio::spawn(async move { e.require_image(&image).await })
-    };
-    let cpus = {
-        let e = engine.clone();
-        tokio::spawn(async move { e.cpu_count().await })
     };
     let (repo, rev) = (repo_dir.clone(), base_ref.clone());
     let base_commit = match blocking(move || git::resolve(&repo, &rev)).await.and_then(|r| r.map_err(refused)) {
         Ok(c) => c,
         Err(e) => {
             image_check.abort();
-            cpus.abort();
             return Err(e);
         }
     };
     ph.mark("resolve");
-
-    // From here on the workspace is cloned (off the runtime thread) while the rest is made and
-    // the engine creates the container; it starts once both are done. Whatever fails, the task
-    // dir goes again ([`start`]), and so does a container made for it.
-    let dir = store::task_dir(id);
-    let (run, workspace, claude) = (dir.join("run"), dir.join("workspace"), dir.join("claude"));
-    for d in [&dir, &run, &workspace] {
-        if let Err(e) = std::fs::create_dir_all(d) {
-            image_check.abort();
-            cpus.abort();
-            return Err(refused(format!("cannot create {}: {e}", d.display())));
-        }
-    }
-    // the user the task's container runs as (the project directory's owner, with "auto")
-    let user = spec::container_user(ctx.config(), &p, &task_host(&p, &claude, req.repo_url.is_some())).map_err(refused)?;
-    let clone = {
-        let (source, ws, base, branch, user) = (source, workspace.clone(), base_commit.clone(), branch.clone(), user.clone());
-        tokio::task::spawn_blocking(move || {
-            let r = git::clone_for_task(&source, &ws, &base, &branch)
-                .map_err(|e| OpError::Refused(format!("cannot make the workspace: {e}")))
-                .and_then(|()| chown_tree(&ws, &user));
-            (r, std::time::Instant::now())
-        })
-    };
-    let made = async {
-        image_check.await.map_err(joined)??;
-        // what the container's mounts need besides the workspace: the run dir with the prompt,
-        // and the agent config
-        std::fs::write(run.join("prompt.txt"), &req.prompt).map_err(|e| refused(e.to_string()))?;
-        chown_tree(&run, &user)?;
-        crate::agent_config::prepare(&claude, &crate::paths::home_dir(), &user).map_err(OpError::Other)?;
-        ph.mark("dirs");
+    image_check.await.map_err(joined)??;
+    ph.mark("image");
+    let env = HostContext::gather(&p, PathBuf::new()).env;
+    let n = req.attempts.max(1);
+    let held = queue::lock().await.map_err(|e| refused(format!("cannot queue the task: {e}")))?;
+    let mut made: Vec<TaskRecord> = Vec::new();
+    let mut group = None;
+    for i in 0..n {
+        let id = store::new_id();
         let spec = TaskSpec {
-            id: id.to_string(),
+            id: id.clone(),
             project_id: p.id.clone(),
             project_name: p.name.clone(),
             repo_dir: repo_dir.clone(),
             repo_url: req.repo_url.clone(),
-            base_ref,
-            base_commit,
-            branch,
+            base_ref: base_ref.clone(),
+            base_commit: base_commit.clone(),
+            branch: branch_of(&id),
             timeout_secs: req.timeout_secs,
             max_output: req.max_output,
             model: req.model.clone(),
@@ -161,50 +149,60 @@ async fn prepare(
             image: p.settings.image.clone(),
             container: format!("agentdock-task-{id}"),
             created_at: now_unix(),
+            group: (n > 1).then(|| group.get_or_insert_with(|| id.clone()).clone()),
+            attempt: (n > 1).then_some(i + 1),
+            callback: !ctx.config().tasks.webhook_url.trim().is_empty(),
         };
-        let cspec = container_spec(ctx, &p, &spec, &workspace, &run, &claude).map_err(refused)?;
-        let ncpu = cpus.await.map_err(joined)?;
-        let cid = engine.create_once(&cspec, ncpu).await?;
-        ph.mark("create");
-        Ok::<_, OpError>((spec, cid))
-    }
-    .await;
-    let cloned = match clone.await {
-        Ok((r, end)) => {
-            ph.mark_at("clone", end);
-            r
+        let saved = queue_one(&held, spec, &req.prompt, &env);
+        match saved {
+            Ok(rec) => made.push(rec),
+            Err(e) => {
+                for r in made.iter().map(|r| r.spec.id.clone()).chain([id]) {
+                    crate::engine::secrets::unstash(&r);
+                    let _ = std::fs::remove_dir_all(store::task_dir(&r));
+                }
+                return Err(refused(format!("cannot queue the task: {e}")));
+            }
         }
-        Err(e) => Err(joined(e)),
-    };
-    let (spec, container) = match (made, cloned) {
-        (Ok(made), Ok(())) => made,
-        (Ok((_, cid)), Err(e)) => {
-            let _ = engine.remove(&cid, true).await;
-            return Err(e);
-        }
-        (Err(e), _) => return Err(e),
-    };
-    engine.start_once(&container).await?;
-    ph.mark("start");
-    // the record is written once the container runs: a look at the tasks before that (the
-    // dashboard's refresh) cannot take a container that is still being made for one that ended
-    let rec = TaskRecord {
-        spec,
-        state: TaskState::Running,
-        reason: None,
-        started_at: Some(now_unix()),
-        ended_at: None,
-        collected: false,
-        diffstat: None,
-        head: None,
-        summary: Default::default(),
-    };
-    if let Err(e) = store::save(&rec) {
-        let _ = engine.remove(&container, true).await;
-        return Err(refused(format!("cannot save the task: {e}")));
     }
-    ph.mark("saved");
+    drop(held);
+    ph.mark("queued");
+    Ok(made)
+}
+
+fn queue_one(held: &queue::Held, spec: TaskSpec, prompt: &str, env: &std::collections::BTreeMap<String, String>) -> std::io::Result<TaskRecord> {
+    let dir = store::task_dir(&spec.id);
+    crate::paths::private_dir(&store::tasks_dir())?;
+    std::fs::create_dir(&dir)?;
+    std::fs::write(dir.join("prompt.txt"), prompt)?;
+    crate::engine::secrets::stash(&spec.id, env)?;
+    let rec = TaskRecord { spec, state: TaskState::Queued, seq: held.next_seq()?, queued_at: Some(now_unix()), ..Default::default() };
+    store::save(&rec)?;
     Ok(rec)
+}
+
+/// The stand-in project of a `--repo` task: agentdock's clone of it under `<data>/repos/`.
+fn repo_project(ctx: &Context, url: &str) -> Project {
+    let name = url.trim_end_matches('/').trim_end_matches(".git").rsplit(['/', ':']).next().unwrap_or("repo");
+    let pid = format!("repo-{}", project::slug(name));
+    let mirror = crate::paths::data_dir().join("repos").join(format!("{pid}.git"));
+    Project { id: pid, name: name.to_string(), path: mirror, exists: true, settings: project::settings_for(ctx.config(), None) }
+}
+
+/// The project a queued task runs on, as configured now.
+pub fn project_of(ctx: &Context, t: &TaskSpec) -> Result<Project, String> {
+    if let Some(url) = &t.repo_url {
+        return Ok(repo_project(ctx, url));
+    }
+    // the projects as they are now: one may have come since this process looked
+    let found = ctx.projects.iter().find(|p| p.id == t.project_id).cloned().or_else(|| {
+        project::discover(ctx.config(), &crate::paths::home_dir()).into_iter().find(|p| p.id == t.project_id)
+    });
+    match found {
+        Some(p) if p.exists => Ok(p),
+        Some(p) => Err(format!("the directory of {} ({}) is gone", p.name, p.path.display())),
+        None => Err(format!("project {} is no longer configured", t.project_name)),
+    }
 }
 
 /// Runs blocking work (git, file copies) on the blocking pool, so the runtime goes on with the
@@ -218,108 +216,21 @@ fn joined(e: tokio::task::JoinError) -> OpError {
     OpError::Other(anyhow::anyhow!("a task step failed: {e}"))
 }
 
-/// When each step of a task's start ended, in ms since [`start`] began: one debug line per
-/// task (`AGENTDOCK_LOG=agentdock::tasks=debug`), which bench/tasks.sh reads.
-struct Phases {
-    t0: std::time::Instant,
-    t0_unix: f64,
-    marks: Vec<(&'static str, std::time::Duration)>,
-}
-
-impl Phases {
-    fn new() -> Phases {
-        let t0_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        Phases { t0: std::time::Instant::now(), t0_unix, marks: Vec::new() }
+/// What every end of a task does, however it ended: its kept secrets go, and its callback is
+/// due when one was asked for.
+pub fn ended(rec: &mut TaskRecord) {
+    crate::engine::secrets::unstash(&rec.spec.id);
+    if rec.spec.callback && rec.webhook.is_none() {
+        rec.webhook = Some(crate::domain::task::Webhook { state: "pending".into(), ..Default::default() });
     }
-
-    fn mark(&mut self, name: &'static str) {
-        self.mark_at(name, std::time::Instant::now());
-    }
-
-    fn mark_at(&mut self, name: &'static str, at: std::time::Instant) {
-        self.marks.push((name, at.saturating_duration_since(self.t0)));
-    }
-
-    fn log(&self, id: &str, ok: bool) {
-        if !tracing::enabled!(tracing::Level::DEBUG) {
-            return;
-        }
-        let marks: Vec<String> = self.marks.iter().map(|(n, d)| format!("{n}={:.1}", d.as_secs_f64() * 1000.0)).collect();
-        tracing::debug!(task = %id, ok, "start phases (ms since {:.6}): {}", self.t0_unix, marks.join(" "));
-    }
-}
-
-/// The task's container: the project's spec, with the task's workspace, run dir and agent
-/// config mounted, the runner's settings in its environment, and no restart.
-fn container_spec(
-    ctx: &Context,
-    p: &Project,
-    t: &TaskSpec,
-    workspace: &Path,
-    run: &Path,
-    claude: &Path,
-) -> Result<spec::ContainerSpec, String> {
-    let host = task_host(p, claude, t.repo_url.is_some());
-    let mut s = spec::build(ctx.config(), p, &host)?;
-    s.name = t.container.clone();
-    s.one_shot = true;
-    // the project's own .git config and hooks are not the clone's
-    s.mounts.retain(|m| !m.target.starts_with("/workspace/"));
-    for m in s.mounts.iter_mut().filter(|m| m.target == "/workspace") {
-        m.source = workspace.to_path_buf();
-    }
-    s.mounts.push(Mount { source: run.to_path_buf(), target: RUN_MOUNT.into(), read_only: false });
-    s.labels.insert(labels::ROLE.into(), "task".into());
-    s.labels.insert(labels::TASK.into(), t.id.clone());
-    s.labels.insert(labels::PROJECT_PATH.into(), t.repo_dir.to_string_lossy().into_owned());
-    let shown = |name: &str, value: String| EnvVar { name: name.into(), value: Secret::new(value), shown: true };
-    s.env.extend([
-        shown("TASK_FILE", format!("{RUN_MOUNT}/prompt.txt")),
-        shown("TASK_DIR", RUN_MOUNT.into()),
-        shown("SESSION_ID", t.id.clone()),
-        shown("TASK_BRANCH", t.branch.clone()),
-        shown("BRANCH", t.base_ref.clone()),
-        shown("BUNDLE_BASE", t.base_commit.clone()),
-        shown("TIMEOUT", t.timeout_secs.to_string()),
-        shown("MAX_OUTPUT_SIZE", t.max_output.to_string()),
-        shown("PERMISSION_MODE", t.permission_mode.clone()),
-    ]);
-    if let Some(m) = &t.model {
-        s.env.push(shown("MODEL", m.clone()));
-    }
-    // a headless run in a throwaway container: no telemetry, error reports, update checks or
-    // preflight, which cost the CLI a good part of its start (a project may say otherwise by
-    // passing the variable through)
-    for (name, value) in TASK_AGENT_ENV {
-        if !s.env.iter().any(|e| e.name == *name) {
-            s.env.push(shown(name, value.to_string()));
-        }
-    }
-    Ok(s)
-}
-
-/// The host facts for a task's container. A `--repo` task's repository is agentdock's own
-/// clone (owned by whoever runs agentdock): its agent runs as the image's user.
-fn task_host(p: &Project, claude: &Path, repo: bool) -> HostContext {
-    let mut host = HostContext::gather(p, claude.to_path_buf());
-    if repo {
-        host.project_owner = None;
-    }
-    host
-}
-
-/// What the container writes lands owned by its user (`config.user`), when agentdock runs as
-/// root.
-fn chown_tree(dir: &Path, user: &str) -> Result<(), OpError> {
-    let Some((uid, gid)) = spec::uid_gid(user) else { return Ok(()) };
-    crate::agent_config::chown_tree(dir, uid, gid).map_err(OpError::Other)
 }
 
 /// Brings a record up to date: a task whose container is gone is over; its result is read and
 /// its branch fetched (once). `running` says whether its container still runs (None: the
 /// engine was not asked).
 pub fn reconcile(mut rec: TaskRecord, running: Option<bool>) -> TaskRecord {
-    if rec.collected {
+    // a queued task has no container yet, a starting one is its starter's (see `queue`)
+    if rec.collected || matches!(rec.state, TaskState::Queued | TaskState::Starting) {
         return rec;
     }
     let id = rec.spec.id.clone();
@@ -328,12 +239,7 @@ pub fn reconcile(mut rec: TaskRecord, running: Option<bool>) -> TaskRecord {
     let word = store::read_untrusted(&run, "state", 64).map(|b| String::from_utf8_lossy(&b).into_owned());
     let said = word.as_deref().and_then(TaskState::from_runner);
     match (running, said) {
-        (Some(true), _) | (None, None | Some(TaskState::Running)) => {
-            if rec.state == TaskState::Starting && said == Some(TaskState::Running) {
-                rec.state = TaskState::Running;
-            }
-            return rec;
-        }
+        (Some(true), _) | (None, None | Some(TaskState::Running)) => return rec,
         (_, Some(s)) if s.is_final() => {
             rec.state = s;
             rec.reason = result_reason(&run);
@@ -343,16 +249,22 @@ pub fn reconcile(mut rec: TaskRecord, running: Option<bool>) -> TaskRecord {
             rec.reason = Some("the task's container ended without a result (killed?)".into());
         }
     }
-    // one collector at a time (the CLI following it, the dashboard, a `task ls` elsewhere): the
-    // others take what it saved
+    // one collector at a time (the CLI following it, the runner, the dashboard, a `task ls`
+    // elsewhere): the others wait for it (a fetch of the bundle) and take what it saved
     let lock = std::fs::File::create(store::task_dir(&id).join(".collect.lock")).ok();
     if let Some(l) = &lock {
-        if l.try_lock().is_err() {
-            return store::load(&id).unwrap_or(rec);
-        }
+        let _ = l.lock();
     }
-    if let Some(done) = store::load(&id).filter(|r| r.collected) {
-        return done;
+    match store::load(&id) {
+        Some(done) if done.collected => return done,
+        // what others noted meanwhile (the runner's stop) is not in a copy held since before
+        Some(disk) => rec.stopped = disk.stopped.or(rec.stopped.take()),
+        None => {}
+    }
+    // agentdock stopped it for its silence: that, not the signal, is how it ended
+    if let (Some(why), TaskState::Cancelled) = (&rec.stopped, rec.state) {
+        rec.state = TaskState::TimedOut;
+        rec.reason = Some(why.clone());
     }
     collect(&mut rec);
     drop(lock);
@@ -387,6 +299,7 @@ fn collect(rec: &mut TaskRecord) {
         rec.diffstat = git::diffstat(&rec.spec.repo_dir, &rec.spec.base_commit, head).ok();
     }
     rec.collected = true;
+    ended(rec);
     if let Err(e) = store::save(rec) {
         tracing::warn!(task = %id, error = %e, "cannot save the task record");
     }
@@ -421,9 +334,37 @@ pub async fn refreshed(engine: Option<&Engine>, rec: TaskRecord) -> TaskRecord {
     rec
 }
 
-/// Cancels a running task: the runner is told (SIGTERM), stops the agent, commits what it
-/// made and writes its result; told again with SIGKILL if it has not ended in 10 s.
+/// Cancels a task. A queued one leaves the queue at once; a starting one is waited for (its
+/// starter is making its container); a running one's runner is told (SIGTERM), stops the agent,
+/// commits what it made and writes its result; told again with SIGKILL if it has not ended in
+/// 10 s.
 pub async fn cancel(engine: &Engine, rec: &TaskRecord) -> Result<TaskRecord, OpError> {
+    let id = rec.spec.id.clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let rec = loop {
+        let held = queue::lock().await.map_err(|e| OpError::Other(e.into()))?;
+        let now = store::load(&id).unwrap_or_else(|| rec.clone());
+        match now.state {
+            TaskState::Queued if !now.collected => {
+                let mut r = now;
+                r.state = TaskState::Cancelled;
+                r.reason = Some("cancelled while queued".into());
+                r.ended_at = Some(now_unix());
+                r.collected = true;
+                ended(&mut r);
+                store::save(&r).map_err(|e| OpError::Other(e.into()))?;
+                return Ok(r);
+            }
+            TaskState::Starting if std::time::Instant::now() < deadline => {
+                drop(held);
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            _ => break now,
+        }
+    };
+    if rec.collected {
+        return Ok(rec);
+    }
     let name = rec.spec.container.clone();
     // a signal sent while the runner is still starting can be lost: say it again until it ends
     for _ in 0..5 {
@@ -437,6 +378,6 @@ pub async fn cancel(engine: &Engine, rec: &TaskRecord) -> Result<TaskRecord, OpE
         engine.kill(&name, "KILL").await?;
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), engine.wait_exit(&name)).await;
     }
-    let fresh = store::load(&rec.spec.id).unwrap_or_else(|| rec.clone());
+    let fresh = store::load(&id).unwrap_or(rec);
     Ok(reconcile(fresh, Some(false)))
 }

@@ -41,16 +41,26 @@ struct Cols {
     cost: bool,
 }
 
-fn cells(app: &App, r: &TaskRecord, cols: &Cols) -> Vec<Cell<'static>> {
+fn cells(app: &App, r: &TaskRecord, cols: &Cols, queue: &[&TaskRecord]) -> Vec<Cell<'static>> {
     let s = &r.summary;
-    let state = if r.state.is_final() {
-        r.state.label().to_string()
-    } else {
-        format!("{} {}", SPIN[(app.tick % 10) as usize], r.state.label())
+    let place = queue.iter().position(|q| q.spec.id == r.spec.id);
+    let state = match place {
+        Some(i) => format!("queued {}/{}", i + 1, queue.len()),
+        None if r.state.is_final() => r.state.label().to_string(),
+        None => format!("{} {}", SPIN[(app.tick % 10) as usize], r.state.label()),
     };
-    let elapsed = r.elapsed(app.model.now).map(human_age).unwrap_or_else(|| "-".into());
+    // a queued task's clock is how long it has waited
+    let elapsed = match place {
+        Some(_) => r.queued_at.map(|q| human_age(app.model.now - q)),
+        None => r.elapsed(app.model.now).map(human_age),
+    };
+    let elapsed = elapsed.unwrap_or_else(|| "-".into());
+    let id = match r.spec.attempt {
+        Some(n) => format!("{} #{n}", r.spec.id),
+        None => r.spec.id.clone(),
+    };
     let mut v = vec![
-        Cell::from(r.spec.id.clone()),
+        Cell::from(id),
         Cell::from(Span::styled(state, state_style(r.state))),
         Cell::from(cut(&r.spec.project_name, 24)),
     ];
@@ -67,27 +77,87 @@ fn cells(app: &App, r: &TaskRecord, cols: &Cols) -> Vec<Cell<'static>> {
         v.push(Cell::from(Line::from(cost).right_aligned()));
     }
     if cols.diff {
-        let diff = match r.diffstat {
-            Some(d) => Line::from(vec![
-                Span::raw(format!("{} ", d.files)),
-                Span::styled(format!("+{}", d.insertions), Style::new().fg(theme::OK)),
-                Span::raw(" "),
-                Span::styled(format!("-{}", d.deletions), Style::new().fg(theme::BAD)),
-            ]),
-            None => Line::from("-"),
-        };
-        v.push(Cell::from(diff));
+        v.push(Cell::from(Line::from(diff_spans(r.diffstat))));
     }
     // what it does now, or how it ended
-    let last = match (&r.reason, s.last_tool()) {
+    let mut last = vec![match (&r.reason, s.last_tool()) {
         (Some(reason), _) if r.state.is_final() && r.state != TaskState::Succeeded => {
             Span::styled(strip(&cut(reason, 200)), Style::new().fg(theme::BAD))
         }
         (_, Some(t)) => Span::raw(strip(&t.short())),
         _ => Span::raw(""),
-    };
-    v.push(Cell::from(last));
+    }];
+    if let Some(w) = r.webhook.as_ref().filter(|w| w.state == "failed") {
+        last.insert(0, Span::styled(format!("callback failed ({}) ", strip(&cut(w.error.as_deref().unwrap_or("?"), 60))), Style::new().fg(theme::BAD)));
+    }
+    if r.from_pool && !r.state.is_final() {
+        last.insert(0, Span::styled("pool ", Style::new().fg(theme::DIM)));
+    }
+    v.push(Cell::from(Line::from(last)));
     v
+}
+
+fn diff_spans(d: Option<crate::domain::task::DiffStat>) -> Vec<Span<'static>> {
+    match d {
+        Some(d) => vec![
+            Span::raw(format!("{} ", d.files)),
+            Span::styled(format!("+{}", d.insertions), Style::new().fg(theme::OK)),
+            Span::raw(" "),
+            Span::styled(format!("-{}", d.deletions), Style::new().fg(theme::BAD)),
+        ],
+        None => vec![Span::raw("-")],
+    }
+}
+
+/// The attempts of the selected task's prompt side by side: how each ended, what it changed.
+fn attempts_line(attempts: &[&TaskRecord], selected: &str) -> Line<'static> {
+    let mut spans = vec![Span::styled("attempts ", Style::new().fg(theme::DIM))];
+    for (i, r) in attempts.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" │ ", Style::new().fg(theme::DIM)));
+        }
+        let mark = format!("#{} ", r.spec.attempt.unwrap_or(0));
+        let style = if r.spec.id == selected { Style::new().add_modifier(Modifier::BOLD) } else { Style::new() };
+        spans.push(Span::styled(mark, style));
+        spans.push(Span::styled(format!("{} ", r.state.label()), state_style(r.state)));
+        if r.state.is_final() {
+            spans.extend(diff_spans(r.diffstat));
+        }
+    }
+    spans.push(Span::styled("  (task diff A B compares two)", Style::new().fg(theme::DIM)));
+    Line::from(spans)
+}
+
+/// The pool, the cleanup's last run and the runner, in one line (None: nothing to say).
+fn fleet_line(app: &App) -> Option<Line<'static>> {
+    let f = &app.tasks.fleet;
+    let dim = Style::new().fg(theme::DIM);
+    let mut spans = Vec::new();
+    for p in &f.pool {
+        if !spans.is_empty() {
+            spans.push(Span::styled(", ", dim));
+        }
+        spans.push(Span::styled(format!("pool {}: ", strip(&p.project)), dim));
+        spans.push(Span::styled(format!("{} ready", p.ready), Style::new().fg(if p.ready > 0 { theme::OK } else { theme::WARN })));
+        if p.warming > 0 {
+            spans.push(Span::styled(format!(" {} warming", p.warming), Style::new().fg(theme::WARN)));
+        }
+    }
+    if let Some(sw) = &f.sweep {
+        if !spans.is_empty() {
+            spans.push(Span::styled(" · ", dim));
+        }
+        let mut text = format!("cleanup {} ago", human_age(app.model.now - sw.at));
+        if let Some(at) = sw.acted_at {
+            text.push_str(&format!(", {} ago it stopped {} and removed {}", human_age(app.model.now - at), sw.stopped.len(), sw.removed.len()));
+        }
+        spans.push(Span::styled(text, dim));
+    }
+    if spans.is_empty() {
+        return None;
+    }
+    spans.push(Span::styled(if f.runner { " · runner on" } else { " · runner off" }, dim));
+    Some(Line::from(spans))
 }
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
@@ -118,7 +188,22 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
         return;
     }
     let inner = block.inner(area);
-    let visible = inner.height.saturating_sub(1) as usize;
+    f.render_widget(block, area);
+    // below the table: the selected task's attempts side by side, then the pool and cleanup
+    let mut below: Vec<Line> = Vec::new();
+    let attempts = app.tasks.attempts_of_selected();
+    if !attempts.is_empty() {
+        below.push(attempts_line(&attempts, &app.tasks.selected_task().map(|t| t.spec.id.clone()).unwrap_or_default()));
+    }
+    below.extend(fleet_line(app));
+    let below_h = (below.len() as u16).min(inner.height.saturating_sub(2));
+    let table_area = Rect::new(inner.x, inner.y, inner.width, inner.height - below_h);
+    for (i, line) in below.into_iter().take(below_h as usize).enumerate() {
+        let y = inner.y + inner.height - below_h + i as u16;
+        f.render_widget(Paragraph::new(line), Rect::new(inner.x, y, inner.width, 1));
+    }
+    let queue = crate::domain::fleet::queue(&app.tasks.tasks);
+    let visible = table_area.height.saturating_sub(1) as usize;
     let offset = list_offset(app.tasks.selected, visible);
     let rows: Vec<Row> = app
         .tasks
@@ -129,12 +214,13 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
         .take(visible)
         .map(|(i, r)| {
             let style = if i == app.tasks.selected { theme::selected() } else { Style::new() };
-            Row::new(cells(app, r, &cols)).style(style)
+            Row::new(cells(app, r, &cols, &queue)).style(style)
         })
         .collect();
     let mut header = vec!["ID", "STATE", "PROJECT"];
     let project_w = app.tasks.tasks.iter().map(|t| t.spec.project_name.chars().count()).max().unwrap_or(0).clamp(7, 18);
-    let mut widths = vec![Constraint::Length(15), Constraint::Length(13), Constraint::Length(project_w as u16)];
+    let id_w = if app.tasks.tasks.iter().any(|t| t.spec.attempt.is_some()) { 19 } else { 15 };
+    let mut widths = vec![Constraint::Length(id_w), Constraint::Length(13), Constraint::Length(project_w as u16)];
     if cols.branch {
         header.push("BRANCH");
         widths.push(Constraint::Length(30));
@@ -155,8 +241,8 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool) {
     }
     header.push("LAST TOOL / REASON");
     widths.push(Constraint::Fill(1));
-    let table = Table::new(rows, widths).header(Row::new(header).style(theme::header())).column_spacing(1).block(block);
-    f.render_widget(table, area);
+    let table = Table::new(rows, widths).header(Row::new(header).style(theme::header())).column_spacing(1);
+    f.render_widget(table, table_area);
 }
 
 /// The new task's form: the project (Tab changes it) and the prompt.

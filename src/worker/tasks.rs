@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use super::Worker;
 use crate::app::EngineEvent;
 use crate::domain::container::{now_unix, ContainerState};
+use crate::domain::fleet::FleetInfo;
 use crate::domain::task::{cut, render_line, TaskRecord, TaskState};
 use crate::domain::text::strip;
 use crate::engine::Engine;
@@ -35,8 +36,9 @@ pub(super) struct TaskWatch {
     /// The task list is on screen.
     pub shown: bool,
     known: BTreeMap<String, Known>,
-    sent: Option<Vec<TaskRecord>>,
-    scan: Option<JoinHandle<BTreeMap<String, Known>>>,
+    sent: Option<(Vec<TaskRecord>, FleetInfo)>,
+    scan: Option<JoinHandle<(BTreeMap<String, Known>, FleetInfo)>>,
+    fleet: FleetInfo,
     /// One look is due whatever else (at connect, so the status line can count tasks).
     due: bool,
 }
@@ -67,14 +69,16 @@ impl Worker {
     pub(super) async fn watch_tasks(&mut self) {
         let finished = self.tasks.scan.as_ref().is_some_and(|t| t.is_finished());
         if finished {
-            if let Some(Ok(known)) = self.tasks.scan.take().and_then(futures_util::FutureExt::now_or_never) {
+            if let Some(Ok((known, fleet))) = self.tasks.scan.take().and_then(futures_util::FutureExt::now_or_never) {
                 self.tasks.known = known;
+                self.tasks.fleet = fleet;
             }
             let mut all: Vec<TaskRecord> = self.tasks.known.values().map(|k| k.rec.clone()).collect();
-            all.sort_by(|a, b| (b.spec.created_at, &b.spec.id).cmp(&(a.spec.created_at, &a.spec.id)));
-            if self.tasks.sent.as_ref() != Some(&all) {
-                self.tasks.sent = Some(all.clone());
-                self.send(EngineEvent::Tasks(all)).await;
+            all.sort_by(|a, b| (b.spec.created_at, b.seq, &b.spec.id).cmp(&(a.spec.created_at, a.seq, &a.spec.id)));
+            let now = (all, self.tasks.fleet.clone());
+            if self.tasks.sent.as_ref() != Some(&now) {
+                self.tasks.sent = Some(now.clone());
+                self.send(EngineEvent::Tasks(now.0, now.1)).await;
             }
         }
         if self.tasks.scan.is_some() {
@@ -87,26 +91,21 @@ impl Worker {
         }
         self.tasks.due = false;
         let known = std::mem::take(&mut self.tasks.known);
-        self.tasks.scan = Some(tokio::task::spawn_blocking(move || scan(known, &containers, now_unix())));
+        let ctx = self.ctx.clone();
+        self.tasks.scan = Some(tokio::task::spawn_blocking(move || {
+            let known = scan(known, &containers, now_unix());
+            let fleet = fleet(&ctx, known.values().map(|k| &k.rec));
+            (known, fleet)
+        }));
     }
 
     pub(super) fn start_task(&self, project: crate::domain::project::Project, prompt: String) {
-        let t = &self.ctx.config().tasks;
-        let req = TaskRequest {
-            project: Some(project.id.clone()),
-            repo_url: None,
-            prompt,
-            base: None,
-            timeout_secs: t.timeout_secs.max(1),
-            max_output: t.max_output_bytes.max(1024),
-            model: Some(t.model.clone()).filter(|m| !m.is_empty()),
-            permission_mode: t.permission_mode.clone(),
-        };
+        let req = TaskRequest::new(&self.ctx, Some(project.id.clone()), prompt);
         let (ctx, events) = (self.ctx.clone(), self.events.clone());
         let seen: Vec<_> = self.containers.values().cloned().collect();
         off_thread(events, self.ctx.engines[0].clone(), move |engine| async move {
-            let r = tasks::start(&engine, &ctx, req, &seen).await.map(Box::new).map_err(|e| e.to_string());
-            EngineEvent::TaskStarted(r)
+            let r = tasks::run(&engine, &ctx, req, &seen).await.map_err(|e| e.to_string());
+            EngineEvent::TaskStarted(r.and_then(|v| v.into_iter().next().ok_or_else(|| "no task".to_string())).map(Box::new))
         });
     }
 
@@ -205,6 +204,18 @@ where
     });
 }
 
+/// The pool, the cleanup and the runner as they stand; the runner started when there is work
+/// for it (queued tasks, tasks under way, callbacks due, a pool short) and it is not there.
+fn fleet<'a>(ctx: &crate::ops::Context, all: impl Iterator<Item = &'a TaskRecord>) -> FleetInfo {
+    let due = |r: &TaskRecord| !r.collected || r.webhook.as_ref().is_some_and(|w| w.state == "pending");
+    let mut runner = tasks::queue::runner_pid().is_some();
+    if !runner && (all.into_iter().any(due) || tasks::pool::short(ctx)) {
+        tasks::queue::ensure_runner(Some(&ctx.loaded.path));
+        runner = true;
+    }
+    FleetInfo { pool: tasks::pool::states(), sweep: tasks::runner::last_sweep(), runner }
+}
+
 /// One look at the tasks on disk: new ones read, those under way summed up from where the
 /// last look stopped, those whose container ended collected (result, branch).
 fn scan(mut known: BTreeMap<String, Known>, containers: &HashMap<String, ContainerState>, now: i64) -> BTreeMap<String, Known> {
@@ -224,6 +235,16 @@ fn scan(mut known: BTreeMap<String, Known>, containers: &HashMap<String, Contain
     }
     for k in known.values_mut().filter(|k| !k.rec.collected) {
         let id = k.rec.spec.id.clone();
+        // queued or starting: whoever starts it says so in its record (and names its container)
+        if matches!(k.rec.state, TaskState::Queued | TaskState::Starting) {
+            if let Some(mut fresh) = store::load(&id) {
+                fresh.summary = Default::default();
+                *k = Known { rec: fresh, offset: 0 };
+            }
+            if matches!(k.rec.state, TaskState::Queued | TaskState::Starting) || k.rec.collected {
+                continue;
+            }
+        }
         let state = containers.get(&k.rec.spec.container).copied();
         let young = now - k.rec.started_at.unwrap_or(k.rec.spec.created_at) < GRACE_SECS;
         let ended = match state {

@@ -136,8 +136,31 @@ impl TestEnv {
     }
 }
 
+impl TestEnv {
+    /// The pid of agentdock's task runner of this test's data dir, while it runs.
+    pub fn runner_pid(&self) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(self.data_dir().join("tasks/.runner.pid")).ok()?.trim().parse().ok()?;
+        // that pid is still our binary's runner (not a pid used again since)
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let ours = args.first().is_some_and(|a| *a == BIN.as_bytes()) && args.iter().any(|a| *a == b"runner");
+        ours.then_some(pid)
+    }
+
+    /// Kills the runner agentdock started for this test (SIGKILL, by its pid), if it runs.
+    pub fn kill_runner(&self) -> bool {
+        let Some(pid) = self.runner_pid() else { return false };
+        let ok = Command::new("kill").args(["-KILL", &pid.to_string()]).status().is_ok_and(|s| s.success());
+        // gone once its lock is free (its parent, our agentdock, may be gone: then init reaps it)
+        let _ = wait_for(Duration::from_secs(5), || std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| b.is_empty()).unwrap_or(true).then_some(()));
+        ok
+    }
+}
+
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        // the task runner first: it would start queued tasks and refill a pool meanwhile
+        self.kill_runner();
         let ids = self.all_containers(&[]);
         if !ids.is_empty() {
             let mut args = vec!["rm", "-f", "-v"];

@@ -100,7 +100,7 @@ fn names_sort_in_natural_order() {
 #[test]
 fn counts_say_what_they_count() {
     let mut app = glance_app(160, 48);
-    app.on_engine(EngineEvent::Tasks(vec![]));
+    app.on_engine(EngineEvent::Tasks(vec![], Default::default()));
     let s = screen(&mut app, 160, 48);
     let title = s.lines().next().unwrap();
     // the projects' own containers: api's three and svc's three; task containers apart

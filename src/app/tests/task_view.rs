@@ -21,6 +21,7 @@ fn task(id: &str, project: &str, state: TaskState, started_ago: i64) -> TaskReco
             image: "agentdock/agent:latest".into(),
             container: format!("agentdock-task-{id}"),
             created_at: NOW - started_ago,
+            ..Default::default()
         },
         state,
         reason: None,
@@ -37,6 +38,7 @@ fn task(id: &str, project: &str, state: TaskState, started_ago: i64) -> TaskReco
             cost_usd: state.is_final().then_some(0.0421),
             ..Default::default()
         },
+        ..Default::default()
     }
 }
 
@@ -51,7 +53,7 @@ fn tasks_app() -> App {
         task("20261125-0000aa", "api", TaskState::Running, 65),
         task("20261125-0000bb", "api", TaskState::Succeeded, 600),
         failed,
-    ]));
+    ], Default::default()));
     app
 }
 
@@ -107,7 +109,7 @@ fn the_selection_stays_on_its_task_when_the_list_changes() {
     app.on_key(key('j'));
     let mut newer = vec![task("20261125-0000dd", "docs", TaskState::Starting, 1)];
     newer.extend(app.tasks.tasks.clone());
-    app.on_engine(EngineEvent::Tasks(newer));
+    app.on_engine(EngineEvent::Tasks(newer, Default::default()));
     assert_eq!(app.tasks.selected_task().unwrap().spec.id, "20261125-0000bb");
 }
 
@@ -157,4 +159,47 @@ fn a_started_task_is_selected_and_a_refused_one_says_why() {
     assert_eq!(app.last_error.as_deref(), Some("task not started: 'nope' does not exist"));
     let s = screen(&mut app, 160, 48);
     assert!(s.contains("2 tasks under way"), "{s}");
+}
+
+#[test]
+fn queued_tasks_attempts_and_the_fleet_are_shown() {
+    let mut app = busy_app();
+    app.on_key(key('t'));
+    app.take_commands();
+    let mut queued = vec![];
+    for (i, id) in ["20261125-0000q1", "20261125-0000q2"].iter().enumerate() {
+        let mut q = task(id, "api", TaskState::Queued, 0);
+        q.started_at = None;
+        q.queued_at = Some(NOW - 90 + i as i64 * 30);
+        q.seq = 10 + i as u64;
+        queued.push(q);
+    }
+    // two attempts of one prompt, listed apart: they come together, in attempt order
+    let mut a2 = task("20261125-0000a2", "web", TaskState::Failed, 300);
+    a2.spec.group = Some("20261125-0000a1".into());
+    a2.spec.attempt = Some(2);
+    a2.diffstat = Some(DiffStat { files: 1, insertions: 3, deletions: 0 });
+    a2.webhook = Some(crate::domain::task::Webhook { state: "failed".into(), tries: 3, error: Some("HTTP 500".into()), at: Some(NOW) });
+    let mut a1 = task("20261125-0000a1", "web", TaskState::Succeeded, 300);
+    a1.spec.group = Some("20261125-0000a1".into());
+    a1.spec.attempt = Some(1);
+    let mut all = vec![queued[1].clone(), queued[0].clone(), a2, task("20261125-0000bb", "api", TaskState::Running, 65)];
+    all.push(a1);
+    let fleet = crate::domain::fleet::FleetInfo {
+        pool: vec![crate::domain::fleet::PoolState { project: "api".into(), image: "agentdock/agent:latest".into(), ready: 2, warming: 1 }],
+        sweep: Some(crate::domain::fleet::Sweep { at: NOW - 20, checked: 1, acted_at: Some(NOW - 600), stopped: vec!["x".into()], removed: vec![] }),
+        runner: true,
+    };
+    app.on_engine(EngineEvent::Tasks(all, fleet));
+    let order: Vec<&str> = app.tasks.tasks.iter().map(|t| t.spec.id.as_str()).collect();
+    assert_eq!(order, ["20261125-0000q2", "20261125-0000q1", "20261125-0000a1", "20261125-0000a2", "20261125-0000bb"]);
+    // on an attempt: its group side by side under the list
+    app.on_key(key('j'));
+    app.on_key(key('j'));
+    let s = screen(&mut app, 160, 30);
+    insta::assert_snapshot!(s);
+    assert!(s.contains("queued 1/2") && s.contains("queued 2/2"), "{s}");
+    assert!(s.contains("attempts #1 succeeded 2 +30 -4 │ #2 failed 1 +3 -0"), "{s}");
+    assert!(s.contains("pool api: 2 ready 1 warming"), "{s}");
+    assert!(s.contains("callback failed (HTTP 500)"), "{s}");
 }
