@@ -386,7 +386,9 @@ impl ListView {
             widest = widest.max(g.label(false).len() + 8);
             if !self.is_folded(&Fold::Group(g)) {
                 for id in ids {
-                    let name = m.containers.get(id).map(|c| c.info.name.chars().count()).unwrap_or(0);
+                    // with several engines a member's name says its engine (" @box")
+                    let engine = |c: &ContainerView| if m.several_engines() { m.engines.get(c.engine).map_or(0, |e| e.name.chars().count() + 2) } else { 0 };
+                    let name = m.containers.get(id).map(|c| c.info.name.chars().count() + engine(c)).unwrap_or(0);
                     widest = widest.max(name + 4);
                     rows.push(Row::Member { group: g, container: id.clone() });
                 }

@@ -172,7 +172,7 @@ pub(super) async fn doctor(ctx: &Context, json: bool) -> Result<i32, Failure> {
     });
     // each project's agent must be able to write its workspace, as the user it would run as
     let mut unwritable = Vec::new();
-    for p in ctx.projects.iter().filter(|p| p.exists) {
+    for p in ctx.projects.iter().filter(|p| p.exists && ctx.engine_of(p).is_local()) {
         let host = crate::domain::spec::HostContext::gather(p, crate::paths::agent_config_dir(&p.id));
         match crate::domain::spec::container_user(cfg, p, &host) {
             Ok(user) => unwritable.extend(crate::domain::spec::write_warning(&user, &p.path, &host).map(|w| format!("{}: {w}", p.name))),
@@ -219,7 +219,7 @@ pub(super) async fn doctor(ctx: &Context, json: bool) -> Result<i32, Failure> {
 fn git_check(ctx: &Context) -> Check {
     let mut bad = Vec::new();
     let mut nested = Vec::new();
-    for p in ctx.projects.iter().filter(|p| p.exists) {
+    for p in ctx.projects.iter().filter(|p| p.exists && ctx.engine_of(p).is_local()) {
         if let crate::gitstate::GitRead::Unreadable(why) = crate::gitstate::read(&p.path) {
             bad.push(format!("{}: {why}", p.name));
         }

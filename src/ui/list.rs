@@ -215,7 +215,12 @@ fn figure_cells(app: &App, row: &Row, cols: &Cols) -> Vec<Cell<'static>> {
         Row::Member { group, container } => match app.model.containers.get(container) {
             Some(c) => {
                 let style = if *group == Group::Unmanaged { Style::new().fg(theme::DIM) } else { Style::new() };
-                let label = Line::from(vec![Span::styled(format!("  · {}", c.info.name), style)]);
+                let mut label = Line::from(vec![Span::styled(format!("  · {}", c.info.name), style)]);
+                // a group holds every engine's: each says which
+                if app.model.several_engines() {
+                    let engine = app.model.engines.get(c.engine).map(|e| e.name.as_str()).unwrap_or("?");
+                    label.push_span(Span::styled(format!(" @{engine}"), Style::new().fg(theme::DIM)));
+                }
                 cells::container(app, c, label, None, None, cols)
             }
             None => vec![],
