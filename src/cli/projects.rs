@@ -40,6 +40,7 @@ pub(super) async fn ls(ctx: &Context, json: bool) -> Result<i32, Failure> {
             }
         }
     }
+    one_daemon_once(ctx, &mut lists);
     let mut rows: Vec<LsRow> = ctx
         .projects
         .iter()
@@ -119,6 +120,24 @@ pub(super) async fn ls(ctx: &Context, json: bool) -> Result<i32, Failure> {
         println!("(no projects: add roots or [[project]] entries to {})", ctx.loaded.path.display());
     }
     Ok(code)
+}
+
+/// Two names for one daemon list the same containers (a container's id is its daemon's own):
+/// each is kept on the engine its project is pinned to, else on the first that listed it.
+pub(super) fn one_daemon_once(ctx: &Context, lists: &mut [(&str, Vec<ContainerInfo>)]) {
+    let mut owner: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, (engine, list)) in lists.iter().enumerate() {
+        for c in list {
+            let pinned_here = c.project_id.as_deref().and_then(|id| ctx.projects.iter().find(|p| p.id == id)).is_some_and(|p| ctx.engine_of(p).name == *engine);
+            let e = owner.entry(c.id.clone()).or_insert(i);
+            if pinned_here {
+                *e = i;
+            }
+        }
+    }
+    for (i, (_, list)) in lists.iter_mut().enumerate() {
+        list.retain(|c| owner.get(&c.id) == Some(&i));
+    }
 }
 
 pub(super) async fn up(ctx: &Context, key: &str, json: bool) -> Result<i32, Failure> {

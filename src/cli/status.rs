@@ -29,15 +29,24 @@ pub(super) async fn stats(ctx: &Context, key: Option<&str>, json: bool) -> Resul
     } else {
         let (reached, c) = super::engines::answered(super::engines::reach_all(ctx).await)?;
         code = c;
+        let mut lists = Vec::new();
+        let mut engines = Vec::new();
         for (t, engine) in &reached {
             match engine.list(false).await {
-                Ok(containers) => all.extend(engine.stats_many(&containers).await.into_iter().map(|s| (t.name.clone(), s))),
+                Ok(containers) => {
+                    lists.push((t.name.as_str(), containers));
+                    engines.push(engine);
+                }
                 Err(e) if reached.len() == 1 => return Err(e.into()),
                 Err(e) => {
                     eprintln!("agentdock: engine {}: {e}", t.name);
                     code = exit::ENGINE_UNREACHABLE;
                 }
             }
+        }
+        super::projects::one_daemon_once(ctx, &mut lists);
+        for ((name, containers), engine) in lists.iter().zip(engines) {
+            all.extend(engine.stats_many(containers).await.into_iter().map(|s| (name.to_string(), s)));
         }
     }
     let several = ctx.shown.len() > 1;

@@ -46,7 +46,7 @@ pub enum Transport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EngineTarget {
     pub name: String,
-    /// `unix:///path`, `tcp://host:port` (also for TLS), `ssh://user@host[:port]`.
+    /// `unix:///path`, `tcp://host:port` (also for TLS), `ssh://[user@]host`.
     pub host: String,
     pub transport: Transport,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,7 +92,15 @@ impl EngineTarget {
             let dest = dest.trim_end_matches('/');
             let at_host = dest.rsplit('@').next().unwrap_or("");
             if dest.is_empty() || at_host.is_empty() || at_host.starts_with(':') || dest.contains('/') {
-                return Err(format!("engine {name}: {host} is not ssh://[user@]host[:port]"));
+                return Err(format!("engine {name}: {host} is not ssh://[user@]host"));
+            }
+            // bollard hands ssh "user@host:port" as the destination, which ssh takes for a
+            // host name: the port goes in ssh's own config
+            if let Some((h, port)) = at_host.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()) {
+                return Err(format!(
+                    "engine {name}: an ssh port in the host is not passed on by bollard's ssh client; write ssh://{}{h} and put `Host {h}` / `Port {port}` in ~/.ssh/config",
+                    dest.strip_suffix(at_host).unwrap_or("")
+                ));
             }
             (Transport::Ssh, format!("ssh://{dest}"))
         } else {
@@ -339,8 +347,10 @@ mod tests {
         assert_eq!((t.transport, t.host.as_str()), (Transport::Tls, "tcp://box:2376"));
         assert_eq!(t.tls.unwrap().ca, PathBuf::from("/c/ca.pem"));
         assert_eq!(EngineTarget::new("a", "tcp://box:2376", tls.clone(), "config").unwrap().transport, Transport::Tls);
-        let t = EngineTarget::new("a", "ssh://me@box:2222", None, "config").unwrap();
-        assert_eq!((t.transport, t.is_local()), (Transport::Ssh, false));
+        let t = EngineTarget::new("a", "ssh://me@box", None, "config").unwrap();
+        assert_eq!((t.transport, t.is_local(), t.host.as_str()), (Transport::Ssh, false, "ssh://me@box"));
+        let e = EngineTarget::new("a", "ssh://me@box:2222", None, "config").unwrap_err();
+        assert!(e.contains("ssh://me@box and put `Host box` / `Port 2222` in ~/.ssh/config"), "{e}");
         assert!(EngineTarget::new("a", "unix:///run/docker.sock", None, "config").unwrap().is_local());
         for bad in ["box:2375", "tcp://box", "https://box:2376", "unix://relative", "ssh://", "ssh://me@", "ftp://x:1", "tcp://:1"] {
             assert!(EngineTarget::new("a", bad, None, "config").is_err(), "{bad}");

@@ -437,7 +437,7 @@ pub struct ProjectEntry {
     pub engine: Option<String>,
 }
 
-/// One Docker engine: `[[engine]]`. `host` (`unix://`, `tcp://`, `https://`, `ssh://user@host[:port]`)
+/// One Docker engine: `[[engine]]`. `host` (`unix://`, `tcp://`, `https://`, `ssh://[user@]host`, its port in ssh's config)
 /// or `context` (a Docker CLI context by name) says where; TLS material by `ca`, `cert`, `key`
 /// or by `cert_path` (a directory holding `ca.pem`, `cert.pem`, `key.pem`, as `DOCKER_CERT_PATH`).
 /// An entry named like the default engine (`local`) replaces it; `enabled = false` leaves an

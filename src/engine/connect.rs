@@ -59,16 +59,23 @@ fn client(t: &EngineTarget) -> Result<Docker, String> {
 /// What went wrong on the way, in one line: the innermost cause says the most (a refused TLS
 /// certificate, ssh's own complaint) where bollard's outer text says "error trying to connect".
 pub(crate) fn cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = one_line(&e.to_string());
+    let mut text = telling_line(&e.to_string());
     let mut source = e.source();
     while let Some(s) = source {
-        let t = one_line(&s.to_string());
+        let t = telling_line(&s.to_string());
         if !t.is_empty() {
             text = t;
         }
         source = s.source();
     }
     text
+}
+
+/// The first line of `s` that says something (ssh frames its warnings in lines of `@`), without
+/// its frame, and without control characters (the text may come from the far side).
+fn telling_line(s: &str) -> String {
+    let line = s.lines().find(|l| l.chars().any(char::is_alphanumeric)).unwrap_or("");
+    crate::domain::text::strip(line.trim_matches(|c: char| c == '@' || c.is_whitespace()))
 }
 
 impl Engine {
@@ -104,6 +111,16 @@ impl Engine {
             api_version: format!("{}.{}", v.major_version, v.minor_version),
             server_version: version.version.unwrap_or_default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_telling_line_of_an_ssh_complaint() {
+        let ssh = "@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@@\nIT IS POSSIBLE\nHost key verification failed.";
+        assert_eq!(super::telling_line(ssh), "WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!");
+        assert_eq!(super::telling_line("\x1b[31mred\x1b[0m refused"), "red refused");
     }
 }
 

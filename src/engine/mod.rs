@@ -49,7 +49,8 @@ impl EngineError {
             B::DockerResponseServerError { status_code: 409, message } => EngineError::Conflict(message),
             B::DockerResponseServerError { message, .. } => EngineError::Failed(message),
             B::JsonDataError { message, .. } => EngineError::Failed(format!("unexpected answer: {message}")),
-            other => EngineError::Unreachable { host: host.to_string(), reason: one_line(&other.to_string()) },
+            // the innermost cause says the most (a TLS refusal, ssh's own complaint)
+            other => EngineError::Unreachable { host: host.to_string(), reason: connect::cause(&other) },
         }
     }
 }
