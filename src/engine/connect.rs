@@ -114,16 +114,6 @@ impl Engine {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_telling_line_of_an_ssh_complaint() {
-        let ssh = "@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@@\nIT IS POSSIBLE\nHost key verification failed.";
-        assert_eq!(super::telling_line(ssh), "WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!");
-        assert_eq!(super::telling_line("\x1b[31mred\x1b[0m refused"), "red refused");
-    }
-}
-
 impl Engine {
     /// One ping's round trip.
     pub async fn round_trip(&self) -> Result<Duration, EngineError> {
@@ -138,5 +128,15 @@ fn first_error(e: bollard::errors::Error, host: &str) -> EngineError {
     match e {
         bollard::errors::Error::DockerResponseServerError { .. } | bollard::errors::Error::JsonDataError { .. } => EngineError::from_bollard(e, host),
         other => EngineError::Unreachable { host: host.to_string(), reason: cause(&other) },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_telling_line_of_an_ssh_complaint() {
+        let ssh = "@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@@\nIT IS POSSIBLE\nHost key verification failed.";
+        assert_eq!(super::telling_line(ssh), "WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!");
+        assert_eq!(super::telling_line("\x1b[31mred\x1b[0m refused"), "red refused");
     }
 }
