@@ -142,6 +142,12 @@ fn validate(config: &Config) -> Result<(), String> {
     if crate::domain::network::parse_cidr(&config.security.subnet_pool).is_none_or(|(_, len)| len > 24) {
         return Err(format!("security.subnet_pool must be an IPv4 range of /24 or more, like 172.16.0.0/16, not \"{}\"", config.security.subnet_pool));
     }
+    for e in &config.engines {
+        crate::domain::engines::check_entry(e)?;
+    }
+    if let Some(p) = config.projects.iter().find(|p| p.engine.as_deref().is_some_and(|e| !crate::domain::engines::valid_name(e))) {
+        return Err(format!("project {}: engine {:?} is not an engine name", p.path, p.engine.as_deref().unwrap_or("")));
+    }
     if config.user.trim().is_empty() {
         return Err("user must not be empty".into());
     }
@@ -262,6 +268,19 @@ mod tests {
         let l = cfg.limits.patched(&cfg.projects[0].limits);
         assert_eq!(l.cpus, 1.5);
         assert_eq!(l.memory, "8g");
+    }
+
+    #[test]
+    fn engines_are_read_and_checked() {
+        let cfg = parse("[[engine]]\nname = \"box\"\nhost = \"ssh://me@box\"\n[[engine]]\nname = \"tls\"\nhost = \"tcp://b:2376\"\ncert_path = \"~/certs\"\n[[project]]\npath = \"/srv/api\"\nengine = \"box\"\nnetwork = \"open\"\n").unwrap();
+        assert_eq!(cfg.engines.len(), 2);
+        assert_eq!(cfg.projects[0].engine.as_deref(), Some("box"));
+        let (_, msg) = parse("[[engine]]\nname = \"x\"\nhost = \"box:2375\"").unwrap_err();
+        assert!(msg.contains("must start with"), "{msg}");
+        let (_, msg) = parse("[[engine]]\nname = \"x\"\nhost = \"https://b:1\"\nca = \"/ca\"").unwrap_err();
+        assert!(msg.contains("go together"), "{msg}");
+        let (_, msg) = parse("[[engine]]\nname = \"x\"\nhots = \"tcp://b:1\"").unwrap_err();
+        assert!(msg.contains("unknown field"), "{msg}");
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub enum Action {
     Prompt,
     Allow,
     StopAgent,
+    EngineFilter,
 }
 
 impl Action {
@@ -100,6 +101,7 @@ impl Action {
             Action::Prompt => "send a prompt to the selected agent (a text area; Ctrl-S sends)",
             Action::Allow => "allow what the selected agent waits for (n refuses)",
             Action::StopAgent => "end the selected agent session that + started (asks y/n)",
+            Action::EngineFilter => "engines: the next engine alone, then all again",
         }
     }
 }
@@ -229,6 +231,7 @@ pub const DEFAULT_KEYS: &[(&str, Action)] = &[
     ("H", Action::History),
     ("esc", Action::Cancel),
     ("t", Action::Tasks),
+    ("E", Action::EngineFilter),
     ("space", Action::ToggleFold),
     ("o", Action::ToggleOutput),
     ("+", Action::OutputTaller),

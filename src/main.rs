@@ -24,7 +24,7 @@ fn main() {
     };
     let code = runtime.block_on(async move {
         match args.command {
-            Some(cmd) => match cli::run(cmd, args.config).await {
+            Some(cmd) => match cli::run(cmd, args.config, args.engine).await {
                 Ok(code) => code,
                 Err(f) => {
                     tracing::warn!(code = f.code, "{}", f.message);
@@ -32,7 +32,7 @@ fn main() {
                     f.code
                 }
             },
-            None => match agentdock::dashboard::run(args.config).await {
+            None => match agentdock::dashboard::run(args.config, args.engine).await {
                 Ok(()) => exit::OK,
                 Err(f) => {
                     eprintln!("agentdock: {}", f.message);

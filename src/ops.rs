@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, Config, ConfigError, LoadedConfig};
 use crate::domain::container::{now_unix, ContainerInfo};
+use crate::domain::engines::{self, EngineTarget};
 use crate::domain::project::{self, Orphaned, Project};
 use crate::domain::spec::{self, ContainerSpec, HostContext};
 use crate::domain::suggest;
@@ -12,19 +13,73 @@ use crate::domain::text::strip;
 use crate::engine::{Engine, EngineError, Ensured, Refreshed};
 use crate::history::{self, RefreshRecord};
 
-/// Config plus the projects it yields.
+/// Config plus the projects and the engines it yields.
 #[derive(Debug, Clone)]
 pub struct Context {
     pub loaded: LoadedConfig,
     pub projects: Vec<Project>,
+    /// The engines, the default first (see [`crate::domain::engines`]).
+    pub engines: Vec<EngineTarget>,
+    /// The engines in view (indexes into `engines`): all, or the one `--engine` names.
+    pub shown: Vec<usize>,
 }
 
 impl Context {
     pub fn load(path: Option<PathBuf>) -> Result<Context, ConfigError> {
         let path = path.unwrap_or_else(config::default_config_path);
         let loaded = config::load(&path)?;
-        let projects = project::discover(&loaded.config, &crate::paths::home_dir());
-        Ok(Context { loaded, projects })
+        let bad = |message: String| ConfigError { path: path.clone(), line: 1, column: 1, message };
+        let engines = crate::engine::targets::resolve(&loaded.config).map_err(bad)?;
+        let mut projects = project::discover(&loaded.config, &crate::paths::home_dir());
+        for p in &mut projects {
+            let Some(name) = &p.settings.engine else { continue };
+            let t = engines::find(&engines, name).map_err(|e| bad(format!("project {}: {e}", p.name)))?;
+            // a path on another machine cannot be looked at from here
+            if !t.is_local() {
+                p.exists = true;
+            }
+        }
+        let shown = (0..engines.len()).collect();
+        Ok(Context { loaded, projects, engines, shown })
+    }
+
+    /// Only the engine called `name` is in view (`--engine NAME`).
+    pub fn select_engine(&mut self, name: &str) -> Result<(), String> {
+        let t = engines::find(&self.engines, name)?;
+        let i = self.engines.iter().position(|e| e.name == t.name).unwrap_or(0);
+        self.shown = vec![i];
+        Ok(())
+    }
+
+    /// The engines in view, with their indexes.
+    pub fn shown_engines(&self) -> impl Iterator<Item = (usize, &EngineTarget)> {
+        self.shown.iter().map(|&i| (i, &self.engines[i]))
+    }
+
+    /// The project's engine, when it is in view; else one line saying where it is.
+    pub fn engine_in_view(&self, p: &Project) -> Result<&EngineTarget, String> {
+        let i = self.engine_index(p);
+        if self.shown.contains(&i) {
+            return Ok(&self.engines[i]);
+        }
+        let shown: Vec<&str> = self.shown_engines().map(|(_, t)| t.name.as_str()).collect();
+        Err(format!(
+            "{} is on engine {}, not {} (a project moves to another engine by engine = \"NAME\" in its [[project]] entry)",
+            p.name,
+            self.engines[i].name,
+            shown.join(", ")
+        ))
+    }
+
+    /// The engine a project's containers live on: the one it is pinned to, else the default.
+    pub fn engine_of(&self, p: &Project) -> &EngineTarget {
+        p.settings.engine.as_deref().and_then(|n| engines::find(&self.engines, n).ok()).unwrap_or(&self.engines[0])
+    }
+
+    /// The index of that engine among [`Context::engines`].
+    pub fn engine_index(&self, p: &Project) -> usize {
+        let name = &self.engine_of(p).name;
+        self.engines.iter().position(|t| &t.name == name).unwrap_or(0)
     }
 
     pub fn config(&self) -> &Config {
@@ -91,12 +146,42 @@ impl Context {
     /// configured project.
     pub fn prepare_spec(&self, p: &Project) -> Result<(ContainerSpec, Vec<String>), OpError> {
         self.only_configured(p, "prepare")?;
+        let engine = self.engine_of(p);
+        if self.engine_index(p) != 0 && p.settings.network == crate::config::NetworkMode::Allowlist {
+            return Err(OpError::Refused(format!(
+                "{} is on engine {}: the egress proxy of the allowlist network mode runs on the default engine only; set network = \"open\" or \"none\" for this project",
+                p.name, engine.name
+            )));
+        }
+        if !engine.is_local() {
+            return self.remote_spec(p, engine);
+        }
         let agent_dir = agent_dir_checked(&p.id, true)?;
         let host = HostContext::gather(p, agent_dir.clone());
         let spec = spec::build(self.config(), p, &host).map_err(OpError::Refused)?;
         // the agent config belongs to the user the container runs as
         let mut warnings = crate::agent_config::prepare_with(&agent_dir, &crate::paths::home_dir(), &spec.user, spec.broker.is_some())?;
         warnings.extend(spec::write_warning(&spec.user, &p.path, &host));
+        Ok((spec, warnings))
+    }
+
+    /// The spec of a project on another machine's engine: its path is that host's, its agent
+    /// config a named volume there; nothing of this host goes in (see [`HostContext::remote`]).
+    fn remote_spec(&self, p: &Project, engine: &EngineTarget) -> Result<(ContainerSpec, Vec<String>), OpError> {
+        let host = HostContext::remote(p);
+        let spec = spec::build(self.config(), p, &host).map_err(OpError::Refused)?;
+        let mut warnings = vec![format!(
+            "{} is on engine {}: its .git/config and hooks are not made read-only there (agentdock cannot look at that host's files)",
+            p.name, engine.name
+        )];
+        let secrets: Vec<&str> = spec::SECRET_ENV.iter().copied().chain(p.settings.env_passthrough.iter().map(String::as_str)).filter(|n| std::env::var_os(n).is_some()).collect();
+        if !secrets.is_empty() {
+            warnings.push(format!(
+                "{} is not passed to a container on engine {} (secrets are files on this host's tmpfs)",
+                secrets.join(", "),
+                engine.name
+            ));
+        }
         Ok((spec, warnings))
     }
 }
@@ -162,11 +247,12 @@ pub async fn up(engine: &Engine, ctx: &Context, p: &Project) -> Result<Ensured, 
     // a refresh of this project may be under way (here or in another process)
     let _lock = crate::lock::try_lock(&p.id).map_err(|e| OpError::Refused(e.to_string()))?;
     let (spec, warnings) = ctx.prepare_spec(p)?;
+    ensure_volumes(engine, &spec).await?;
     let ready = Duration::from_secs(p.settings.refresh.ready_timeout_secs);
     if let Some(done) = engine.repair(&spec, ready).await? {
         tracing::info!(project = %p.id, "{done}");
     }
-    let done = engine.ensure(&spec).await?;
+    let done = engine.ensure(&spec).await.map_err(explained)?;
     // a proxy image older than this agentdock's files is said (it still serves)
     let stale = match spec.network.mode {
         crate::config::NetworkMode::Allowlist => engine.proxy_staleness(&spec.network.proxy).await,
@@ -198,6 +284,7 @@ pub async fn refresh(
     }
     let _lock = crate::lock::try_lock(&p.id).map_err(|e| OpError::Refused(e.to_string()))?;
     let (spec, warnings) = ctx.prepare_spec(p)?;
+    ensure_volumes(engine, &spec).await?;
     let started = Instant::now();
     let at = now_unix();
     let policy = &p.settings.refresh;
@@ -223,7 +310,30 @@ pub async fn refresh(
     Ok(Refreshed { warnings, ..result? })
 }
 
-/// Stops and removes every container of the project; `purge` also deletes its agent config.
+/// An engine's refusal with what to do about it, where agentdock knows.
+fn explained(e: EngineError) -> OpError {
+    match e {
+        // the engine's own open-files limit is below the container's (agentdock reads it on this
+        // machine, not on another's)
+        EngineError::Failed(m) if m.contains("rlimit type 7") => OpError::Refused(format!(
+            "{}; the engine allows fewer open files than limits.nofile_soft / nofile_hard: lower them for this project",
+            m.trim()
+        )),
+        other => OpError::Engine(other),
+    }
+}
+
+/// The named volumes a spec mounts (the agent config on another machine's engine), made with
+/// the spec's labels (so they are known as agentdock's).
+async fn ensure_volumes(engine: &Engine, spec: &ContainerSpec) -> Result<(), OpError> {
+    for m in spec.mounts.iter().filter(|m| !m.source.is_absolute()) {
+        engine.ensure_volume(&m.source.to_string_lossy(), &spec.labels).await?;
+    }
+    Ok(())
+}
+
+/// Stops and removes every container of the project; `purge` also deletes its agent config
+/// (on another machine's engine: its volume there).
 /// The one operation open to an orphan (see [`project::orphan`]). An id that is not a valid
 /// one names no file: no lock (such a project is never refreshed, there is nothing to keep
 /// apart) and no purge.
@@ -236,7 +346,7 @@ pub async fn remove(engine: &Engine, p: &Project, purge: bool, stop_timeout: i64
         )));
     }
     // checked before anything is removed, and again before the delete
-    if purge {
+    if purge && engine.is_local() {
         agent_dir_checked(&p.id, false).map_err(|e| OpError::Refused(format!("{e}; nothing removed")))?;
     }
     let _lock = match valid {
@@ -260,7 +370,12 @@ pub async fn remove(engine: &Engine, p: &Project, purge: bool, stop_timeout: i64
         Ok(nets) => removed.extend(nets),
         Err(e) => tracing::warn!(project = %p.id, error = %e, "cannot remove the project's networks"),
     }
-    if purge {
+    if purge && !engine.is_local() {
+        let volume = engines::agent_volume(&p.id);
+        if engine.remove_volume(&volume).await? {
+            removed.push(volume);
+        }
+    } else if purge {
         let dir = agent_dir_checked(&p.id, false)?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| OpError::Other(anyhow::anyhow!("cannot purge {}: {e}", dir.display())))?;

@@ -120,6 +120,17 @@ impl App {
         if let Some(f) = &fold {
             self.list.folded.remove(f);
         }
+        // and its engine's rows, shown again
+        let engine = match &target {
+            Target::Project(i) => self.model.projects.get(*i).map(|p| self.model.project_engine(p)),
+            Target::Container(id) => self.model.containers.get(id).map(|c| c.engine),
+        };
+        if let Some(e) = engine {
+            self.list.folded.remove(&Fold::Engine(e));
+            if self.list.engine_filter.is_some_and(|f| f != e) {
+                self.list.engine_filter = None;
+            }
+        }
         // a project's main container is its project's row
         let is_it = |app: &App, r: &Row| match (&target, r) {
             (Target::Project(i), Row::Project { project, .. }) => project == i,

@@ -23,6 +23,8 @@ pub enum Row {
     Member { group: Group, container: String },
     /// A further agent session (`+`) of a container, under the container's row.
     Agent { container: String, name: String },
+    /// The heading of an engine's projects and containers (several engines only).
+    Engine(usize),
 }
 
 /// The groups of containers that are not a project's own.
@@ -53,6 +55,8 @@ impl Group {
 pub enum Fold {
     Project(String),
     Group(Group),
+    /// An engine's rows.
+    Engine(usize),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +109,8 @@ pub struct ListView {
     pub widest: usize,
     /// Whether the unmanaged group's first fold was decided (once: then it is the user's).
     unmanaged_fold_decided: bool,
+    /// Only this engine's rows (`E`); None: every engine's.
+    pub engine_filter: Option<usize>,
 }
 
 /// First visible row so that `selected` is in view (the same for drawing and mouse hits).
@@ -122,7 +128,7 @@ pub fn row_container<'a>(m: &'a Model, row: &Row) -> Option<&'a ContainerView> {
         | Row::Extra { container: id, .. }
         | Row::Member { container: id, .. }
         | Row::Agent { container: id, .. } => m.containers.get(id),
-        Row::Project { container: None, .. } | Row::Group(_) => None,
+        Row::Project { container: None, .. } | Row::Group(_) | Row::Engine(_) => None,
     }
 }
 
@@ -150,6 +156,7 @@ impl ListView {
             unmanaged_ids: Vec::new(),
             widest: 0,
             unmanaged_fold_decided: false,
+            engine_filter: None,
         }
     }
 
@@ -196,6 +203,7 @@ impl ListView {
             Row::Extra { orphan: true, .. } => None,
             Row::Agent { container, .. } => Some(Fold::Project(m.containers.get(container)?.info.project_id.clone()?)),
             Row::Group(g) | Row::Member { group: g, .. } => Some(Fold::Group(*g)),
+            Row::Engine(i) => Some(Fold::Engine(*i)),
         }
     }
 
@@ -204,6 +212,7 @@ impl ListView {
         self.rows.iter().position(|r| match (r, f) {
             (Row::Project { project, .. }, Fold::Project(id)) => m.projects.get(*project).is_some_and(|p| &p.id == id),
             (Row::Group(g), Fold::Group(h)) => g == h,
+            (Row::Engine(i), Fold::Engine(j)) => i == j,
             _ => false,
         })
     }
@@ -281,7 +290,8 @@ impl ListView {
         let mut members: Vec<Vec<&ContainerView>> = vec![Vec::new(); m.projects.len()];
         let (mut orphans, mut services, mut tasks, mut unmanaged) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let service_names = m.services();
-        for c in m.containers.values() {
+        let shown = |engine: usize| m.engine_shown(engine, self.engine_filter);
+        for c in m.containers.values().filter(|c| shown(c.engine)) {
             let place = if is_service_container(&c.info, &service_names) {
                 Place::Group(Group::Agentdock)
             } else if !c.info.managed {
@@ -315,6 +325,9 @@ impl ListView {
         let mut heads: Vec<(Row, Vec<Row>)> = Vec::new();
         for (i, p) in m.projects.iter().enumerate() {
             let cs = &members[i];
+            if !shown(m.project_engine(p)) {
+                continue;
+            }
             if !(self.matches_filter(&p.name) || cs.iter().any(|c| self.matches_filter(&c.info.name))) {
                 continue;
             }
@@ -344,12 +357,32 @@ impl ListView {
             let o = ka.1.cmp(&kb.1).then_with(|| natural_cmp(&ka.2, &kb.2));
             ka.0.cmp(&kb.0).then(if self.sort_desc { o.reverse() } else { o })
         });
+        let engine_of_head: Vec<usize> = heads.iter().map(|(h, _)| head_engine(m, h)).collect();
         let mut slots: Vec<Option<(Row, Vec<Row>)>> = heads.into_iter().map(Some).collect();
         let mut rows: Vec<Row> = Vec::new();
-        for i in order {
-            if let Some((head, extras)) = slots[i].take() {
-                rows.push(head);
-                rows.extend(extras);
+        // with several engines, each one's heads under its own row, in the engines' order
+        let engines: Vec<Option<usize>> =
+            if m.several_engines() { (0..m.engines.len()).filter(|e| shown(*e)).map(Some).collect() } else { vec![None] };
+        for engine in engines {
+            if let Some(e) = engine {
+                // a filter shows the engines with a match only
+                if !self.filter.is_empty() && !engine_of_head.contains(&e) {
+                    continue;
+                }
+                rows.push(Row::Engine(e));
+                widest = widest.max(m.engines[e].name.chars().count() + 2);
+                if self.is_folded(&Fold::Engine(e)) {
+                    continue;
+                }
+            }
+            for &i in &order {
+                if engine.is_some_and(|e| engine_of_head[i] != e) {
+                    continue;
+                }
+                if let Some((head, extras)) = slots[i].take() {
+                    rows.push(head);
+                    rows.extend(extras);
+                }
             }
         }
         let services = self.group_ids(services);
@@ -369,7 +402,9 @@ impl ListView {
             widest = widest.max(g.label(false).len() + 8);
             if !self.is_folded(&Fold::Group(g)) {
                 for id in ids {
-                    let name = m.containers.get(id).map(|c| c.info.name.chars().count()).unwrap_or(0);
+                    // with several engines a member's name says its engine (" @box")
+                    let engine = |c: &ContainerView| if m.several_engines() { m.engines.get(c.engine).map_or(0, |e| e.name.chars().count() + 2) } else { 0 };
+                    let name = m.containers.get(id).map(|c| c.info.name.chars().count() + engine(c)).unwrap_or(0);
                     widest = widest.max(name + 4);
                     rows.push(Row::Member { group: g, container: id.clone() });
                 }
@@ -394,6 +429,16 @@ impl ListView {
     }
 }
 
+/// The engine a head row's containers live on.
+fn head_engine(m: &Model, row: &Row) -> usize {
+    match row {
+        Row::Project { project, container } => {
+            container.as_ref().and_then(|id| m.containers.get(id)).map(|c| c.engine).unwrap_or_else(|| m.project_engine(&m.projects[*project]))
+        }
+        other => row_container(m, other).map(|c| c.engine).unwrap_or(0),
+    }
+}
+
 /// What a key did to the filter.
 #[derive(Debug, PartialEq)]
 pub enum FilterKey {
@@ -409,6 +454,7 @@ fn same_row(a: &Row, b: &Row) -> bool {
         (Row::Member { container: x, .. }, Row::Member { container: y, .. }) => x == y,
         (Row::Group(x), Row::Group(y)) => x == y,
         (Row::Agent { container: x, name: a }, Row::Agent { container: y, name: b }) => x == y && a == b,
+        (Row::Engine(x), Row::Engine(y)) => x == y,
         _ => false,
     }
 }

@@ -49,6 +49,8 @@ pub enum Command {
 pub enum EngineEvent {
     Connected { host: String, version: String, api: String },
     Disconnected { reason: String, retry_in_ms: u64 },
+    /// The engine's last ping took this long (sent when the dashboard shows several engines).
+    RoundTrip { micros: u64 },
     Containers(Vec<ContainerInfo>),
     Container(ContainerInfo),
     ContainerGone(String),

@@ -17,15 +17,16 @@
 
 mod actions;
 mod cmdline;
+mod engines;
 mod jump;
 mod layout;
 mod list;
 mod message;
 mod model;
+mod mouse;
 mod notices;
 mod output;
 mod overlay;
-mod mouse;
 mod refresh;
 mod steer;
 mod tasks;
@@ -34,6 +35,7 @@ use crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 
 pub use cmdline::{parse_colon, CommandLine, Completion, LineKey};
+pub use engines::{EngineView, Route};
 pub use layout::PaneLayout;
 pub use list::{list_offset, natural_cmp, row_container, FilterKey, Fold, Group, ListView, Row, SortKey};
 pub use message::{AgentStatus, Command, EngineEvent, EngineStatus, LiveStats};
@@ -103,7 +105,18 @@ impl App {
             refresh: RefreshQueue::default(),
             tasks: TasksView::default(),
             steer: SteerView::default(),
-            model: Model { config, projects, containers: Default::default(), ops: Default::default(), refusals: Default::default(), git: Default::default(), usage: Default::default(), mcp_clients: Vec::new(), now: now_unix() },
+            model: Model {
+                config,
+                projects,
+                containers: Default::default(),
+                ops: Default::default(),
+                refusals: Default::default(),
+                git: Default::default(),
+                usage: Default::default(),
+                mcp_clients: Vec::new(),
+                now: now_unix(),
+                engines: vec![EngineView::new(crate::domain::engines::LOCAL)],
+            },
             focus: Focus::List,
             mode: Mode::Normal,
             detail_open: false,
@@ -145,7 +158,7 @@ impl App {
         match self.list.selected_row()? {
             Row::Project { project, .. } => self.model.projects.get(*project).cloned(),
             Row::Extra { container, .. } | Row::Agent { container, .. } => self.model.project_of(self.model.containers.get(container)?),
-            Row::Group(_) | Row::Member { .. } => None,
+            Row::Group(_) | Row::Member { .. } | Row::Engine(_) => None,
         }
     }
 
@@ -323,6 +336,7 @@ impl App {
                 self.refresh.history = crate::history::read_all();
                 self.mode = Mode::History;
             }
+            Action::EngineFilter => self.cycle_engine_filter(),
             Action::ToggleUnmanaged => {
                 self.list.show_unmanaged = !self.list.show_unmanaged;
                 self.rebuild_rows();
@@ -386,15 +400,18 @@ impl App {
 
     // ----- engine events -----
 
+    /// An event of the default engine.
     pub fn on_engine(&mut self, ev: EngineEvent) {
+        self.on_engine_from(0, ev)
+    }
+
+    /// An event of engine `engine` (an index into the model's engines).
+    pub fn on_engine_from(&mut self, engine: usize, ev: EngineEvent) {
         self.dirty = true;
+        if self.on_engine_status(engine, &ev) {
+            return;
+        }
         match ev {
-            EngineEvent::Connected { host, version, api } => {
-                self.engine = EngineStatus::Connected { host, version, api };
-            }
-            EngineEvent::Disconnected { reason, retry_in_ms } => {
-                self.engine = EngineStatus::Reconnecting { reason, retry_in_ms };
-            }
             EngineEvent::Output { stream, data } => self.output.push(stream, &data),
             EngineEvent::OutputEnd { stream, exit_code, error } => self.output.end(stream, exit_code, error),
             EngineEvent::OpProgress { project, text } => {
@@ -422,7 +439,7 @@ impl App {
             }
             EngineEvent::TaskStarted(Err(e)) => self.last_error = Some(format!("task not started: {e}")),
             container_event => {
-                let mut applied = self.model.apply(container_event);
+                let mut applied = self.model.apply_from(engine, container_event);
                 if let Some((alert, who)) = applied.alert.take() {
                     self.on_alert(alert, who);
                 }

@@ -18,6 +18,8 @@ pub const HISTORY_SECS: i64 = 300;
 #[derive(Debug, Clone, Default)]
 pub struct ContainerView {
     pub info: ContainerInfo,
+    /// The engine it lives on (an index into [`Model::engines`]).
+    pub engine: usize,
     pub stats: Option<LiveStats>,
     /// (unix seconds, CPU %) and (unix seconds, memory %), the last 5 minutes.
     pub cpu_hist: VecDeque<(i64, f64)>,
@@ -108,6 +110,8 @@ pub struct Model {
     /// MCP clients connected (shown in the status line and the task list).
     pub mcp_clients: Vec<crate::domain::task::McpClient>,
     pub now: i64,
+    /// The engines shown, the default first (one unless `[[engine]]` entries add more).
+    pub engines: Vec<super::engines::EngineView>,
 }
 
 impl Model {
@@ -259,21 +263,37 @@ impl Model {
         self.containers.values().filter(|c| c.info.state == ContainerState::Running).map(|c| c.info.id.clone()).collect()
     }
 
-    /// Applies an engine event about containers; other events change nothing here.
+    /// Applies an engine event about containers (from the default engine); other events
+    /// change nothing here.
     pub fn apply(&mut self, ev: EngineEvent) -> Applied {
+        self.apply_from(0, ev)
+    }
+
+    /// Applies an event from engine `engine`: its full list replaces that engine's containers
+    /// only.
+    pub fn apply_from(&mut self, engine: usize, ev: EngineEvent) -> Applied {
         let mut out = Applied::default();
+        // another name of an engine listed already: its containers are that one's
+        if self.engines.get(engine).is_some_and(|e| e.same_as.is_some()) || self.same_daemon(engine, &ev) {
+            out.rows = true;
+            return out;
+        }
         match ev {
             EngineEvent::Containers(list) => {
-                let mut old = std::mem::take(&mut self.containers);
+                let (others, mut old): (BTreeMap<_, _>, BTreeMap<_, _>) =
+                    std::mem::take(&mut self.containers).into_iter().partition(|(_, v)| v.engine != engine);
+                self.containers = others;
                 for info in list {
                     let mut v = old.remove(&info.id).unwrap_or_default();
                     v.info = info;
+                    v.engine = engine;
                     self.containers.insert(v.info.id.clone(), v);
                 }
                 out.rows = true;
             }
             EngineEvent::Container(info) => {
                 let v = self.containers.entry(info.id.clone()).or_default();
+                v.engine = engine;
                 let was_unhealthy = v.info.health == Health::Unhealthy;
                 let was_running = v.info.state == ContainerState::Running;
                 let name = info.name.clone();

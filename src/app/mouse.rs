@@ -1,5 +1,5 @@
-//! The mouse: a click selects a row or focuses the output pane, the wheel scrolls what it is
-//! over.
+//! Mouse: a click selects a row (or the task under it) or focuses the output pane; the wheel
+//! scrolls whatever is under it.
 
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Position;
@@ -58,5 +58,4 @@ impl App {
             _ => {}
         }
     }
-
 }

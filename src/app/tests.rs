@@ -240,6 +240,7 @@ fn help_lists_the_live_keymap() {
 
 mod agents;
 mod behaviour;
+mod engines;
 mod glance;
 mod task_view;
 mod services;

@@ -91,7 +91,7 @@ pub(super) async fn status(ctx: &Context, json: bool, refresh: bool) -> Result<i
         }
         return Ok(exit::OK);
     };
-    let engine = connect().await?;
+    let engine = connect(ctx).await?;
     if refresh {
         let st = engine.refresh_broker(&link).await?;
         eprintln!("agentdock: {name} made anew ({})", &st.id[..12.min(st.id.len())]);

@@ -9,12 +9,12 @@ use crate::ops::Context;
 pub(super) async fn cp(ctx: &Context, src: &str, dst: &str, limits: Limits) -> Result<i32, Failure> {
     let done = match (cp::side(src), cp::side(dst)) {
         (Side::Container { key, path }, Side::Host(dest)) => {
-            let engine = connect().await?;
+            let engine = connect(ctx).await?;
             let t = crate::files::resolve(&engine, ctx, &key).await.map_err(Failure::failed)?;
             cp::from_container(&engine, &t, &path, &dest, limits).await.map_err(Failure::failed)?
         }
         (Side::Host(from), Side::Container { key, path }) => {
-            let engine = connect().await?;
+            let engine = connect(ctx).await?;
             let t = crate::files::resolve(&engine, ctx, &key).await.map_err(Failure::failed)?;
             cp::to_container(&engine, &t, &from, &path).await.map_err(Failure::failed)?
         }

@@ -13,6 +13,7 @@ use crate::engine::{Engine, EngineError};
 use crate::ops::{Context, OpError};
 
 mod broker;
+mod engines;
 mod exec;
 mod files;
 mod history;
@@ -42,6 +43,10 @@ pub struct Cli {
     /// Config file (default: $AGENTDOCK_CONFIG, else ~/.config/agentdock/config.toml)
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Only this engine (an [[engine]] name, or the default's: local): the dashboard shows it
+    /// alone, ls / stats / doctor look at it alone, a project command checks the project is there
+    #[arg(long, global = true, value_name = "NAME")]
+    pub engine: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -112,6 +117,11 @@ pub enum Command {
     Attach { project: String },
     /// Open a login shell in the project's container
     Shell { project: String },
+    /// The engines: each one's state, Docker version, API version and round-trip time
+    Engines {
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the engine, the image, the config and the projects
     Doctor {
         #[arg(long)]
@@ -242,13 +252,23 @@ fn print_json<T: Serialize>(v: &T) -> Result<(), Failure> {
     Ok(())
 }
 
-pub async fn run(cmd: Command, config_path: Option<PathBuf>) -> Result<i32, Failure> {
+/// The config, with `--engine` applied.
+pub fn context(config_path: Option<PathBuf>, engine: Option<&str>) -> Result<Context, Failure> {
+    let mut ctx = Context::load(config_path)?;
+    if let Some(name) = engine {
+        ctx.select_engine(name).map_err(Failure::usage)?;
+    }
+    Ok(ctx)
+}
+
+pub async fn run(cmd: Command, config_path: Option<PathBuf>, engine: Option<String>) -> Result<i32, Failure> {
     // the broker's own process, in its container: no config, no projects
     if let Command::Broker { cmd: Some(c @ (broker::BrokerCommand::Serve { .. } | broker::BrokerCommand::Health { .. })), .. } = &cmd {
         return broker::inside(c.clone()).await;
     }
-    let ctx = Context::load(config_path)?;
+    let ctx = context(config_path, engine.as_deref())?;
     match cmd {
+        Command::Engines { json } => engines::engines(&ctx, json).await,
         Command::Ls { json } => projects::ls(&ctx, json).await,
         Command::Up { project, json } => projects::up(&ctx, &project, json).await,
         Command::Exec { project, json, timeout, sh, cmd } => {
@@ -278,17 +298,41 @@ pub async fn run(cmd: Command, config_path: Option<PathBuf>) -> Result<i32, Fail
     }
 }
 
-async fn connect() -> Result<Engine, Failure> {
-    Ok(Engine::connect().await?)
+/// The default engine, for the commands that work there only (tasks, the network's proxy,
+/// prune): `--engine` naming another is a usage error.
+async fn connect(ctx: &Context) -> Result<Engine, Failure> {
+    if !ctx.shown.contains(&0) {
+        return Err(Failure::usage(format!("this command works on the default engine ({}) only", ctx.engines[0].name)));
+    }
+    Ok(Engine::connect_to(&ctx.engines[0]).await?)
 }
 
-/// Engine, managed containers, and the project named `key`.
+/// Engine, managed containers, and the project named `key`: a configured project on its own
+/// engine; an orphan on the first engine in view that has it.
 async fn project_and_containers(ctx: &Context, key: &str) -> Result<(Engine, Project, Vec<ContainerInfo>), Failure> {
-    let engine = connect().await?;
-    let all = engine.list(false).await?;
-    let p = ctx.resolve(key, &all).map_err(Failure::usage)?;
-    let mine = all.into_iter().filter(|c| c.project_id.as_deref() == Some(p.id.as_str())).collect();
-    Ok((engine, p, mine))
+    let mine = |all: Vec<ContainerInfo>, p: &Project| all.into_iter().filter(|c| c.project_id.as_deref() == Some(p.id.as_str())).collect();
+    if let Some(p) = crate::domain::project::find(&ctx.projects, key) {
+        let target = ctx.engine_in_view(p).map_err(Failure::usage)?;
+        let engine = Engine::connect_to(target).await?;
+        let all = engine.list(false).await?;
+        return Ok((engine, p.clone(), mine(all, p)));
+    }
+    let mut last = None;
+    for (_, target) in ctx.shown_engines() {
+        let engine = match Engine::connect_to(target).await {
+            Ok(e) => e,
+            Err(e) => {
+                last = Some(Failure::from(e));
+                continue;
+            }
+        };
+        let all = engine.list(false).await?;
+        match ctx.resolve(key, &all) {
+            Ok(p) => return Ok((engine, p.clone(), mine(all, &p))),
+            Err(e) => last = Some(Failure::usage(e)),
+        }
+    }
+    Err(last.unwrap_or_else(|| Failure::usage(format!("unknown project '{}'", crate::domain::text::strip(key)))))
 }
 
 /// The project's main container, or a clear error.

@@ -47,7 +47,7 @@ fn project_net(nets: &[NetworkInfo], refusals: &[Refusal], p: &Project) -> Proje
 }
 
 pub(super) async fn net(ctx: &Context, key: Option<&str>, json: bool, refresh: bool) -> Result<i32, Failure> {
-    let engine = connect().await?;
+    let engine = connect(ctx).await?;
     let proxy = network::this_proxy(ctx.config());
     if refresh {
         let st = crate::ops::refresh_proxy(&engine, ctx).await?;

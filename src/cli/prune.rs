@@ -41,7 +41,7 @@ fn size_of(p: &Path) -> u64 {
 
 pub(super) async fn prune(ctx: &Context, older_than: &str, dry_run: bool, images: bool) -> Result<i32, Failure> {
     let age = parse_age(older_than).map_err(Failure::usage)?;
-    let engine = connect().await?;
+    let engine = connect(ctx).await?;
     let verb = if dry_run { "would free" } else { "freed" };
     let mut freed = 0u64;
 

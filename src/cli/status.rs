@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{connect, exit, print_json, Failure};
+use super::{exit, print_json, Failure};
 use crate::domain::container::Health;
 use crate::domain::policy::{refresh_reasons, Observed, RefreshReason};
 use crate::domain::spec::SECRET_ENV;
@@ -15,20 +15,44 @@ use crate::ops::Context;
 struct StatsRow {
     #[serde(flatten)]
     stats: ContainerStats,
+    /// The engine the container lives on.
+    engine: String,
     needs_refresh: Vec<RefreshReason>,
 }
 
 pub(super) async fn stats(ctx: &Context, key: Option<&str>, json: bool) -> Result<i32, Failure> {
-    let engine = connect().await?;
-    let mut containers = engine.list(false).await?;
+    let mut all = Vec::new();
+    let mut code = exit::OK;
     if let Some(k) = key {
-        let p = ctx.resolve(k, &containers).map_err(Failure::usage)?;
-        containers.retain(|c| c.project_id.as_deref() == Some(p.id.as_str()));
+        let (engine, _, containers) = super::project_and_containers(ctx, k).await?;
+        all.extend(engine.stats_many(&containers).await.into_iter().map(|s| (engine.name().to_string(), s)));
+    } else {
+        let (reached, c) = super::engines::answered(super::engines::reach_all(ctx).await)?;
+        code = c;
+        let mut lists = Vec::new();
+        let mut engines = Vec::new();
+        for (t, engine) in &reached {
+            match engine.list(false).await {
+                Ok(containers) => {
+                    lists.push((t.name.as_str(), containers));
+                    engines.push(engine);
+                }
+                Err(e) if reached.len() == 1 => return Err(e.into()),
+                Err(e) => {
+                    eprintln!("agentdock: engine {}: {e}", t.name);
+                    code = exit::ENGINE_UNREACHABLE;
+                }
+            }
+        }
+        super::projects::one_daemon_once(ctx, &mut lists);
+        for ((name, containers), engine) in lists.iter().zip(engines) {
+            all.extend(engine.stats_many(containers).await.into_iter().map(|s| (name.to_string(), s)));
+        }
     }
-    let stats = engine.stats_many(&containers).await;
-    let rows: Vec<StatsRow> = stats
+    let several = ctx.shown.len() > 1;
+    let rows: Vec<StatsRow> = all
         .into_iter()
-        .map(|s| {
+        .map(|(engine, s)| {
             let policy = s
                 .project_id
                 .as_deref()
@@ -41,12 +65,12 @@ pub(super) async fn stats(ctx: &Context, key: Option<&str>, json: bool) -> Resul
                 mem_percent: s.sample.map(|x| x.mem_percent),
                 health: Some(s.health),
             };
-            StatsRow { needs_refresh: refresh_reasons(&policy, &observed), stats: s }
+            StatsRow { needs_refresh: refresh_reasons(&policy, &observed), stats: s, engine }
         })
         .collect();
     if json {
         print_json(&rows)?;
-        return Ok(exit::OK);
+        return Ok(code);
     }
     println!(
         "{:<28} {:<9} {:<10} {:>7} {:>22} {:>6} {:>5} {:>7}  REFRESH",
@@ -64,9 +88,10 @@ pub(super) async fn stats(ctx: &Context, key: Option<&str>, json: bool) -> Resul
         };
         let disk = s.disk_percent.map(|d| format!("{d:.0}%")).unwrap_or_else(|| "-".into());
         let reasons: Vec<String> = r.needs_refresh.iter().map(ToString::to_string).collect();
+        let name = if several { format!("{}@{}", s.name, r.engine) } else { s.name.clone() };
         println!(
             "{:<28} {:<9} {:<10} {:>7} {:>22} {:>6} {:>5} {:>7}  {}",
-            s.name,
+            name,
             s.state.as_str(),
             s.health.as_str(),
             cpu,
@@ -82,7 +107,7 @@ pub(super) async fn stats(ctx: &Context, key: Option<&str>, json: bool) -> Resul
             }
         }
     }
-    Ok(exit::OK)
+    Ok(code)
 }
 
 #[derive(Serialize)]
@@ -95,38 +120,46 @@ struct Check {
 pub(super) async fn doctor(ctx: &Context, json: bool) -> Result<i32, Failure> {
     let mut checks = Vec::new();
     let cfg = ctx.config();
-    let engine = Engine::connect().await;
+    let reached = super::engines::reach_all(ctx).await;
     let mut unreachable = false;
-    match &engine {
-        Ok(e) => checks.push(Check {
-            name: "engine",
-            ok: true,
-            detail: format!("{} (Docker {}, API {})", e.host(), e.server_version(), e.api_version()),
-        }),
-        Err(e) => {
-            unreachable = matches!(e, EngineError::Unreachable { .. });
-            checks.push(Check { name: "engine", ok: false, detail: e.to_string() })
+    let several = reached.len() > 1;
+    for r in &reached {
+        let on = if several { format!("{}: ", r.target.name) } else { String::new() };
+        match &r.engine {
+            Ok(e) => checks.push(Check {
+                name: "engine",
+                ok: true,
+                detail: format!("{on}{} (Docker {}, API {})", e.host(), e.server_version(), e.api_version()),
+            }),
+            Err(e) => {
+                unreachable |= matches!(e, EngineError::Unreachable { .. });
+                checks.push(Check { name: "engine", ok: false, detail: format!("{on}{e}") })
+            }
+        }
+        // the images its projects need (the default engine: the configured one too)
+        let default = ctx.engines[0].name == r.target.name;
+        let mut images: Vec<&str> = if default { vec![cfg.image.as_str()] } else { Vec::new() };
+        images.extend(ctx.projects.iter().filter(|p| ctx.engine_of(p).name == r.target.name).map(|p| p.settings.image.as_str()));
+        images.sort();
+        images.dedup();
+        for image in images {
+            let check = match &r.engine {
+                Ok(e) => match e.image_size(image).await {
+                    Ok(Some(size)) => Check { name: "image", ok: true, detail: format!("{on}{image} ({})", human_bytes(size as u64)) },
+                    Ok(None) => Check {
+                        name: "image",
+                        ok: false,
+                        detail: format!("{on}{image} is missing; build it with: {}", crate::config::BUILD_COMMAND),
+                    },
+                    Err(err) => Check { name: "image", ok: false, detail: format!("{on}{err}") },
+                },
+                Err(_) => Check { name: "image", ok: false, detail: format!("{on}{image}: engine unreachable") },
+            };
+            checks.push(check);
         }
     }
-    let mut images: Vec<&str> = vec![cfg.image.as_str()];
-    images.extend(ctx.projects.iter().map(|p| p.settings.image.as_str()));
-    images.sort();
-    images.dedup();
-    for image in images {
-        let check = match &engine {
-            Ok(e) => match e.image_size(image).await {
-                Ok(Some(size)) => Check { name: "image", ok: true, detail: format!("{image} ({})", human_bytes(size as u64)) },
-                Ok(None) => Check {
-                    name: "image",
-                    ok: false,
-                    detail: format!("{image} is missing; build it with: {}", crate::config::BUILD_COMMAND),
-                },
-                Err(err) => Check { name: "image", ok: false, detail: err.to_string() },
-            },
-            Err(_) => Check { name: "image", ok: false, detail: format!("{image}: engine unreachable") },
-        };
-        checks.push(check);
-    }
+    // the network's proxy lives on the default engine
+    let engine = reached.iter().find(|r| r.target.name == ctx.engines[0].name).map(|r| &r.engine);
     checks.push(Check {
         name: "config",
         ok: true,
@@ -148,7 +181,7 @@ pub(super) async fn doctor(ctx: &Context, json: bool) -> Result<i32, Failure> {
     });
     // each project's agent must be able to write its workspace, as the user it would run as
     let mut unwritable = Vec::new();
-    for p in ctx.projects.iter().filter(|p| p.exists) {
+    for p in ctx.projects.iter().filter(|p| p.exists && ctx.engine_of(p).is_local()) {
         let host = crate::domain::spec::HostContext::gather(p, crate::paths::agent_config_dir(&p.id));
         match crate::domain::spec::container_user(cfg, p, &host) {
             Ok(user) => unwritable.extend(crate::domain::spec::write_warning(&user, &p.path, &host).map(|w| format!("{}: {w}", p.name))),
@@ -161,7 +194,7 @@ pub(super) async fn doctor(ctx: &Context, json: bool) -> Result<i32, Failure> {
         detail: if unwritable.is_empty() { format!("each agent can write its workspace (user = \"{}\")", cfg.user) } else { unwritable.join("; ") },
     });
     checks.push(git_check(ctx));
-    if let Ok(e) = &engine {
+    if let Some(Ok(e)) = engine {
         checks.extend(network_checks(e, ctx).await);
         checks.push(broker_check(e, ctx).await);
     }
@@ -230,7 +263,7 @@ async fn broker_check(engine: &Engine, ctx: &Context) -> Check {
 fn git_check(ctx: &Context) -> Check {
     let mut bad = Vec::new();
     let mut nested = Vec::new();
-    for p in ctx.projects.iter().filter(|p| p.exists) {
+    for p in ctx.projects.iter().filter(|p| p.exists && ctx.engine_of(p).is_local()) {
         if let crate::gitstate::GitRead::Unreadable(why) = crate::gitstate::read(&p.path) {
             bad.push(format!("{}: {why}", p.name));
         }

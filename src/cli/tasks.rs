@@ -122,7 +122,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
     match cmd {
         TaskCommand::Pool { json, drain } => {
             if drain {
-                let engine = connect().await?;
+                let engine = connect(ctx).await?;
                 let gone = tasks::pool::drain_all(&engine).await;
                 println!("{} pool container{} removed", gone.len(), if gone.len() == 1 { "" } else { "s" });
                 return Ok(exit::OK);
@@ -166,7 +166,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             }
             let opts = RunOptions { project, repo_url: repo, prompt, base: branch, timeout_secs: timeout, max_output, model, attempts, budget_usd: budget, network, ..Default::default() };
             let req = api::request(ctx, opts).map_err(Failure::usage)?;
-            let engine = connect().await?;
+            let engine = connect(ctx).await?;
             let recs = api::run(&engine, ctx, req).await?;
             if detach {
                 if json {
@@ -192,7 +192,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             Ok(exit_code(rec.state))
         }
         TaskCommand::Ls { json } => {
-            let engine = connect().await.ok();
+            let engine = connect(ctx).await.ok();
             let all = tasks::refreshed_all(engine.as_ref()).await;
             wake_runner(ctx, &all);
             // tokens and cost as the broker recorded them, where it did
@@ -211,7 +211,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
         }
         TaskCommand::Show { id, json } => {
             let rec = find(&id)?;
-            let engine = connect().await.ok();
+            let engine = connect(ctx).await.ok();
             let rec = tasks::refreshed(engine.as_ref(), rec).await;
             wake_runner(ctx, std::slice::from_ref(&rec));
             if json {
@@ -225,7 +225,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
         TaskCommand::Logs { id, follow: f } => {
             let rec = find(&id)?;
             if f {
-                let engine = connect().await?;
+                let engine = connect(ctx).await?;
                 follow(&engine, ctx, rec, true).await?;
             } else {
                 print_lines(Follow::new(rec).new_lines());
@@ -234,7 +234,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
         }
         TaskCommand::Cancel { id } => {
             let rec = find(&id)?;
-            let engine = connect().await?;
+            let engine = connect(ctx).await?;
             match api::cancel(&engine, rec).await? {
                 Cancelled::AlreadyEnded(rec) => println!("task {} already ended: {}", rec.spec.id, rec.state.label()),
                 Cancelled::Now(rec) => println!("task {}: {}", rec.spec.id, rec.state.label()),
@@ -242,7 +242,7 @@ pub async fn run(ctx: &Context, cmd: TaskCommand) -> Result<i32, Failure> {
             Ok(exit::OK)
         }
         TaskCommand::Diff { id, other } => {
-            let engine = connect().await.ok();
+            let engine = connect(ctx).await.ok();
             let rec = tasks::refreshed(engine.as_ref(), find(&id)?).await;
             let other = match other {
                 Some(o) => Some(tasks::refreshed(engine.as_ref(), find(&o)?).await),

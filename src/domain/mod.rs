@@ -5,6 +5,7 @@ pub mod agent;
 pub mod broker;
 pub mod container;
 pub mod cpath;
+pub mod engines;
 pub mod fleet;
 pub mod gitstate;
 pub mod network;

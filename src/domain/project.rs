@@ -36,6 +36,8 @@ pub struct ProjectSettings {
     pub allow: Vec<String>,
     /// Dollars it may spend per day through the broker (0: no budget).
     pub daily_budget_usd: f64,
+    /// The engine it is pinned to (`engine = "box"`); None: the default engine.
+    pub engine: Option<String>,
 }
 
 /// Lower-case slug: letters and digits kept, every other run of characters one `-`.
@@ -72,10 +74,13 @@ struct Found {
     entry: Option<usize>,
 }
 
+/// A project is known by its engine (None: the default) and its path there.
+type Key = (Option<String>, PathBuf);
+
 /// Finds the projects of `config`: children of each root that hold `.git`, then the explicit
 /// entries (an entry for a path already found replaces it). Sorted by name, then path.
 pub fn discover(config: &Config, home: &Path) -> Vec<Project> {
-    let mut by_path: BTreeMap<PathBuf, Found> = BTreeMap::new();
+    let mut by_path: BTreeMap<Key, Found> = BTreeMap::new();
     for root in &config.roots {
         let root = expand_home(root, home);
         let Ok(entries) = std::fs::read_dir(&root) else {
@@ -85,19 +90,20 @@ pub fn discover(config: &Config, home: &Path) -> Vec<Project> {
             let path = entry.path();
             if path.is_dir() && path.join(".git").exists() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                by_path.insert(path.clone(), Found { name, path, entry: None });
+                by_path.insert((None, path.clone()), Found { name, path, entry: None });
             }
         }
     }
     for (i, e) in config.projects.iter().enumerate() {
         let path = expand_home(&e.path, home);
-        let path = std::fs::canonicalize(&path).unwrap_or(path);
+        // a path on another engine's host is taken as written
+        let path = if e.engine.is_some() { path } else { std::fs::canonicalize(&path).unwrap_or(path) };
         let name = e.name.clone().unwrap_or_else(|| {
             path.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "project".into())
         });
-        by_path.insert(path.clone(), Found { name, path, entry: Some(i) });
+        by_path.insert((e.engine.clone(), path.clone()), Found { name, path, entry: Some(i) });
     }
 
     let mut slug_count: HashMap<String, usize> = HashMap::new();
@@ -105,12 +111,16 @@ pub fn discover(config: &Config, home: &Path) -> Vec<Project> {
         *slug_count.entry(slug(&f.name)).or_default() += 1;
     }
     let mut projects: Vec<Project> = by_path
-        .into_values()
-        .map(|f| {
+        .into_iter()
+        .map(|((engine, _), f)| {
             let s = slug(&f.name);
-            // Same-named projects all get a path-derived suffix, so no id depends on the others'
-            // order.
-            let id = if slug_count[&s] > 1 { format!("{s}-{}", path_hash(&f.path)) } else { s };
+            // Same-named projects all get a path-derived suffix (and engine-derived, for a path
+            // on another engine's host), so no id depends on the others' order.
+            let id = match (slug_count[&s] > 1, engine) {
+                (false, _) => s,
+                (true, None) => format!("{s}-{}", path_hash(&f.path)),
+                (true, Some(e)) => format!("{s}-{}", path_hash(&Path::new(&e).join(&f.path))),
+            };
             let entry = f.entry.map(|i| &config.projects[i]);
             Project {
                 id,
@@ -135,6 +145,7 @@ pub fn settings_for(config: &Config, entry: Option<&ProjectEntry>) -> ProjectSet
         network: if config.security.network_none { NetworkMode::None } else { config.security.network },
         allow: Vec::new(),
         daily_budget_usd: config.broker.project_daily_budget_usd,
+        engine: None,
     };
     let own = entry.and_then(|e| e.allow.as_deref()).unwrap_or_default();
     for d in config.security.allow_default.iter().chain(&config.security.allow).chain(own) {
@@ -161,6 +172,7 @@ pub fn settings_for(config: &Config, entry: Option<&ProjectEntry>) -> ProjectSet
         }
         s.limits = config.limits.patched(&e.limits);
         s.refresh = config.refresh.patched(&e.refresh);
+        s.engine = e.engine.clone();
     }
     s
 }

@@ -45,6 +45,9 @@ pub struct Config {
     /// Projects listed one by one: `[[project]]`.
     #[serde(rename = "project")]
     pub projects: Vec<ProjectEntry>,
+    /// Docker engines besides the local one: `[[engine]]` (see [`crate::domain::engines`]).
+    #[serde(rename = "engine", skip_serializing_if = "Vec::is_empty")]
+    pub engines: Vec<EngineEntry>,
 }
 
 impl Default for Config {
@@ -70,6 +73,7 @@ impl Default for Config {
             notify: NotifySettings::default(),
             keys: BTreeMap::new(),
             projects: Vec::new(),
+            engines: Vec::new(),
         }
     }
 }
@@ -538,6 +542,29 @@ pub struct ProjectEntry {
     pub allow: Option<Vec<String>>,
     /// Dollars this project may spend per day through the broker (0: no budget).
     pub daily_budget_usd: Option<f64>,
+    /// The engine (an `[[engine]]` name) its container lives on; its `path` is then a path on
+    /// that engine's host. None: the default engine.
+    pub engine: Option<String>,
+}
+
+/// One Docker engine: `[[engine]]`. `host` (`unix://`, `tcp://`, `https://`, `ssh://[user@]host`, its port in ssh's config)
+/// or `context` (a Docker CLI context by name) says where; TLS material by `ca`, `cert`, `key`
+/// or by `cert_path` (a directory holding `ca.pem`, `cert.pem`, `key.pem`, as `DOCKER_CERT_PATH`).
+/// An entry named like the default engine (`local`) replaces it; `enabled = false` leaves an
+/// engine out.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineEntry {
+    pub name: String,
+    pub host: Option<String>,
+    pub context: Option<String>,
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub cert_path: Option<String>,
+    /// The private key ssh uses for an `ssh://` host (else ssh's own config and agent).
+    pub ssh_key: Option<String>,
+    pub enabled: Option<bool>,
 }
 
 /// `~` and `~/x` expanded against `home`.

@@ -46,6 +46,7 @@ pub struct EnvVar {
     pub shown: bool,
 }
 
+/// A bind mount of a host path, or (a `source` that is not an absolute path) a named volume.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mount {
     pub source: PathBuf,

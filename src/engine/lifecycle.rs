@@ -55,7 +55,8 @@ pub(super) fn body(spec: &ContainerSpec) -> ContainerCreateBody {
     let bind = |source: &std::path::Path, target: &str, read_only: bool| Mount {
         source: Some(source.to_string_lossy().into_owned()),
         target: Some(target.to_string()),
-        typ: Some(MountType::BIND),
+        // a name, not a path: a named volume (the agent config on another machine's engine)
+        typ: Some(if source.is_absolute() { MountType::BIND } else { MountType::VOLUME }),
         read_only: Some(read_only),
         ..Default::default()
     };

@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod cgroup;
+mod connect;
 mod exec;
 mod images;
 mod lifecycle;
@@ -10,10 +11,11 @@ mod proxy;
 pub mod network;
 pub mod secrets;
 mod task;
+mod volumes;
 pub mod stats;
+pub mod targets;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use bollard::Docker;
@@ -49,7 +51,8 @@ impl EngineError {
             B::DockerResponseServerError { status_code: 409, message } => EngineError::Conflict(message),
             B::DockerResponseServerError { message, .. } => EngineError::Failed(message),
             B::JsonDataError { message, .. } => EngineError::Failed(format!("unexpected answer: {message}")),
-            other => EngineError::Unreachable { host: host.to_string(), reason: one_line(&other.to_string()) },
+            // the innermost cause says the most (a TLS refusal, ssh's own complaint)
+            other => EngineError::Unreachable { host: host.to_string(), reason: connect::cause(&other) },
         }
     }
 }
@@ -62,56 +65,19 @@ fn one_line(s: &str) -> String {
 #[derive(Clone)]
 pub struct Engine {
     pub(crate) docker: Docker,
+    name: String,
     host: String,
+    transport: crate::domain::engines::Transport,
     api_version: String,
     server_version: String,
 }
 
-/// How long opening a connection may take before the engine counts as unreachable.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
-/// How long a busy engine may take to answer its first call, once a connection opened.
-pub const FIRST_ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Opens (and closes) one connection to `host`: an engine that is not there is told at once
-/// (no socket, refused) or within [`CONNECT_TIMEOUT`], while a busy one gets time to answer.
-async fn probe(host: &str) -> Result<(), String> {
-    if let Some(path) = host.strip_prefix("unix://") {
-        tokio::net::UnixStream::connect(path).await.map(|_| ()).map_err(|e| e.to_string())
-    } else if let Some(addr) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("http://")) {
-        let addr = addr.trim_end_matches('/').to_string();
-        match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
-            Ok(r) => r.map(|_| ()).map_err(|e| e.to_string()),
-            Err(_) => Err(format!("no connection within {}s", CONNECT_TIMEOUT.as_secs())),
-        }
-    } else {
-        Ok(())
-    }
-}
+pub use connect::{CONNECT_TIMEOUT, FIRST_ANSWER_TIMEOUT};
 
 impl Engine {
-    /// Connects through `DOCKER_HOST` (unix:// or tcp://) or the local socket, and settles on
-    /// the newest API version both sides speak (the engine refuses a client that asks for more).
-    pub async fn connect() -> Result<Engine, EngineError> {
-        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-        let unreachable = |reason: String| EngineError::Unreachable { host: host.clone(), reason };
-        let docker = Docker::connect_with_defaults().map_err(|e| unreachable(one_line(&e.to_string())))?;
-        probe(&host).await.map_err(|e| unreachable(one_line(&e)))?;
-        let docker = match tokio::time::timeout(FIRST_ANSWER_TIMEOUT, docker.negotiate_version()).await {
-            Err(_) => return Err(unreachable(format!("no answer within {}s", FIRST_ANSWER_TIMEOUT.as_secs()))),
-            Ok(Err(e)) => return Err(EngineError::from_bollard(e, &host)),
-            Ok(Ok(d)) => d,
-        };
-        let version = tokio::time::timeout(FIRST_ANSWER_TIMEOUT, docker.version())
-            .await
-            .map_err(|_| unreachable("no answer".into()))?
-            .map_err(|e| EngineError::from_bollard(e, &host))?;
-        let v = docker.client_version();
-        Ok(Engine {
-            docker,
-            host,
-            api_version: format!("{}.{}", v.major_version, v.minor_version),
-            server_version: version.version.unwrap_or_default(),
-        })
+    /// The engine's name (`local`, or its `[[engine]]` / context name).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     pub fn host(&self) -> &str {
@@ -129,7 +95,18 @@ impl Engine {
 
     /// True when the engine runs on this machine (a unix socket), so host paths are its paths.
     pub fn is_local(&self) -> bool {
-        self.host.starts_with("unix://")
+        self.transport == crate::domain::engines::Transport::Unix
+    }
+
+    /// How many requests to send side by side (stats of many containers): fewer where each
+    /// connection costs more (over ssh, each one is an ssh session).
+    pub fn parallel(&self) -> usize {
+        use crate::domain::engines::Transport;
+        match self.transport {
+            Transport::Unix => 32,
+            Transport::Tcp | Transport::Tls => 8,
+            Transport::Ssh => 4,
+        }
     }
 
     pub(crate) fn err(&self, e: bollard::errors::Error) -> EngineError {

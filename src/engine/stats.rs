@@ -159,7 +159,7 @@ impl Engine {
         let states: Vec<Option<StateInfo>> = stream::iter(containers.iter().map(|c| async move {
             self.inspect_state(&c.id).await.ok().flatten()
         }))
-        .buffered(64)
+        .buffered(self.parallel() * 2)
         .collect()
         .await;
         let running = |c: &ContainerInfo| c.state == ContainerState::Running;

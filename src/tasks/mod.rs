@@ -113,6 +113,9 @@ pub async fn submit(
         }
         (Some(key), None) => {
             let p = ctx.resolve(key, seen).map_err(refused)?;
+            if ctx.engine_index(&p) != 0 {
+                return Err(refused(format!("{} is on engine {}: tasks run on the default engine only", p.name, ctx.engine_of(&p).name)));
+            }
             if !p.exists {
                 return Err(refused(format!("the directory of {} ({}) is gone", p.name, p.path.display())));
             }

@@ -68,7 +68,7 @@ pub async fn run(mut ctx: Context) -> anyhow::Result<()> {
             break;
         }
         let Some(e) = engine.clone() else {
-            match Engine::connect().await {
+            match Engine::connect_to(&ctx.engines[0]).await {
                 Ok(e) => engine = Some(e),
                 // the next agentdock that looks starts another runner
                 Err(err) if no_engine.get_or_insert_with(Instant::now).elapsed() > Duration::from_secs(120) => {

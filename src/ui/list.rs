@@ -3,6 +3,7 @@
 
 mod agent_cells;
 mod cells;
+mod engine_row;
 
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
@@ -119,6 +120,14 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect, focused: bool, counts: Counts)
         .column_spacing(1)
         .block(block);
     f.render_widget(table, area);
+    // an engine's row is one line across the columns
+    for (k, (i, row)) in app.list.rows.iter().enumerate().skip(offset).take(visible).enumerate() {
+        if let Row::Engine(e) = row {
+            let at = Rect::new(inner.x, inner.y + 1 + k as u16, inner.width, 1);
+            let style = if i == app.list.selected { theme::selected() } else { Style::new() };
+            f.render_widget(Paragraph::new(engine_row::line(app, *e)).style(style), at);
+        }
+    }
 }
 
 /// The columns' headings and widths: as many as fit (see [`Cols`]).
@@ -218,10 +227,16 @@ fn figure_cells(app: &App, row: &Row, cols: &Cols) -> Vec<Cell<'static>> {
             Some(c) => agent_cells::agent_row(app, c, name, cols),
             None => vec![],
         },
+        Row::Engine(_) => vec![],
         Row::Member { group, container } => match app.model.containers.get(container) {
             Some(c) => {
                 let style = if *group == Group::Unmanaged { Style::new().fg(theme::DIM) } else { Style::new() };
-                let label = Line::from(vec![Span::styled(format!("  · {}", c.info.name), style)]);
+                let mut label = Line::from(vec![Span::styled(format!("  · {}", c.info.name), style)]);
+                // a group holds every engine's: each says which
+                if app.model.several_engines() {
+                    let engine = app.model.engines.get(c.engine).map(|e| e.name.as_str()).unwrap_or("?");
+                    label.push_span(Span::styled(format!(" @{engine}"), Style::new().fg(theme::DIM)));
+                }
                 cells::container(app, c, label, None, None, cols)
             }
             None => vec![],

@@ -9,8 +9,18 @@ use ratatui::Frame;
 use super::theme;
 use crate::app::{App, Counts, EngineStatus};
 
-/// The engine's connection.
+/// The engine's connection; with several, how many are connected (their rows say more).
 fn engine(app: &App, short: bool) -> Span<'static> {
+    if app.model.several_engines() {
+        let shown: Vec<_> = app.model.engines.iter().filter(|e| e.shown).collect();
+        let up = shown.iter().filter(|e| matches!(e.status, EngineStatus::Connected { .. })).count();
+        let down: Vec<&str> = shown.iter().filter(|e| matches!(e.status, EngineStatus::Reconnecting { .. })).map(|e| e.name.as_str()).collect();
+        return match down.is_empty() {
+            true => Span::styled(format!("● {up}/{} engines", shown.len()), Style::new().fg(if up == shown.len() { theme::OK } else { theme::WARN })),
+            false if short => Span::styled(format!("○ {up}/{} engines", shown.len()), Style::new().fg(theme::BAD)),
+            false => Span::styled(format!("○ {up}/{} engines, reconnecting: {}", shown.len(), down.join(", ")), Style::new().fg(theme::BAD)),
+        };
+    }
     match &app.engine {
         EngineStatus::Connecting => Span::styled("◌ connecting", Style::new().fg(theme::WARN)),
         EngineStatus::Connected { version, .. } if short => Span::styled(format!("● Docker {version}"), Style::new().fg(theme::OK)),

@@ -210,6 +210,10 @@ impl Worker {
     /// Where a container's status files are: its configured project's agent config dir, never
     /// a directory its labels name (any image can carry agentdock's labels).
     pub(super) fn status_dir(&self, c: &crate::domain::container::ContainerInfo) -> Option<String> {
+        // another machine's engine: its containers' files are not here
+        if !self.ctx.engines[self.engine].is_local() {
+            return None;
+        }
         let id = c.project_id.as_deref()?;
         let path = c.project_path.as_deref()?;
         let p = self.ctx.projects.iter().find(|p| p.id == id && p.path.to_str() == Some(path))?;
@@ -234,6 +238,7 @@ impl Worker {
         self.stamps.retain(|id, _| alive(id));
         self.file_status.retain(|id, _| alive(id));
         self.watch.retain(|id, _| alive(id));
+        self.sampled.retain(|id, _| alive(id));
         // the files are the container's: looked at off the loop's thread, which serves the keys
         let looks: Vec<Look> = running
             .iter()
@@ -269,6 +274,12 @@ impl Worker {
                 self.watch.insert(l.id, l.watch);
             }
         }
+        // on another machine's engine there are no files to read: every agent is sampled
+        if !engine.is_local() {
+            for (id, _) in &running {
+                self.sample_pane(engine, id, every, &session);
+            }
+        }
         for (id, _) in running.iter().filter(|(_, dir)| dir.is_some()) {
             let Some(Some(status)) = self.file_status.get(id).cloned() else { continue };
             if !matches!(status, AgentStatus::Started { .. }) {
@@ -280,21 +291,27 @@ impl Worker {
             if !self.agents.contains_key(id) {
                 self.agent_changed(id.clone(), status).await;
             }
-            if self.sampled.get(id).map(|t| t.elapsed() < every).unwrap_or(false) {
-                continue;
-            }
-            self.sampled.insert(id.clone(), std::time::Instant::now());
-            let (engine, tx, id) = (engine.clone(), self.samples_tx.clone(), id.clone());
-            let cmd = format!("tmux display-message -p -t {session} '#{{window_activity}}'");
-            tokio::spawn(async move {
-                if let Ok(out) = engine.exec_capture(&id, &cmd, &ExecOptions::quick()).await {
-                    if let Ok(at) = String::from_utf8_lossy(&out.stdout).trim().parse::<i64>() {
-                        // the label ages with the clock: "active" now, "output 3m ago" later
-                        let _ = tx.send((id, AgentStatus::Quiet { last_output: at }));
-                    }
-                }
-            });
+            self.sample_pane(engine, id, every, &session);
         }
+    }
+
+    /// Samples an agent's tmux pane for its last activity, by exec in a task of its own, at
+    /// most every `every`.
+    fn sample_pane(&mut self, engine: &Engine, id: &str, every: Duration, session: &str) {
+        if self.sampled.get(id).map(|t| t.elapsed() < every).unwrap_or(false) {
+            return;
+        }
+        self.sampled.insert(id.to_string(), std::time::Instant::now());
+        let (engine, tx, id) = (engine.clone(), self.samples_tx.clone(), id.to_string());
+        let cmd = format!("tmux display-message -p -t {session} '#{{window_activity}}'");
+        tokio::spawn(async move {
+            if let Ok(out) = engine.exec_capture(&id, &cmd, &ExecOptions::quick()).await {
+                if let Ok(at) = String::from_utf8_lossy(&out.stdout).trim().parse::<i64>() {
+                    // the label ages with the clock: "active" now, "output 3m ago" later
+                    let _ = tx.send((id, AgentStatus::Quiet { last_output: at }));
+                }
+            }
+        });
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::Worker;
@@ -192,7 +191,7 @@ fn warned(warnings: &[String]) -> String {
     warnings.iter().map(|w| format!("; warning: {w}")).collect()
 }
 
-async fn forward(stream: u64, events: &mpsc::Sender<EngineEvent>, source: &mut OutputStream) -> Option<String> {
+async fn forward(stream: u64, events: &super::Events, source: &mut OutputStream) -> Option<String> {
     let mut buf: Vec<u8> = Vec::new();
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {

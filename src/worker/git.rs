@@ -17,7 +17,7 @@ pub struct GitWatch {
 }
 
 /// Starts the watch over `projects` (id, workspace); None when it is off.
-pub fn spawn(projects: Vec<(String, PathBuf)>, every: Duration, events: mpsc::Sender<EngineEvent>) -> GitWatch {
+pub fn spawn(projects: Vec<(String, PathBuf)>, every: Duration, events: super::Events) -> GitWatch {
     let (poke, mut asked) = mpsc::unbounded_channel::<String>();
     tokio::spawn(async move {
         let mut last: HashMap<String, GitRead> = HashMap::new();

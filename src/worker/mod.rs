@@ -1,8 +1,9 @@
-//! The engine worker: owns the engine connection, runs the app's commands, follows the
-//! engine's event stream and collects stats, and sends domain events back over a channel.
-//! Nothing is shared with the UI under a lock. The loop is here; stats collection, agent
-//! status and command execution have a file each. The per-engine workers to come are
-//! instances of this one.
+//! The engine worker: owns one engine's connection, runs the app's commands, follows the
+//! engine's event stream and collects stats, and sends domain events back over a channel,
+//! each tagged with its engine. Nothing is shared with the UI under a lock. The loop is here;
+//! stats collection, agent status and command execution have a file each. Each engine has a
+//! worker of its own, so a slow or unreachable one holds up none of the others; the default
+//! engine's worker (index 0) also watches the tasks and the egress proxy, which live there.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,15 +33,50 @@ pub struct WorkerHandle {
     pub task: JoinHandle<()>,
 }
 
-pub fn spawn(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>) -> WorkerHandle {
+/// An engine event, with the index of the engine it comes from (in `Context::engines`).
+pub type Tagged = (usize, EngineEvent);
+
+/// A worker's sending end: every event tagged with the worker's engine.
+#[derive(Clone)]
+pub struct Events {
+    engine: usize,
+    tx: mpsc::Sender<Tagged>,
+}
+
+/// The app is gone (or, for `try_send`, its queue is full): the event was not sent.
+#[derive(Debug)]
+pub struct NotSent;
+
+impl Events {
+    pub fn new(engine: usize, tx: mpsc::Sender<Tagged>) -> Events {
+        Events { engine, tx }
+    }
+    pub async fn send(&self, e: EngineEvent) -> Result<(), NotSent> {
+        self.tx.send((self.engine, e)).await.map_err(|_| NotSent)
+    }
+    pub fn try_send(&self, e: EngineEvent) -> Result<(), NotSent> {
+        self.tx.try_send((self.engine, e)).map_err(|_| NotSent)
+    }
+    pub fn blocking_send(&self, e: EngineEvent) -> Result<(), NotSent> {
+        self.tx.blocking_send((self.engine, e)).map_err(|_| NotSent)
+    }
+}
+
+/// Starts the worker of engine `engine` (an index into `ctx.engines`). `round_trips`: ping it
+/// every few seconds (the dashboard shows several engines, each with its round-trip time, and
+/// an engine that stops answering is told by its pings).
+pub fn spawn(ctx: Arc<Context>, engine: usize, round_trips: bool, events: mpsc::Sender<Tagged>) -> WorkerHandle {
     let (tx, rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(ctx, events, rx));
+    let task = tokio::spawn(run(ctx, engine, round_trips, Events::new(engine, events), rx));
     WorkerHandle { commands: tx, task }
 }
 
 struct Worker {
     ctx: Arc<Context>,
-    events: mpsc::Sender<EngineEvent>,
+    /// Its engine: an index into `ctx.engines`; 0 is the default engine.
+    engine: usize,
+    round_trips: bool,
+    events: Events,
     streams: HashMap<u64, JoinHandle<()>>,
     containers: HashMap<String, ContainerInfo>,
     cgroups: CgroupReader,
@@ -66,11 +102,13 @@ struct Worker {
     watch: agents::Watches,
 }
 
-async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands: mpsc::UnboundedReceiver<Command>) {
+async fn run(ctx: Arc<Context>, engine: usize, round_trips: bool, events: Events, mut commands: mpsc::UnboundedReceiver<Command>) {
     let stats_interval = Duration::from_millis(ctx.config().ui.stats_interval_ms.max(250));
     let (samples_tx, samples_rx) = mpsc::unbounded_channel();
     let mut w = Worker {
         ctx,
+        engine,
+        round_trips,
         events,
         streams: HashMap::new(),
         containers: HashMap::new(),
@@ -90,7 +128,8 @@ async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands:
     };
     let mut backoff = Duration::from_millis(500);
     loop {
-        match Engine::connect().await {
+        let Some(connected) = w.connect(&mut commands).await else { return };
+        match connected {
             Ok(engine) => {
                 backoff = Duration::from_millis(500);
                 let reason = w.connected(&engine, &mut commands).await;
@@ -121,6 +160,11 @@ async fn run(ctx: Arc<Context>, events: mpsc::Sender<EngineEvent>, mut commands:
     }
 }
 
+/// How often an engine is pinged when the dashboard shows several (its round-trip time)...
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// ...and how long it may take to answer before it counts as gone.
+const PING_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Debug builds only: `AGENTDOCK_FAULT=worker-panic` makes the first worker panic once it is
 /// connected, so a test can check that the dashboard survives it.
 fn fault_injection() {
@@ -138,6 +182,32 @@ impl Worker {
         let _ = self.events.send(e).await;
     }
 
+    /// Connects to the worker's engine, answering commands (with an error) meanwhile; an
+    /// engine that takes its connection but does not answer is said to be reconnecting after
+    /// a few seconds, while the wait goes on. None: the app is gone.
+    async fn connect(&mut self, commands: &mut mpsc::UnboundedReceiver<Command>) -> Option<Result<Engine, crate::engine::EngineError>> {
+        let target = self.ctx.engines[self.engine].clone();
+        let connecting = Engine::connect_to(&target);
+        tokio::pin!(connecting);
+        let slow = tokio::time::sleep(crate::engine::CONNECT_TIMEOUT);
+        tokio::pin!(slow);
+        let mut told = false;
+        loop {
+            tokio::select! {
+                r = &mut connecting => return Some(r),
+                _ = &mut slow, if !told => {
+                    told = true;
+                    let reason = format!("{}: no answer yet, still waiting", target.host);
+                    self.send(EngineEvent::Disconnected { reason, retry_in_ms: 0 }).await;
+                }
+                cmd = commands.recv() => match cmd {
+                    None => return None,
+                    Some(c) => self.refuse(c).await,
+                },
+            }
+        }
+    }
+
     async fn refuse(&mut self, c: Command) {
         let project = match &c {
             Command::Up(p) | Command::Remove(p) | Command::Refresh { project: p, .. } => Some(p.id.clone()),
@@ -146,6 +216,7 @@ impl Worker {
         let msg = "the engine is not connected; try again when it is back".to_string();
         match (project, c) {
             (Some(project), _) => self.send(EngineEvent::OpDone { project, result: Err(msg) }).await,
+            (None, Command::CloseDetail) => self.detail = None,
             (None, Command::WatchTasks(shown)) => self.tasks.shown = shown,
             (None, Command::Exec { stream, .. } | Command::Logs { stream, .. } | Command::TaskRun { stream, .. } | Command::TaskDiff { stream, .. }) => {
                 self.send(EngineEvent::OutputEnd { stream, exit_code: None, error: Some(msg) }).await
@@ -182,6 +253,9 @@ impl Worker {
         let mut agent_tick = tokio::time::interval(Duration::from_secs(1));
         agent_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut samples = self.samples_rx.take().expect("samples receiver");
+        let mut ping_tick = tokio::time::interval(PING_EVERY);
+        ping_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut ping: Option<(std::time::Instant, JoinHandle<Result<Duration, crate::engine::EngineError>>)> = None;
         let why = loop {
             tokio::select! {
                 cmd = commands.recv() => match cmd {
@@ -214,9 +288,17 @@ impl Worker {
                 Some((id, status)) = samples.recv() => self.agent_changed(id, status).await,
                 _ = agent_tick.tick() => {
                     self.agent_statuses(engine).await;
-                    self.watch_tasks(engine).await;
-                    self.watch_proxy(engine).await;
-                    self.watch_usage().await;
+                    // tasks, the egress proxy and the broker live on the default engine
+                    if self.engine == 0 {
+                        self.watch_tasks(engine).await;
+                        self.watch_proxy(engine).await;
+                        self.watch_usage().await;
+                    }
+                }
+                _ = ping_tick.tick(), if self.round_trips => {
+                    if let Some(why) = self.round_trip(engine, &mut ping).await {
+                        break Some(why);
+                    }
                 }
                 _ = tick.tick() => {
                     // one collection at a time; a slow one is skipped over, not queued
@@ -231,7 +313,33 @@ impl Worker {
             }
         };
         self.samples_rx = Some(samples);
+        if let Some((_, p)) = ping {
+            p.abort();
+        }
         why
+    }
+
+    /// The last ping's round trip, told to the app, and the next ping sent (in a task of its
+    /// own); an engine that took longer than [`PING_TIMEOUT`] to answer is given up on.
+    async fn round_trip(&self, engine: &Engine, ping: &mut Option<(std::time::Instant, JoinHandle<Result<Duration, crate::engine::EngineError>>)>) -> Option<String> {
+        if let Some((sent, task)) = ping.take() {
+            if !task.is_finished() {
+                if sent.elapsed() >= PING_TIMEOUT {
+                    task.abort();
+                    return Some(format!("{}: no answer to a ping for {}s", engine.host(), sent.elapsed().as_secs()));
+                }
+                *ping = Some((sent, task));
+                return None;
+            }
+            match task.await {
+                Ok(Ok(rtt)) => self.send(EngineEvent::RoundTrip { micros: rtt.as_micros().min(u64::MAX as u128) as u64 }).await,
+                Ok(Err(e)) => return Some(e.to_string()),
+                Err(_) => {}
+            }
+        }
+        let e = engine.clone();
+        *ping = Some((std::time::Instant::now(), tokio::spawn(async move { e.round_trip().await })));
+        None
     }
 
     async fn agent_changed(&mut self, id: String, status: AgentStatus) {
@@ -244,7 +352,7 @@ impl Worker {
     /// A refresh cut short (agentdock killed, the machine down) leaves the old container
     /// renamed aside: finished here, at start, as `up` would.
     async fn repair_interrupted(&self, engine: &Engine) {
-        for p in &self.ctx.projects {
+        for p in self.ctx.projects.iter().filter(|p| self.ctx.engine_index(p) == self.engine) {
             let aside = format!("{}-old-", crate::domain::container::container_name(&p.id));
             if !self.containers.values().any(|c| c.managed && c.name.starts_with(&aside)) {
                 continue;

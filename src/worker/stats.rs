@@ -39,6 +39,7 @@ impl Worker {
         let engine = engine.clone();
         let events = self.events.clone();
         let local = engine.is_local();
+        let parallel = engine.parallel();
         let detail = self.detail.clone();
         tokio::spawn(async move {
             // the detail view's container also gets its net (by its process) and block I/O
@@ -67,7 +68,7 @@ impl Worker {
                 let engine = engine.clone();
                 async move { engine.stats_sample(&id).await.ok().map(|sample| (id, LiveStats { sample, disk_percent: disk })) }
             }))
-            .buffer_unordered(32)
+            .buffer_unordered(parallel)
             .filter_map(|x| async move { x })
             .collect::<Vec<_>>()
             .await;

@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::Worker;
@@ -126,14 +125,14 @@ impl Worker {
         let req = TaskRequest::new(&self.ctx, Some(project.id.clone()), prompt);
         let (ctx, events) = (self.ctx.clone(), self.events.clone());
         let seen: Vec<_> = self.containers.values().cloned().collect();
-        off_thread(events, move |engine| async move {
+        off_thread(events, self.ctx.engines[0].clone(), move |engine| async move {
             let r = tasks::run(&engine, &ctx, req, &seen).await.map_err(|e| e.to_string());
             EngineEvent::TaskStarted(r.and_then(|v| v.into_iter().next().ok_or_else(|| "no task".to_string())).map(Box::new))
         });
     }
 
     pub(super) fn cancel_task(&self, id: String) {
-        off_thread(self.events.clone(), move |engine| async move {
+        off_thread(self.events.clone(), self.ctx.engines[0].clone(), move |engine| async move {
             let Some(rec) = store::load(&id) else { return EngineEvent::Error(format!("no task {id}")) };
             match tasks::cancel(&engine, &rec).await {
                 Ok(r) => EngineEvent::Message(format!("task {id}: {}", r.state.label())),
@@ -207,7 +206,7 @@ impl Worker {
 
 /// Runs `f` on a thread of its own with its own engine connection: starting and cancelling a
 /// task do git and file work that must not hold up the dashboard's one thread.
-fn off_thread<F, Fut>(events: mpsc::Sender<EngineEvent>, f: F)
+fn off_thread<F, Fut>(events: super::Events, target: crate::domain::engines::EngineTarget, f: F)
 where
     F: FnOnce(Engine) -> Fut + Send + 'static,
     Fut: Future<Output = EngineEvent>,
@@ -218,7 +217,7 @@ where
             Err(e) => return drop(events.blocking_send(EngineEvent::Error(e.to_string()))),
         };
         let ev = rt.block_on(async move {
-            match Engine::connect().await {
+            match Engine::connect_to(&target).await {
                 Ok(engine) => f(engine).await,
                 Err(e) => EngineEvent::Error(e.to_string()),
             }

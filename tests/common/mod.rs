@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+pub mod engine2;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_agentdock");
 pub const TEST_LABEL: &str = "dev.agentdock.test";
 

@@ -17,6 +17,7 @@ fn project() -> Project {
             network: config.security.network,
             allow: vec!["api.anthropic.com".into(), "*.github.com".into()],
             daily_budget_usd: 0.0,
+            engine: None,
         },
     }
 }
