@@ -1,6 +1,7 @@
 //! A second Docker engine on this machine for the engines tests: its own `dockerd` (data root,
-//! exec root, pidfile, sockets; no bridge and no iptables, so it stays out of the first one's
-//! way), on a unix socket and on 127.0.0.1 with TLS verified both ways (certificates made here
+//! exec root, pidfile, sockets; a bridge of its own and no iptables, so it stays out of the
+//! first one's way: `--bridge=none` would make it delete the first engine's `docker0`), on a
+//! unix socket and on 127.0.0.1 with TLS verified both ways (certificates made here
 //! by openssl). Its data root is kept between runs under /var/tmp, so the agent image is
 //! loaded into it once (about a minute and a half), not per run; a file lock keeps two runs
 //! apart. Only the process started here is stopped, by its pid.
@@ -10,6 +11,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const ROOT: &str = "/var/tmp/agentdock-test-engine2";
+/// The second engine's own bridge, made here and removed when it stops.
+const BRIDGE: &str = "ade2br0";
+const BRIDGE_ADDR: &str = "10.213.7.1/24";
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip").args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
 
 pub struct Engine2 {
     pub dir: PathBuf,
@@ -79,6 +87,10 @@ impl Engine2 {
 
     /// Starts its dockerd and waits until it answers.
     pub fn launch(&mut self) {
+        if !ip(&["link", "show", BRIDGE]) {
+            assert!(ip(&["link", "add", BRIDGE, "type", "bridge"]), "cannot make the bridge {BRIDGE}");
+            assert!(ip(&["addr", "add", BRIDGE_ADDR, "dev", BRIDGE]) && ip(&["link", "set", BRIDGE, "up"]));
+        }
         let certs = self.client_certs();
         let log = std::fs::File::create(self.run.path().join("dockerd.log")).unwrap();
         // as many open files as an engine started by systemd may have (LimitNOFILE=infinity):
@@ -91,7 +103,7 @@ impl Engine2 {
             .args(["-H", &self.unix_host(), "-H", &self.tcp_host()])
             .args(["--tlsverify", "--tlscacert", &certs.join("ca.pem").to_string_lossy()])
             .args(["--tlscert", &certs.join("server-cert.pem").to_string_lossy(), "--tlskey", &certs.join("server-key.pem").to_string_lossy()])
-            .args(["--bridge=none", "--iptables=false", "--ip-masq=false", "--ip6tables=false"])
+            .args([&format!("--bridge={BRIDGE}"), "--iptables=false", "--ip-masq=false", "--ip6tables=false"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -171,5 +183,6 @@ pub fn clean_at(host: &str, label: &str) {
 impl Drop for Engine2 {
     fn drop(&mut self) {
         self.stop();
+        ip(&["link", "del", BRIDGE]);
     }
 }
