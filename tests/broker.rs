@@ -433,6 +433,8 @@ fn the_dashboard_shows_the_brokers_tokens_and_cost_per_task_and_container() {
     t.keys(&["Enter"]);
     t.wait_until(Duration::from_secs(20), "the container's model line", |s| s.contains("330 tokens, $3.60 in 1 requests"));
     t.keys(&["Escape"]);
+    // Esc and q in one read are Alt-q: q once the detail is closed
+    t.wait_until(Duration::from_secs(10), "the detail closed", |s| !s.contains("330 tokens, $3.60"));
     t.keys(&["q"]);
     t.wait_for("READY$", Duration::from_secs(10));
 }
