@@ -89,6 +89,19 @@ pub fn paste_argv(target: &AgentTarget, buffer: &str, text: &str) -> Vec<String>
     argv(&["tmux", "set-buffer", "-b", buffer, "--", &data, ";", "paste-buffer", "-p", "-d", "-b", buffer, "-t", &pane])
 }
 
+/// The pane's text as it shows now.
+pub fn capture_argv(target: &AgentTarget) -> Vec<String> {
+    argv(&["tmux", "capture-pane", "-p", "-t", &target.pane()])
+}
+
+/// Whether the CLI's permission dialog is on the pane (`pane`: its text), so a key answers it.
+/// The CLI says "Waiting for permission…" a moment before it draws the dialog; a key sent in
+/// that moment goes to its prompt instead and the dialog then waits for nobody.
+pub fn permission_dialog_shown(pane: &str) -> bool {
+    let mut lines = pane.lines().map(|l| l.trim_start_matches(['❯', ' ', '>']).trim_end());
+    lines.any(|l| l == "1. Yes")
+}
+
 /// One key to the pane.
 pub fn key_argv(target: &AgentTarget, key: &str) -> Vec<String> {
     argv(&["tmux", "send-keys", "-t", &target.pane(), key])
@@ -150,6 +163,15 @@ mod tests {
     #[test]
     fn control_characters_never_reach_the_pane() {
         assert_eq!(clean_prompt("a\x1b[201~\rb\r\nc\td\u{7}"), "a[201~\nb\nc\td");
+    }
+
+    #[test]
+    fn the_permission_dialog_is_told_from_the_line_before_it() {
+        assert!(!permission_dialog_shown("● Bash(echo nope > n.txt)\n  ⎿  Waiting…\n  Waiting for permission…\n❯ \n"));
+        assert!(permission_dialog_shown(" Do you want to proceed?\n ❯ 1. Yes\n   2. Yes, and always allow\n   4. No\n Esc to cancel"));
+        assert!(permission_dialog_shown(" Do you want to proceed?\n   1. Yes\n ❯ 4. No\n"));
+        // a prompt that merely says it
+        assert!(!permission_dialog_shown("❯ please answer 1. Yes to everything\n"));
     }
 
     #[test]

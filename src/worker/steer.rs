@@ -11,7 +11,7 @@ use super::Worker;
 use crate::agent_status::{marks, status_sub, Marks};
 use crate::app::{EngineEvent, Steer};
 use crate::domain::container::ContainerState;
-use crate::domain::steer::{key_argv, new_agent_argv, paste_argv, stop_agent_argv, AgentTarget};
+use crate::domain::steer::{capture_argv, key_argv, new_agent_argv, paste_argv, permission_dialog_shown, stop_agent_argv, AgentKey, AgentTarget};
 use crate::engine::{Engine, ExecCommand, ExecOptions};
 
 /// How long an agent has to show it took a key or a prompt.
@@ -25,6 +25,24 @@ async fn run(engine: &Engine, container: &str, argv: Vec<String>) -> Result<(), 
     } else {
         let err = crate::domain::text::strip(String::from_utf8_lossy(&out.stderr).trim());
         Err(format!("exit {}{}", out.exit_code, if err.is_empty() { String::new() } else { format!(": {}", crate::domain::task::cut(&err, 200)) }))
+    }
+}
+
+/// Waits up to [`TAKE_WITHIN`] for the CLI to draw its permission dialog (it says it waits a
+/// moment before): an answer sent before would go to its prompt. False when it never showed.
+async fn dialog_up(engine: &Engine, target: &AgentTarget) -> bool {
+    let end = Instant::now() + TAKE_WITHIN;
+    loop {
+        let opts = ExecOptions::quick();
+        if let Ok(out) = engine.exec_capture(&target.container, ExecCommand::Argv(capture_argv(target)), &opts).await {
+            if out.exit_code == 0 && permission_dialog_shown(&String::from_utf8_lossy(&out.stdout)) {
+                return true;
+            }
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
 }
 
@@ -88,6 +106,10 @@ impl Worker {
                     }
                 }
                 Steer::Key { target, key } => {
+                    // an answer waits for the dialog it answers (sent anyway if it never shows)
+                    if matches!(key, AgentKey::Allow | AgentKey::Deny) && !dialog_up(&engine, &target).await {
+                        tracing::warn!(agent = %target.label(), "no permission dialog on the pane; the key is sent anyway");
+                    }
                     let before = marks_of(dir.clone(), &target).await;
                     match run(&engine, &target.container, key_argv(&target, key.tmux_key())).await {
                         Err(e) => Err(format!("{}: the key could not be sent: {e}", target.label())),
