@@ -1,52 +1,35 @@
 //! What a model's tokens cost and how many fit in its context, as the Claude Code CLI itself
-//! reckons them (its model catalogue, read from CLI 2.1.331: list prices in US dollars per
-//! million tokens). An interactive session's transcript records tokens, not cost, so the cost
-//! shown is this table applied to the tokens; a model the table does not know has no cost.
+//! reckons them (its model catalogue, read from CLI 2.1.331). An interactive session's
+//! transcript records tokens, not cost, so the cost shown is the price table the broker
+//! meters with (`assets/prices.toml`) applied to the tokens; a model the table does not list
+//! has no cost.
 
-/// Dollars per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Price {
-    pub input: f64,
-    pub output: f64,
-    /// Writing the prompt cache (5-minute entries, the CLI's default).
-    pub cache_write: f64,
-    pub cache_read: f64,
-}
+pub use super::broker::Price;
 
-const fn price(input: f64, output: f64, cache_write: f64, cache_read: f64) -> Price {
-    Price { input, output, cache_write, cache_read }
-}
-
-/// Model id prefixes, most specific first, with their price and context window.
-const MODELS: &[(&str, Price, u64)] = &[
-    ("claude-opus-5-5", price(4.0, 20.0, 5.0, 0.2), 1_000_000),
-    ("claude-opus-5", price(5.0, 25.0, 6.25, 0.5), 1_000_000),
-    ("claude-opus-4-8", price(5.0, 25.0, 6.25, 0.5), 1_000_000),
-    ("claude-opus-4-7", price(5.0, 25.0, 6.25, 0.5), 200_000),
-    ("claude-opus-4-6", price(5.0, 25.0, 6.25, 0.5), 200_000),
-    ("claude-opus-4-5", price(5.0, 25.0, 6.25, 0.5), 200_000),
-    ("claude-opus-4", price(15.0, 75.0, 18.75, 1.5), 200_000),
-    ("claude-sonnet-5", price(2.0, 10.0, 2.5, 0.2), 1_000_000),
-    ("claude-sonnet-4", price(3.0, 15.0, 3.75, 0.3), 200_000),
-    ("claude-3-7-sonnet", price(3.0, 15.0, 3.75, 0.3), 200_000),
-    ("claude-3-5-sonnet", price(3.0, 15.0, 3.75, 0.3), 200_000),
-    ("claude-haiku-5-5", price(0.1, 0.5, 0.125, 0.01), 1_000_000),
-    ("claude-haiku-4-5", price(1.0, 5.0, 1.25, 0.1), 200_000),
-    ("claude-3-5-haiku", price(0.8, 4.0, 1.0, 0.08), 200_000),
+/// Model id prefixes with their context window (tokens), most specific first.
+const CONTEXT: &[(&str, u64)] = &[
+    ("claude-opus-5", 1_000_000),
+    ("claude-opus-4-8", 1_000_000),
+    ("claude-sonnet-5", 1_000_000),
+    ("claude-haiku-5-5", 1_000_000),
 ];
 
-fn find(model: &str) -> Option<&'static (&'static str, Price, u64)> {
-    MODELS.iter().find(|(prefix, _, _)| model.starts_with(prefix))
+/// The shipped price table (`assets/prices.toml`, the broker's), parsed once.
+fn table() -> &'static super::broker::Prices {
+    static TABLE: std::sync::OnceLock<super::broker::Prices> = std::sync::OnceLock::new();
+    TABLE.get_or_init(super::broker::Prices::shipped)
 }
 
-/// The price of `model`, when known.
+/// The price of `model`, when the table lists it (its name or a prefix of it; the table's
+/// `default` is not taken: an unknown model has no cost here).
 pub fn price_of(model: &str) -> Option<Price> {
-    find(model).map(|m| m.1)
+    let (price, entry) = table().of(model);
+    (entry != "default").then_some(price)
 }
 
 /// How many tokens `model`'s context holds (200k when the model is not known).
 pub fn context_window(model: &str) -> u64 {
-    find(model).map(|m| m.2).unwrap_or(200_000)
+    CONTEXT.iter().find(|(prefix, _)| model.starts_with(prefix)).map(|c| c.1).unwrap_or(200_000)
 }
 
 /// Tokens of one or more model answers.

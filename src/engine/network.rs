@@ -432,13 +432,22 @@ impl Engine {
         let opts = LogsOptionsBuilder::default().stdout(true).stderr(false).since(since.clamp(0, i32::MAX as i64) as i32).build();
         let mut logs = self.docker.logs(proxy, Some(opts));
         let mut text = Vec::new();
+        // the lines carry what agents asked for: a flood of them is read up to a bound (the
+        // rest waits for the next look, which starts after the newest line read)
         while let Some(chunk) = logs.next().await {
             text.extend_from_slice(&chunk.map_err(|e| self.err(e))?.into_bytes());
+            if text.len() >= REFUSALS_READ_MAX {
+                break;
+            }
         }
+        let refusals: Vec<Refusal> = String::from_utf8_lossy(&text).lines().filter_map(net::parse_refusal).collect();
+        if refusals.is_empty() {
+            return Ok(refusals);
+        }
+        // which container each came from: only looked up when there is something to name
         let members = self.network_members().await?;
-        Ok(String::from_utf8_lossy(&text)
-            .lines()
-            .filter_map(net::parse_refusal)
+        Ok(refusals
+            .into_iter()
             .map(|mut r| {
                 r.container = members.iter().find(|m| m.networks.get(&r.network).is_some_and(|ip| ip.as_deref() == Some(r.client.as_str()))).map(|m| m.name.clone());
                 r
@@ -446,6 +455,9 @@ impl Engine {
             .collect())
     }
 }
+
+/// Bytes of the proxy's log read in one look for refusals.
+const REFUSALS_READ_MAX: usize = 4 << 20;
 
 /// Held while networks or the proxy are made: the engine (API 1.41) makes a second network of
 /// a name that exists, and two containers of the same project (tasks) are often made at once.
