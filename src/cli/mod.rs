@@ -246,9 +246,14 @@ impl From<ConfigError> for Failure {
     }
 }
 
+/// `v` as pretty JSON on stdout, written as it is made (no copy of it held: an exec's output
+/// may be megabytes).
 fn print_json<T: Serialize>(v: &T) -> Result<(), Failure> {
-    let s = serde_json::to_string_pretty(v).map_err(|e| Failure::failed(e.to_string()))?;
-    println!("{s}");
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, v).map_err(|e| Failure::failed(e.to_string()))?;
+    // a closed pipe (`| head`) ends the output, not the program
+    let _ = writeln!(out).and_then(|()| out.flush());
     Ok(())
 }
 
