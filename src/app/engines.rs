@@ -109,10 +109,10 @@ impl App {
             Command::Exec { container: id, .. } | Command::Logs { container: id, .. } => container(id),
             Command::Attach { container: id, .. } | Command::Shell { container: id, .. } => container(id),
             Command::Steer(st) => match st {
-                super::steer::Steer::Prompt { target, .. } | super::steer::Steer::Key { target, .. } | super::steer::Steer::Stop { target } => {
+                crate::domain::steer::Steer::Prompt { target, .. } | crate::domain::steer::Steer::Key { target, .. } | crate::domain::steer::Steer::Stop { target } => {
                     container(&target.container)
                 }
-                super::steer::Steer::NewAgent { container: id, .. } => container(id),
+                crate::domain::steer::Steer::NewAgent { container: id, .. } => container(id),
             },
             Command::CloseDetail | Command::StopStream(_) => Route::All,
             // the dashboard's own (never sent to a worker); services live on the default engine

@@ -122,6 +122,17 @@ pub fn list_offset(selected: usize, visible: usize) -> usize {
     }
 }
 
+/// The rows of a container's further agent sessions (`+`), under its own row.
+pub fn agent_rows(c: &ContainerView, widest: &mut usize) -> Vec<Row> {
+    c.extra_agents
+        .keys()
+        .map(|name| {
+            *widest = (*widest).max(name.chars().count() + 4);
+            Row::Agent { container: c.info.id.clone(), name: name.clone() }
+        })
+        .collect()
+}
+
 pub fn row_container<'a>(m: &'a Model, row: &Row) -> Option<&'a ContainerView> {
     match row {
         Row::Project { container: Some(id), .. }
@@ -334,12 +345,12 @@ impl ListView {
             let head = Row::Project { project: i, container: cs.first().map(|c| c.info.id.clone()) };
             let mut extras = Vec::new();
             widest = widest.max(p.name.chars().count() + if cs.len() > 1 { 4 } else { 0 });
-            extras.extend(cs.first().map(|c| super::steer::agent_rows(c, &mut widest)).unwrap_or_default());
+            extras.extend(cs.first().map(|c| agent_rows(c, &mut widest)).unwrap_or_default());
             if !self.is_folded(&Fold::Project(p.id.clone())) {
                 for c in cs.iter().skip(1) {
                     widest = widest.max(c.info.name.chars().count() + 4);
                     extras.push(Row::Extra { container: c.info.id.clone(), orphan: false });
-                    extras.extend(super::steer::agent_rows(c, &mut widest));
+                    extras.extend(agent_rows(c, &mut widest));
                 }
             }
             heads.push((head, extras));

@@ -31,7 +31,7 @@ pub enum Command {
     /// The bell and, with `desktop`, a desktop notification saying `text`.
     Notify { text: String, desktop: bool },
     /// Something for an agent (a prompt, an answer, a new session…).
-    Steer(super::steer::Steer),
+    Steer(crate::domain::steer::Steer),
     /// The task list is on screen (its tasks are looked at every second) or not.
     WatchTasks(bool),
     StartTask { project: Project, prompt: String },

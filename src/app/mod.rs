@@ -43,7 +43,8 @@ pub use model::{Applied, ContainerView, Counts, Model, Totals, HISTORY_SECS};
 pub use output::{OutputPane, SearchKey};
 pub use overlay::{Confirm, Mode};
 pub use refresh::RefreshQueue;
-pub use steer::{Steer, SteerView};
+pub use crate::domain::steer::Steer;
+pub use steer::SteerView;
 pub use tasks::{FormKey, TaskForm, TasksView};
 
 use crate::config::Config;

@@ -6,22 +6,12 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_textarea::TextArea;
 
 use super::list::Row;
-use super::model::ContainerView;
 use super::overlay::{Confirm, Mode};
 use super::{App, Command, Focus};
 use crate::domain::agent::{describe, State};
 use crate::domain::container::ContainerState;
-use crate::domain::steer::{clean_prompt, next_extra_name, AgentKey, AgentTarget, PROMPT_MAX};
+use crate::domain::steer::{clean_prompt, next_extra_name, AgentKey, AgentTarget, Steer, PROMPT_MAX};
 use crate::keymap::Action;
-
-/// What the app asks of an agent (run by the worker, by exec into its tmux pane).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Steer {
-    Prompt { target: AgentTarget, text: String },
-    Key { target: AgentTarget, key: AgentKey },
-    NewAgent { container: String, container_name: String, name: String },
-    Stop { target: AgentTarget },
-}
 
 /// The prompt form, kept (with its draft) while closed.
 #[derive(Default)]
@@ -29,17 +19,6 @@ pub struct SteerView {
     pub form: TextArea<'static>,
     /// The agent the open form sends to.
     pub target: Option<AgentTarget>,
-}
-
-/// The rows of a container's further agent sessions (`+`), under its own row.
-pub fn agent_rows(c: &ContainerView, widest: &mut usize) -> Vec<Row> {
-    c.extra_agents
-        .keys()
-        .map(|name| {
-            *widest = (*widest).max(name.chars().count() + 4);
-            Row::Agent { container: c.info.id.clone(), name: name.clone() }
-        })
-        .collect()
 }
 
 impl App {

@@ -26,6 +26,15 @@ impl AgentTarget {
     }
 }
 
+/// What the app asks of an agent (run by the worker, by exec into its tmux pane).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Steer {
+    Prompt { target: AgentTarget, text: String },
+    Key { target: AgentTarget, key: AgentKey },
+    NewAgent { container: String, container_name: String, name: String },
+    Stop { target: AgentTarget },
+}
+
 /// An answer or a key for the agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgentKey {

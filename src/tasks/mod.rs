@@ -6,6 +6,7 @@
 pub mod api;
 pub mod git;
 pub mod launch;
+mod make;
 pub mod pool;
 pub mod queue;
 pub mod runner;

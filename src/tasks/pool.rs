@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-use super::launch::{self, Phases};
+use super::make::{self as launch, Phases};
 use super::{store, TaskRecord, RUN_MOUNT};
 use crate::domain::container::{labels, now_unix, ContainerState};
 use crate::domain::fleet::PoolState;
