@@ -12,24 +12,65 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A unix-socket proxy to the engine that can drop every connection and refuse new ones.
+/// A unix-socket proxy to the engine that can drop every connection and refuse new ones, note
+/// the requests made through it, and hold back the event stream (then let it go at once).
 struct Proxy {
     path: std::path::PathBuf,
     up: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<UnixStream>>>,
+    requests: Arc<Mutex<Vec<String>>>,
+    hold: Arc<AtomicBool>,
 }
 
-fn pipe(mut from: UnixStream, mut to: UnixStream) {
+/// Client to engine: passed on, each request line noted; a connection that asks for the event
+/// stream is marked.
+fn pipe_up(mut from: UnixStream, mut to: UnixStream, requests: Arc<Mutex<Vec<String>>>, events: Arc<AtomicBool>) {
     let mut buf = [0u8; 16384];
     loop {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                for line in text.lines().filter(|l| l.starts_with("GET ") || l.starts_with("POST ") || l.starts_with("DELETE ")) {
+                    if line.contains("/events") {
+                        events.store(true, Ordering::SeqCst);
+                    }
+                    requests.lock().unwrap().push(line.to_string());
+                }
                 if to.write_all(&buf[..n]).is_err() {
                     break;
                 }
             }
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+/// Engine to client: passed on, except the event stream's bytes while `hold` is set, which
+/// go on together once it is cleared.
+fn pipe_down(mut from: UnixStream, mut to: UnixStream, hold: Arc<AtomicBool>, events: Arc<AtomicBool>) {
+    let mut buf = [0u8; 16384];
+    let mut held = Vec::new();
+    let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
+    loop {
+        if !held.is_empty() && !hold.load(Ordering::SeqCst) {
+            if to.write_all(&held).is_err() {
+                break;
+            }
+            held.clear();
+        }
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) if events.load(Ordering::SeqCst) && hold.load(Ordering::SeqCst) => held.extend_from_slice(&buf[..n]),
+            Ok(n) => {
+                if to.write_all(&held).and_then(|()| to.write_all(&buf[..n])).is_err() {
+                    break;
+                }
+                held.clear();
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
         }
     }
     let _ = to.shutdown(std::net::Shutdown::Write);
@@ -44,8 +85,10 @@ impl Proxy {
             up: Arc::new(AtomicBool::new(true)),
             stop: Arc::new(AtomicBool::new(false)),
             conns: Arc::new(Mutex::new(Vec::new())),
+            requests: Arc::new(Mutex::new(Vec::new())),
+            hold: Arc::new(AtomicBool::new(false)),
         };
-        let (up, stop, conns) = (p.up.clone(), p.stop.clone(), p.conns.clone());
+        let (up, stop, conns, requests, hold) = (p.up.clone(), p.stop.clone(), p.conns.clone(), p.requests.clone(), p.hold.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if stop.load(Ordering::SeqCst) {
@@ -63,8 +106,10 @@ impl Proxy {
                     c.push(engine.try_clone().unwrap());
                 }
                 let (c2, e2) = (client.try_clone().unwrap(), engine.try_clone().unwrap());
-                std::thread::spawn(move || pipe(client, engine));
-                std::thread::spawn(move || pipe(e2, c2));
+                let events = Arc::new(AtomicBool::new(false));
+                let (requests, hold, events2) = (requests.clone(), hold.clone(), events.clone());
+                std::thread::spawn(move || pipe_up(client, engine, requests, events));
+                std::thread::spawn(move || pipe_down(e2, c2, hold, events2));
             }
         });
         p
@@ -84,6 +129,11 @@ impl Proxy {
 
     fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
+    }
+
+    /// The request lines made through it so far.
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
     }
 }
 
@@ -303,4 +353,51 @@ fn quit_waits_for_a_refresh_under_way() {
     assert_ne!(after, before, "the refresh made a new container");
     assert_eq!(state(&after), "running");
     assert_eq!(inspect(&after)["Name"], format!("/agentdock-{p}"));
+}
+
+#[test]
+fn a_burst_of_engine_events_is_merged_into_one_listing() {
+    // 40 containers made at once by someone else: their events reach the dashboard together
+    // (the proxy holds the event stream back, then lets it go), and the dashboard lists the
+    // engine once for them instead of looking each one up
+    let mut env = TestEnv::new("[ui]\nshow_unmanaged = true\n");
+    let proxy = Proxy::start(env.dir.path());
+    env.extra_env.push(("DOCKER_HOST".into(), proxy.host()));
+    let t = Tmux::start(&env);
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    t.wait_for("● Docker", Duration::from_secs(20));
+    wait_for(Duration::from_secs(10), || proxy.requests().iter().any(|r| r.contains("/events")).then_some(())).expect("the dashboard never asked for events");
+    proxy.hold.store(true, Ordering::SeqCst);
+    let label = format!("{TEST_LABEL}={}", env.run_id);
+    let made: Vec<std::process::Child> = (0..40)
+        .map(|i| {
+            Command::new("docker")
+                .args(["create", "--label", &label, "--network", "none", "--name", &format!("burst-{}-{i:02}", env.run_id), "--entrypoint", "true", "agentdock/agent:latest"])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in made {
+        assert!(c.wait().unwrap().success());
+    }
+    // the engine has sent the 40 "create" events, held here
+    std::thread::sleep(Duration::from_millis(500));
+    let unmanaged = |s: &str| -> Option<u32> {
+        // "… · N/M unmanaged …" in the title: M
+        let title = s.lines().next()?;
+        let at = title.find(" unmanaged")?;
+        title[..at].rsplit(' ').next()?.split_once('/')?.1.parse().ok()
+    };
+    let shown = unmanaged(&t.screen()).unwrap_or(0);
+    let before = proxy.requests().len();
+    proxy.hold.store(false, Ordering::SeqCst);
+    let s = t.wait_until(Duration::from_secs(20), "the 40 in the list", |s| unmanaged(s).is_some_and(|n| n >= shown + 40));
+    std::thread::sleep(Duration::from_millis(500));
+    let after: Vec<String> = proxy.requests().split_off(before);
+    let lists = after.iter().filter(|r| r.contains("/containers/json")).count();
+    let one_by_one = after.iter().filter(|r| r.contains("/containers/json") && r.contains("%22id%22")).count();
+    assert!(lists >= 1 && one_by_one == 0, "the burst was looked up one by one ({one_by_one} of {lists} listings):\n{after:#?}\n{s}");
+    assert!(lists <= 3, "{lists} listings for one burst:\n{after:#?}");
 }

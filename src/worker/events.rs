@@ -6,6 +6,10 @@ use crate::engine::{ContainerEvent, Engine};
 
 /// Events taken at once from the stream.
 pub(super) const MAX_BATCH: usize = 1024;
+/// A further event within this gap joins the batch...
+pub(super) const BURST_GAP: std::time::Duration = std::time::Duration::from_millis(15);
+/// ...for at most this long after the first.
+pub(super) const BURST_MAX: std::time::Duration = std::time::Duration::from_millis(100);
 /// More containers than this in one batch: one listing of all instead of one per container.
 const LIST_ALL_OVER: usize = 16;
 /// Deaths and OOMs looked into per batch (each an inspect); a burst beyond is only listed.

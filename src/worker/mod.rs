@@ -264,13 +264,17 @@ impl Worker {
                 },
                 ev = events.next() => match ev {
                     Some(Ok(ev)) => {
-                        // a burst (many containers started or removed at once) is taken whole
+                        // a burst (many containers made or removed at once) is taken whole: what
+                        // follows within a short gap joins the batch (the engine's answer comes
+                        // in chunks of a dozen events, a burst in several)
                         let mut batch = vec![ev];
                         let mut failed = None;
+                        let cap = tokio::time::Instant::now() + events::BURST_MAX;
                         while batch.len() < events::MAX_BATCH {
-                            match futures_util::FutureExt::now_or_never(events.next()) {
-                                Some(Some(Ok(e))) => batch.push(e),
-                                Some(Some(Err(e))) => {
+                            let until = cap.min(tokio::time::Instant::now() + events::BURST_GAP);
+                            match tokio::time::timeout_at(until, events.next()).await {
+                                Ok(Some(Ok(e))) => batch.push(e),
+                                Ok(Some(Err(e))) => {
                                     failed = Some(e.to_string());
                                     break;
                                 }
