@@ -145,7 +145,11 @@ pub(super) async fn doctor(ctx: &Context, json: bool) -> Result<i32, Failure> {
         for image in images {
             let check = match &r.engine {
                 Ok(e) => match e.image_size(image).await {
-                    Ok(Some(size)) => Check { name: "image", ok: true, detail: format!("{on}{image} ({})", human_bytes(size as u64)) },
+                    Ok(Some(size)) => {
+                        // what it was built with (node, npm, Claude Code), as the image says
+                        let versions = e.image_versions(image).await.ok().flatten().map(|v| format!(" · {}{}", v, old_node(&v))).unwrap_or_default();
+                        Check { name: "image", ok: true, detail: format!("{on}{image} ({}){versions}", human_bytes(size as u64)) }
+                    }
                     Ok(None) => Check {
                         name: "image",
                         ok: false,
@@ -341,4 +345,13 @@ async fn network_checks(engine: &Engine, ctx: &Context) -> Vec<Check> {
     };
     checks.push(check);
     checks
+}
+
+/// A word when the image's Node (`node vNN…` in its versions) is past its end of life.
+fn old_node(versions: &str) -> &'static str {
+    let major = versions.split(", ").find_map(|v| v.strip_prefix("node v")).and_then(|v| v.split('.').next()?.parse::<u32>().ok());
+    match major {
+        Some(m) if m < 20 => " (this Node is past its end of life: rebuild the image)",
+        _ => "",
+    }
 }

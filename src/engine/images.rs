@@ -67,3 +67,53 @@ impl Engine {
         self.docker.remove_image(id, Some(opts), None).await.map(|_| ()).map_err(|e| self.err(e))
     }
 }
+
+/// Where the agent image records the versions it was built with (node, npm, Claude Code).
+pub const VERSIONS_FILE: &str = "/usr/local/share/agentdock/versions";
+
+impl Engine {
+    /// What `image` says it was built with ([`VERSIONS_FILE`]), read from a container made for
+    /// it and never started, then removed; None when the image has no such file. The text is
+    /// the image's: read bounded, control characters stripped.
+    pub async fn image_versions(&self, image: &str) -> Result<Option<String>, EngineError> {
+        use bollard::models::ContainerCreateBody;
+        use bollard::query_parameters::CreateContainerOptionsBuilder;
+        use futures_util::StreamExt;
+        let name = format!("agentdock-probe-{}-{}", std::process::id(), crate::domain::container::now_unix());
+        let labels = HashMap::from([(crate::domain::container::labels::ROLE.to_string(), "probe".to_string())]);
+        let body = ContainerCreateBody { image: Some(image.to_string()), labels: Some(labels), network_disabled: Some(true), cmd: Some(vec!["true".into()]), ..Default::default() };
+        let opts = CreateContainerOptionsBuilder::default().name(&name).build();
+        let id = self.docker.create_container(Some(opts), body).await.map_err(|e| self.err(e))?.id;
+        let mut tar = Vec::new();
+        let mut read: Result<(), EngineError> = Ok(());
+        let mut stream = Box::pin(self.archive(&id, VERSIONS_FILE));
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(b) if tar.len() + b.len() <= 64 * 1024 => tar.extend_from_slice(&b),
+                Ok(_) => break,
+                Err(e) => {
+                    read = Err(e);
+                    break;
+                }
+            }
+        }
+        drop(stream);
+        let _ = self.remove(&id, true).await;
+        match read {
+            Err(EngineError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+            Ok(()) => {}
+        }
+        Ok(first_file(&tar).map(|text| text.lines().map(|l| crate::domain::text::strip(l).trim().to_string()).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(", ")))
+    }
+}
+
+/// The first regular file of a tar archive, up to 4 KiB of it, as text.
+fn first_file(tar: &[u8]) -> Option<String> {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(tar);
+    let mut entry = archive.entries().ok()?.flatten().find(|e| e.header().entry_type().is_file())?;
+    let mut text = String::new();
+    (&mut entry).take(4096).read_to_string(&mut text).ok()?;
+    Some(text)
+}

@@ -37,6 +37,13 @@ impl Server {
         Ok((engine, t))
     }
 
+    /// The path a file tool was given, checked, and the container it is in.
+    async fn file_target(&self, key: &str, path: &str) -> Result<(String, Engine, Target), String> {
+        let path = cpath::for_file_tools(path)?;
+        let (engine, t) = self.target(key).await?;
+        Ok((path, engine, t))
+    }
+
     fn max_file(&self) -> u64 {
         self.ctx.config().mcp.max_file_bytes.max(1)
     }
@@ -82,11 +89,7 @@ impl Server {
 
     #[tool(description = "Read a file in a project's or task's container (capped at max_bytes; read on from offset). Links are not followed; /proc, /sys, /dev are out of reach.")]
     async fn file_read(&self, Parameters(p): Parameters<params::FileRead>) -> ToolResult {
-        let path = match cpath::for_file_tools(&p.path) {
-            Ok(x) => x,
-            Err(e) => return refused(e),
-        };
-        let (engine, t) = match self.target(&p.target).await {
+        let (path, engine, t) = match self.file_target(&p.target, &p.path).await {
             Ok(x) => x,
             Err(e) => return refused(e),
         };
@@ -138,11 +141,7 @@ impl Server {
 
     #[tool(description = "List a directory in a project's or task's container: name, kind (file, dir, link…), size, mode, mtime; links shown with their target, never followed.")]
     async fn file_list(&self, Parameters(p): Parameters<params::FileList>) -> ToolResult {
-        let path = match cpath::for_file_tools(p.path.as_deref().unwrap_or(cpath::WORKDIR)) {
-            Ok(x) => x,
-            Err(e) => return refused(e),
-        };
-        let (engine, t) = match self.target(&p.target).await {
+        let (path, engine, t) = match self.file_target(&p.target, p.path.as_deref().unwrap_or(cpath::WORKDIR)).await {
             Ok(x) => x,
             Err(e) => return refused(e),
         };
@@ -155,11 +154,7 @@ impl Server {
 
     #[tool(description = "Delete a file, link or (with recursive) directory in a project's or task's container. Links go themselves, never what they point to.")]
     async fn file_delete(&self, Parameters(p): Parameters<params::FileDelete>) -> ToolResult {
-        let path = match cpath::for_file_tools(&p.path) {
-            Ok(x) => x,
-            Err(e) => return refused(e),
-        };
-        let (engine, t) = match self.target(&p.target).await {
+        let (path, engine, t) = match self.file_target(&p.target, &p.path).await {
             Ok(x) => x,
             Err(e) => return refused(e),
         };

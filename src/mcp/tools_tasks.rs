@@ -64,6 +64,12 @@ fn status_of(r: &TaskRecord) -> Status {
 
 impl Server {
     /// The task `id` names, when it is on a project the client may use.
+    /// The task `id` names and the engine, each or why not.
+    async fn task_and_engine(&self, id: &str) -> Result<(TaskRecord, crate::engine::Engine), String> {
+        let rec = self.find_task(id)?;
+        Ok((rec, self.engine().await?))
+    }
+
     fn find_task(&self, id: &str) -> Result<TaskRecord, String> {
         let rec = api::find(id)?;
         if rec.spec.repo_url.is_some() && self.ctx.config().mcp.allow_repo_urls {
@@ -200,12 +206,8 @@ impl Server {
 
     #[tool(description = "Wait until a task ends (or timeout_secs passes; the task goes on either way), sending progress notifications meanwhile. Returns the same as task_result.")]
     async fn task_wait(&self, Parameters(p): Parameters<params::TaskWait>, rc: RequestContext<RoleServer>) -> ToolResult {
-        let rec = match self.find_task(&p.task) {
-            Ok(r) => r,
-            Err(e) => return refused(e),
-        };
-        let engine = match self.engine().await {
-            Ok(e) => e,
+        let (rec, engine) = match self.task_and_engine(&p.task).await {
+            Ok(x) => x,
             Err(e) => return refused(e),
         };
         let limit = Duration::from_secs(p.timeout_secs.unwrap_or(300).clamp(1, 3600));
@@ -305,12 +307,8 @@ impl Server {
 
     #[tool(description = "Stop a running task; what its agent changed so far is committed on its branch.")]
     async fn task_cancel(&self, Parameters(p): Parameters<params::TaskId>) -> ToolResult {
-        let rec = match self.find_task(&p.task) {
-            Ok(r) => r,
-            Err(e) => return refused(e),
-        };
-        let engine = match self.engine().await {
-            Ok(e) => e,
+        let (rec, engine) = match self.task_and_engine(&p.task).await {
+            Ok(x) => x,
             Err(e) => return refused(e),
         };
         match api::cancel(&engine, rec).await {
