@@ -416,3 +416,17 @@ fn the_agent_runs_as_the_project_directorys_owner_and_root_owned_projects_are_re
     let text = stdout(&doctor);
     assert!(text.contains("workspaces FAIL") && text.contains("will not be able to write"), "{text}");
 }
+
+#[test]
+fn doctor_shows_the_images_node_and_claude_code_versions() {
+    let env = TestEnv::new("");
+    let out = env.run(&["doctor"]);
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.contains("image") && l.contains("agentdock/agent")).unwrap_or_else(|| panic!("no image line: {text}"));
+    assert!(line.contains("Claude Code 2."), "{line}");
+    let node: u32 = line.split("node v").nth(1).and_then(|v| v.split('.').next()).and_then(|m| m.parse().ok()).unwrap_or_else(|| panic!("no node version: {line}"));
+    assert!(node >= 20, "the image's Node {node} is past its end of life: {line}");
+    // the container it was read from is gone (other tests' doctors may have theirs a moment)
+    let gone = wait_for(Duration::from_secs(10), || docker(&["ps", "-aq", "--filter", "label=dev.agentdock.role=probe"]).trim().is_empty().then_some(()));
+    assert!(gone.is_some(), "a probe container was left");
+}

@@ -188,10 +188,12 @@ fn look(mut l: Look, budget: &mut u64) -> Looked {
         }
     }
     // the main session's transcript when its hooks named none: the workspace's newest
+    // (looked at when the workspace's transcripts dir changed, whatever the hooks say: the
+    // session file is read only then, not every second)
     let projects = stamp_in(&l.dir, "projects/-workspace");
-    if w.scanned != Some(projects) && transcript_of(&l.dir, "agentdock").is_none() {
+    if w.scanned != Some(projects) {
         w.scanned = Some(projects);
-        w.newest = newest_transcript(&l.dir);
+        w.newest = if transcript_of(&l.dir, "agentdock").is_none() { newest_transcript(&l.dir) } else { None };
     }
     let mut infos = Vec::new();
     let main_now = main_status.clone().unwrap_or(l.main_known.clone());
