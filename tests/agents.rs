@@ -265,7 +265,13 @@ fn a_permission_is_answered_from_the_list_y_runs_it_n_refuses_it() {
     prompt_with_p(&t, &["make n.txt"]);
     t.wait_until(Duration::from_secs(30), "waiting again", |s| row_of(s, &p).contains("allow Bash(echo nope"));
     t.keys(&["n"]);
-    t.wait_until(Duration::from_secs(10), "idle after the refusal", |s| row_of(s, &p).contains("idle"));
+    if wait_for(Duration::from_secs(10), || row_of(&t.screen(), &p).contains("idle").then_some(())).is_none() {
+        println!("DEBUG PANE:\n{}", stdout(&env.run(&["exec", &p, "--", "tmux", "capture-pane", "-p", "-t", "claude"])));
+        println!("DEBUG SCREEN:\n{}", t.screen());
+        let log = env.data_dir().join("agentdock.log");
+        println!("DEBUG LOG:\n{}", std::fs::read_to_string(&log).unwrap_or_default().lines().rev().take(30).collect::<Vec<_>>().join("\n"));
+        panic!("not idle after the refusal");
+    }
     assert!(!ws.join("n.txt").exists(), "the refused tool ran");
     prompt_with_p(&t, &["why not?"]);
     t.wait_until(Duration::from_secs(30), "the answer", |s| row_of(s, &p).contains("idle") && row_of(s, &p).contains("› why not?"));

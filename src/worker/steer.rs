@@ -106,18 +106,33 @@ impl Worker {
                     }
                 }
                 Steer::Key { target, key } => {
-                    // an answer waits for the dialog it answers (sent anyway if it never shows)
-                    if matches!(key, AgentKey::Allow | AgentKey::Deny) && !dialog_up(&engine, &target).await {
-                        tracing::warn!(agent = %target.label(), "no permission dialog on the pane; the key is sent anyway");
+                    // an answer waits for the dialog it answers (sent anyway if it never shows),
+                    // and a moment more: the CLI draws it before it listens to keys
+                    if matches!(key, AgentKey::Allow | AgentKey::Deny) {
+                        if dialog_up(&engine, &target).await {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                        } else {
+                            tracing::warn!(agent = %target.label(), "no permission dialog on the pane; the key is sent anyway");
+                        }
                     }
-                    let before = marks_of(dir.clone(), &target).await;
-                    match run(&engine, &target.container, key_argv(&target, key.tmux_key())).await {
-                        Err(e) => Err(format!("{}: the key could not be sent: {e}", target.label())),
-                        Ok(()) => match took(dir, &target, before).await {
-                            Some(false) => Err(format!("{}: it did not take, nothing changed within 2 s (a attaches to look)", target.label())),
-                            _ => Ok(format!("{}: {}", target.label(), key.done())),
-                        },
+                    // a refusal that did not take is sent once more (Esc twice is harmless;
+                    // a second "1" would be typed into the prompt, so an allow is sent once)
+                    let tries = if key == AgentKey::Deny { 2 } else { 1 };
+                    let mut said = Err(String::new());
+                    for _ in 0..tries {
+                        let before = marks_of(dir.clone(), &target).await;
+                        said = match run(&engine, &target.container, key_argv(&target, key.tmux_key())).await {
+                            Err(e) => Err(format!("{}: the key could not be sent: {e}", target.label())),
+                            Ok(()) => match took(dir.clone(), &target, before).await {
+                                Some(false) => Err(format!("{}: it did not take, nothing changed within 2 s (a attaches to look)", target.label())),
+                                _ => Ok(format!("{}: {}", target.label(), key.done())),
+                            },
+                        };
+                        if said.is_ok() {
+                            break;
+                        }
                     }
+                    said
                 }
                 Steer::NewAgent { container, container_name, name } => match run(&engine, &container, new_agent_argv(&name)).await {
                     Ok(()) => Ok(format!("agent {name} started in {container_name} (a on its row attaches)")),
