@@ -115,9 +115,9 @@ fn answered(dir: &Path, session: &str, status: Option<&AgentStatus>) -> Option<A
 /// Reads what changed of one session: its status files when their dir moved, its transcript
 /// where it grew. Returns the info when it differs from what was sent.
 /// `main`: the main session's status (its own is read by the loop); None for a further one.
-fn look_at_session(dir: &Path, sub: &str, w: &mut SessionWatch, fallback: Option<&str>, budget: &mut u64, main: Option<Option<&AgentStatus>>) -> Option<AgentInfo> {
+/// `stamp`: its status dir's stamp (the caller has the main one's already).
+fn look_at_session(dir: &Path, sub: &str, stamp: Option<std::time::SystemTime>, w: &mut SessionWatch, fallback: Option<&str>, budget: &mut u64, main: Option<Option<&AgentStatus>>) -> Option<AgentInfo> {
     let extra = main.is_none();
-    let stamp = stamp_in(dir, sub);
     let mut changed = false;
     if w.stamp != Some(stamp) {
         w.stamp = Some(stamp);
@@ -197,11 +197,12 @@ fn look(mut l: Look, budget: &mut u64) -> Looked {
     }
     let mut infos = Vec::new();
     let main_now = main_status.clone().unwrap_or(l.main_known.clone());
-    if let Some(i) = look_at_session(&l.dir, "agentdock", &mut w.main, w.newest.as_deref(), budget, Some(main_now.as_ref())) {
+    if let Some(i) = look_at_session(&l.dir, "agentdock", main_stamp, &mut w.main, w.newest.as_deref(), budget, Some(main_now.as_ref())) {
         infos.push((None, i));
     }
     for (name, s) in w.extras.iter_mut() {
-        if let Some(i) = look_at_session(&l.dir, &status_sub(Some(name)), s, None, budget, None) {
+        let sub = status_sub(Some(name));
+        if let Some(i) = look_at_session(&l.dir, &sub, stamp_in(&l.dir, &sub), s, None, budget, None) {
             infos.push((Some(name.clone()), i));
         }
     }
