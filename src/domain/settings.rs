@@ -175,6 +175,7 @@ pub const DEFAULT_ALLOW: &[&str] = &[
     "console.anthropic.com",
     "claude.ai",
     "platform.claude.com",
+    "downloads.claude.ai",
     "statsig.com",
     "sentry.io",
     "registry.npmjs.org",

@@ -261,6 +261,9 @@ pub fn build(config: &Config, project: &Project, host: &HostContext) -> Result<C
         shown("AGENT_CMD", &s.agent_command),
         shown("AGENT_SESSION", &config.session_name),
         shown("CLAUDE_CONFIG_DIR", &format!("{home}/.claude")),
+        // the image pins the CLI (a rebuild updates it); its updater could only fail, and its
+        // check would be a refusal on every start of an allowlisted agent
+        shown("DISABLE_AUTOUPDATER", "1"),
     ];
     // with the broker, the model credential stays with it: the agent gets a capability (made
     // when the container is) and the broker's address

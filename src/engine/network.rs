@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::proxy::{proxy_body, write_conf};
-use super::{Engine, EngineError, ExecOptions, StateInfo};
+use super::{Engine, EngineError, StateInfo};
 use crate::domain::container::{labels, ContainerState};
 use crate::domain::network::{self as net, netlabels, NetworkSpec, ProxyNet, ProxySpec, Refusal};
 use crate::domain::settings::NetworkMode;
@@ -268,11 +268,13 @@ impl Engine {
                 tracing::info!(proxy = %p.name, "proxy created");
                 reload = false;
                 self.start(&id).await?;
+                self.await_proxy_listening(&id, &[]).await?;
                 self.inspect_state(&id).await?.ok_or_else(|| EngineError::Failed("the proxy vanished".into()))?
             }
             Some(st) if st.state != ContainerState::Running => {
                 self.start(&st.id).await?;
                 tracing::info!(proxy = %p.name, "proxy started");
+                self.await_proxy_listening(&st.id, &[]).await?;
                 reload = false;
                 st
             }
@@ -328,16 +330,6 @@ impl Engine {
             self.reload_proxy(&st.id).await?;
         }
         Ok(changed)
-    }
-
-    async fn reload_proxy(&self, id: &str) -> Result<(), EngineError> {
-        let opts = ExecOptions { workdir: "/".into(), ..ExecOptions::quick() };
-        let out = self.exec_capture(id, super::ExecCommand::Argv(vec!["/usr/local/bin/agentdock-proxy".into(), "--reload".into()]), &opts).await?;
-        if out.exit_code != 0 {
-            let err = String::from_utf8_lossy(&out.stderr);
-            return Err(EngineError::Failed(format!("the proxy did not take its new config: {}", super::one_line(err.trim()))));
-        }
-        Ok(())
     }
 
     /// The proxy's `networks.conf` as the engine stands: each allowlist network it serves, with

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use bollard::models::{ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, Mount, MountType, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum};
 
+use super::{Engine, EngineError, ExecCommand, ExecOptions};
 use crate::domain::network::{self as net, ProxySpec};
 
 /// Writes `networks.conf` into `dir` (readable by the proxy's user) when it differs; true then.
@@ -67,3 +68,82 @@ pub(super) fn proxy_body(p: &ProxySpec) -> ContainerCreateBody {
     }
 }
 
+
+/// How long a started or reloaded proxy may take to accept connections again.
+const LISTEN_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The inodes of the sockets listening on `port` in lines of `/proc/net/tcp` / `tcp6`
+/// (`sl local rem st … uid timeout inode`; state `0A` is LISTEN).
+pub(super) fn listeners(proc_net_tcp: &str, port: u16) -> Vec<u64> {
+    let port = format!(":{port:04X}");
+    proc_net_tcp
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 9 && f[1].ends_with(&port) && f[3] == "0A").then(|| f[9].parse().ok()).flatten()
+        })
+        .collect()
+}
+
+impl Engine {
+    /// Makes squid re-read its config, and waits until it accepts connections again: squid
+    /// closes its port while it reconfigures, and an agent connecting then is refused.
+    pub(super) async fn reload_proxy(&self, id: &str) -> Result<(), EngineError> {
+        let before = self.proxy_listeners(id).await?;
+        let out = self.exec_capture(id, ExecCommand::Argv(vec!["/usr/local/bin/agentdock-proxy".into(), "--reload".into()]), &Self::proxy_exec()).await?;
+        if out.exit_code != 0 {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(EngineError::Failed(format!("the proxy did not take its new config: {}", super::one_line(err.trim()))));
+        }
+        self.await_proxy_listening(id, &before).await
+    }
+
+    /// Waits until the proxy listens on its port with a socket other than those in `before`
+    /// (a start: any socket; a reload: the one squid opens anew).
+    pub(super) async fn await_proxy_listening(&self, id: &str, before: &[u64]) -> Result<(), EngineError> {
+        let deadline = tokio::time::Instant::now() + LISTEN_WAIT;
+        loop {
+            let now = self.proxy_listeners(id).await?;
+            if now.iter().any(|i| !before.contains(i)) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::Failed(format!("the proxy did not accept connections on port {} within {} s; `docker logs {id}` says why", net::PROXY_PORT, LISTEN_WAIT.as_secs())));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The proxy's listening sockets, read from its network namespace (only the listeners'
+    /// lines, so that many connections cannot push them past the capture's cap).
+    async fn proxy_listeners(&self, id: &str) -> Result<Vec<u64>, EngineError> {
+        let pattern = format!(":{:04X} 0+:0000 0A ", net::PROXY_PORT);
+        let argv = ["grep", "-hE", &pattern, "/proc/net/tcp", "/proc/net/tcp6"].map(String::from).to_vec();
+        let out = self.exec_capture(id, ExecCommand::Argv(argv), &Self::proxy_exec()).await?;
+        Ok(listeners(&String::from_utf8_lossy(&out.stdout), net::PROXY_PORT))
+    }
+
+    fn proxy_exec() -> ExecOptions {
+        ExecOptions { workdir: "/".into(), ..ExecOptions::quick() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listeners;
+
+    #[test]
+    fn the_listening_sockets_of_a_port_are_found_by_their_inode() {
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:0C38 00000000:0000 0A 00000000:00000000 00:00000000 00000000    13        0 4242 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:0C38 0100007F:9C40 01 00000000:00000000 00:00000000 00000000    13        0 4343 1 0000000000000000 20 4 30 10 -1
+   2: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000    13        0 4444 1 0000000000000000 100 0 0 10 0
+   0: 00000000000000000000000000000000:0C38 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000    13        0 4545 1 0000000000000000 100 0 0 10 0
+";
+        // the listener on 3128 (v4 and v6), not its connection nor another port's listener
+        assert_eq!(listeners(tcp, 3128), vec![4242, 4545]);
+        assert_eq!(listeners(tcp, 8080), vec![4444]);
+        assert!(listeners("", 3128).is_empty());
+        assert!(listeners("garbage line\n", 3128).is_empty());
+    }
+}
