@@ -29,6 +29,31 @@ pub fn relative_path(hook_line: &str) -> Option<String> {
     (plain(dir) && plain(file) && file.ends_with(".jsonl")).then(|| format!("projects/{dir}/{file}"))
 }
 
+/// Transcripts kept open at most (one per agent): past it a file is opened at each read, so a
+/// dashboard with thousands of agents keeps descriptors to spare.
+const MAX_HELD: usize = 512;
+static HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A transcript kept open, counted against [`MAX_HELD`].
+#[derive(Debug)]
+struct Held(std::fs::File);
+
+impl Held {
+    fn new(f: std::fs::File) -> Result<Held, std::fs::File> {
+        use std::sync::atomic::Ordering;
+        match HELD.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < MAX_HELD).then_some(n + 1)) {
+            Ok(_) => Ok(Held(f)),
+            Err(_) => Err(f),
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        HELD.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// One transcript followed from where it was last read.
 #[derive(Debug, Default)]
 pub struct Reader {
@@ -40,6 +65,8 @@ pub struct Reader {
     file: Option<(u64, u64)>,
     offset: u64,
     partial: Vec<u8>,
+    /// The file, kept open between looks (a look that finds it grown reads on, no path walk).
+    held: Option<Held>,
     pub summary: Summary,
     /// Why the transcript cannot be read (not a regular file, a line too long).
     pub unreadable: Option<String>,
@@ -90,7 +117,7 @@ impl Reader {
             self.seen = Some(stamp);
             return changed;
         }
-        match self.read_more(agent_dir) {
+        match self.read_more(agent_dir, stamp.2) {
             Ok(true) => self.seen = Some(stamp),
             Ok(false) => {} // more to read at the next look
             Err(why) => {
@@ -108,23 +135,35 @@ impl Reader {
         changed
     }
 
-    /// Reads from the offset, up to the budget; true when it reached the end.
-    fn read_more(&mut self, agent_dir: &Path) -> Result<bool, String> {
-        let (mut f, size) = crate::untrusted::open(agent_dir, &self.rel).map_err(|e| e.to_string())?;
-        let st = f.metadata().map_err(|e| e.to_string())?;
-        if Some((st.dev(), st.ino())) != self.file {
-            // swapped between the look and the open: the next look starts over
-            self.seen = None;
-            self.file = None;
-            return Ok(false);
-        }
-        f.seek(SeekFrom::Start(self.offset)).map_err(|e| e.to_string())?;
+    /// Reads from the offset, up to the budget; true when it reached the end. `size`: the
+    /// file's size at the look.
+    fn read_more(&mut self, agent_dir: &Path, size: u64) -> Result<bool, String> {
+        // the file kept open from an earlier read, else opened now (no link followed)
+        let f = match self.held.take() {
+            Some(h) => Ok(h),
+            None => {
+                let (f, _) = crate::untrusted::open(agent_dir, &self.rel).map_err(|e| e.to_string())?;
+                let st = f.metadata().map_err(|e| e.to_string())?;
+                if Some((st.dev(), st.ino())) != self.file {
+                    // swapped between the look and the open: the next look starts over
+                    self.seen = None;
+                    self.file = None;
+                    return Ok(false);
+                }
+                Held::new(f)
+            }
+        };
+        let mut file: &std::fs::File = match &f {
+            Ok(h) => &h.0,
+            Err(f) => f,
+        };
+        file.seek(SeekFrom::Start(self.offset)).map_err(|e| e.to_string())?;
         let want = size.saturating_sub(self.offset).min(READ_BUDGET);
-        let mut buf = vec![0u8; 64 << 10];
+        let mut buf = vec![0u8; want.min(64 << 10) as usize];
         let mut left = want;
         while left > 0 {
             let take = left.min(buf.len() as u64) as usize;
-            let n = f.read(&mut buf[..take]).map_err(|e| e.to_string())?;
+            let n = file.read(&mut buf[..take]).map_err(|e| e.to_string())?;
             if n == 0 {
                 break;
             }
@@ -132,6 +171,7 @@ impl Reader {
             left -= n as u64;
             self.take(&buf[..n])?;
         }
+        self.held = f.ok();
         Ok(self.offset >= size)
     }
 

@@ -181,6 +181,22 @@ pub fn describe(status: Option<&AgentStatus>, info: Option<&AgentInfo>, now: i64
     d
 }
 
+/// Whether a newer look at an agent changes what its row says (its state, since when, what it
+/// does or needs, an error) rather than only its numbers (turns, tokens, cost, context) and
+/// the detail view's last lines. The first goes to the screen at once; the second may wait for
+/// the next round of numbers, so that agents writing a line a second do not redraw the list
+/// each second. `status`: the main session's word (a further one's is in its info).
+pub fn changes_the_row(sent: &AgentInfo, new: &AgentInfo, status: Option<&AgentStatus>, now: i64) -> bool {
+    let word = |i: &AgentInfo| status.or(i.status.as_ref()).cloned();
+    let error = |i: &AgentInfo| i.summary.as_ref().and_then(|s| s.error.clone());
+    word(sent) != word(new)
+        || sent.unreadable != new.unreadable
+        || sent.asking != new.asking
+        || sent.summary.is_some() != new.summary.is_some()
+        || error(sent) != error(new)
+        || describe(word(sent).as_ref(), Some(sent), now) != describe(word(new).as_ref(), Some(new), now)
+}
+
 /// How to fix an agent's login, in one line.
 pub const AUTH_FIX: &str = "set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN and refresh (r), or attach (a) and /login";
 
@@ -244,5 +260,41 @@ mod tests {
         assert!(d.state == State::Auth && d.doing.starts_with("not logged in"), "{d:?}");
         let i = AgentInfo { unreadable: Some("a FIFO".into()), ..info(Phase::Idle { since: NOW }, None) };
         assert_eq!(describe(None, Some(&i), NOW).doing, "transcript unreadable: a FIFO");
+    }
+
+    #[test]
+    fn numbers_alone_do_not_change_the_row_but_a_new_tool_a_state_or_an_error_does() {
+        let working = AgentStatus::Working { since: NOW - 30 };
+        let sent = info(Phase::Working { since: NOW - 30 }, Some("npm test"));
+        // more turns, tokens, lines, a new call of the same tool: only numbers
+        let mut more = sent.clone();
+        let s = more.summary.as_mut().unwrap();
+        s.turns += 1;
+        s.lines += 40;
+        s.cost += 0.5;
+        s.tokens.output += 900;
+        s.recent.push_back("● Running the tests again.".into());
+        s.pending = Some(("t2".into(), ToolCall { name: "Bash".into(), input: "npm test".into() }, NOW - 1));
+        assert!(!changes_the_row(&sent, &more, Some(&working), NOW));
+        // another tool, the agent waiting, an error, the file unreadable: the row changes
+        let mut other = more.clone();
+        other.summary.as_mut().unwrap().pending = Some(("t3".into(), ToolCall { name: "Bash".into(), input: "cargo build".into() }, NOW));
+        assert!(changes_the_row(&sent, &other, Some(&working), NOW));
+        let mut idle = more.clone();
+        idle.summary.as_mut().unwrap().phase = Phase::Idle { since: NOW };
+        idle.summary.as_mut().unwrap().pending = None;
+        assert!(changes_the_row(&sent, &idle, Some(&working), NOW));
+        let mut err = more.clone();
+        err.summary.as_mut().unwrap().error = Some(ApiError { at: NOW, status: Some(529), auth: false, message: "Overloaded".into() });
+        assert!(changes_the_row(&sent, &err, Some(&working), NOW));
+        let unreadable = AgentInfo { unreadable: Some("a FIFO".into()), ..more.clone() };
+        assert!(changes_the_row(&sent, &unreadable, Some(&working), NOW));
+        // a further session's own word
+        let (mut a, mut b) = (sent.clone(), more.clone());
+        a.status = Some(working.clone());
+        b.status = Some(AgentStatus::Waiting { since: NOW });
+        assert!(changes_the_row(&a, &b, None, NOW));
+        b.status = Some(working);
+        assert!(!changes_the_row(&a, &b, None, NOW));
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use super::Worker;
 use crate::agent_status::{read_in, stamp_in, status_sub, transcript_of};
 use crate::app::{AgentStatus, EngineEvent};
-use crate::domain::agent::AgentInfo;
+use crate::domain::agent::{changes_the_row, AgentInfo};
 use crate::domain::container::ContainerState;
 use crate::engine::{Engine, ExecOptions};
 use crate::transcript::Reader;
@@ -19,6 +19,11 @@ use crate::transcript::Reader;
 const PANE_SAMPLE_MIN: Duration = Duration::from_secs(5);
 /// At most this much of all transcripts is read per look (the rest at the next one).
 const READ_BUDGET_ALL: u64 = 16 << 20;
+/// An agent's numbers (turns, tokens, cost, context, the detail view's last lines) go out at
+/// most this often when nothing else of its row changed: fifty agents writing a line a second
+/// then redraw the list every few seconds, not every second. A new state, tool or error goes
+/// out at once.
+pub const NUMBERS_EVERY: Duration = Duration::from_secs(5);
 use crate::domain::steer::MAX_EXTRA_AGENTS;
 
 type Stamp = Option<SystemTime>;
@@ -34,6 +39,15 @@ pub struct SessionWatch {
     reader: Option<Reader>,
     /// What was last sent to the app.
     sent: Option<AgentInfo>,
+    /// Newer numbers than those sent wait for the next round of numbers.
+    held_back: bool,
+}
+
+/// One look at every agent: what it may read, whether numbers go out, the time.
+struct Round {
+    budget: u64,
+    numbers_due: bool,
+    now: i64,
 }
 
 /// A container's agent sessions: the main one and the ones `+` started.
@@ -116,7 +130,7 @@ fn answered(dir: &Path, session: &str, status: Option<&AgentStatus>) -> Option<A
 /// where it grew. Returns the info when it differs from what was sent.
 /// `main`: the main session's status (its own is read by the loop); None for a further one.
 /// `stamp`: its status dir's stamp (the caller has the main one's already).
-fn look_at_session(dir: &Path, sub: &str, stamp: Option<std::time::SystemTime>, w: &mut SessionWatch, fallback: Option<&str>, budget: &mut u64, main: Option<Option<&AgentStatus>>) -> Option<AgentInfo> {
+fn look_at_session(dir: &Path, sub: &str, stamp: Option<std::time::SystemTime>, w: &mut SessionWatch, fallback: Option<&str>, round: &mut Round, main: Option<Option<&AgentStatus>>) -> Option<AgentInfo> {
     let extra = main.is_none();
     let mut changed = false;
     if w.stamp != Some(stamp) {
@@ -147,12 +161,12 @@ fn look_at_session(dir: &Path, sub: &str, stamp: Option<std::time::SystemTime>, 
             changed = true;
         }
     }
-    if let Some(r) = w.reader.as_mut().filter(|_| *budget > 0) {
+    if let Some(r) = w.reader.as_mut().filter(|_| round.budget > 0) {
         let before = r.offset();
         changed |= r.poll(dir);
-        *budget = budget.saturating_sub(r.offset().saturating_sub(before));
+        round.budget = round.budget.saturating_sub(r.offset().saturating_sub(before));
     }
-    if !changed && w.sent.is_some() {
+    if !changed && w.sent.is_some() && !(w.held_back && round.numbers_due) {
         return None;
     }
     let info = AgentInfo {
@@ -162,13 +176,19 @@ fn look_at_session(dir: &Path, sub: &str, stamp: Option<std::time::SystemTime>, 
         asking: w.asking.clone(),
     };
     if w.sent.as_ref() == Some(&info) {
+        w.held_back = false;
         return None;
     }
+    if w.sent.as_ref().is_some_and(|sent| !round.numbers_due && !changes_the_row(sent, &info, main.flatten(), round.now)) {
+        w.held_back = true;
+        return None;
+    }
+    w.held_back = false;
     w.sent = Some(info.clone());
     Some(info)
 }
 
-fn look(mut l: Look, budget: &mut u64) -> Looked {
+fn look(mut l: Look, round: &mut Round) -> Looked {
     let w = &mut l.watch;
     let main_stamp = stamp_in(&l.dir, "agentdock");
     let mut main_status = (l.main_stamp != Some(main_stamp)).then(|| read_in(&l.dir, "agentdock"));
@@ -197,12 +217,12 @@ fn look(mut l: Look, budget: &mut u64) -> Looked {
     }
     let mut infos = Vec::new();
     let main_now = main_status.clone().unwrap_or(l.main_known.clone());
-    if let Some(i) = look_at_session(&l.dir, "agentdock", main_stamp, &mut w.main, w.newest.as_deref(), budget, Some(main_now.as_ref())) {
+    if let Some(i) = look_at_session(&l.dir, "agentdock", main_stamp, &mut w.main, w.newest.as_deref(), round, Some(main_now.as_ref())) {
         infos.push((None, i));
     }
     for (name, s) in w.extras.iter_mut() {
         let sub = status_sub(Some(name));
-        if let Some(i) = look_at_session(&l.dir, &sub, stamp_in(&l.dir, &sub), s, None, budget, None) {
+        if let Some(i) = look_at_session(&l.dir, &sub, stamp_in(&l.dir, &sub), s, None, round, None) {
             infos.push((Some(name.clone()), i));
         }
     }
@@ -257,10 +277,12 @@ impl Worker {
             })
             .collect();
         if !looks.is_empty() {
-            let looked = tokio::task::spawn_blocking(move || {
-                let mut budget = READ_BUDGET_ALL;
-                looks.into_iter().map(|l| look(l, &mut budget)).collect::<Vec<_>>()
-            })
+            let numbers_due = self.numbers_at.is_none_or(|t| t.elapsed() >= NUMBERS_EVERY);
+            if numbers_due {
+                self.numbers_at = Some(std::time::Instant::now());
+            }
+            let mut round = Round { budget: READ_BUDGET_ALL, numbers_due, now: crate::domain::container::now_unix() };
+            let looked = tokio::task::spawn_blocking(move || looks.into_iter().map(|l| look(l, &mut round)).collect::<Vec<_>>())
             .await
             .unwrap_or_default();
             for l in looked {

@@ -100,6 +100,8 @@ struct Worker {
     proxy: proxy::ProxyWatch,
     /// Each container's agent sessions and their transcripts.
     watch: agents::Watches,
+    /// When agents' numbers (turns, tokens, cost) last went out (see [`agents::NUMBERS_EVERY`]).
+    numbers_at: Option<std::time::Instant>,
 }
 
 async fn run(ctx: Arc<Context>, engine: usize, round_trips: bool, events: Events, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -125,6 +127,7 @@ async fn run(ctx: Arc<Context>, engine: usize, round_trips: bool, events: Events
         tasks: tasks::TaskWatch::new(),
         proxy: Default::default(),
         watch: Default::default(),
+        numbers_at: None,
     };
     let mut backoff = Duration::from_millis(500);
     loop {
