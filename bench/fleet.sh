@@ -55,14 +55,15 @@ git -C "$proj" commit -q -m base
 chown -R 1000:1000 "$HOME/projects"
 tasks=$AGENTDOCK_DATA_DIR/tasks
 
-# pool_ready N: until N pool containers are ready with their CLI up (its first request made)
+# pool_ready N: until N pool containers are ready with their CLI up (its start done: the
+# pool's runner writes run/cli-up once the CLI, which makes no request before it has a
+# prompt, has gone quiet)
 pool_ready() {
   for _ in $(seq 1 600); do
     local up=0 d
     for d in "$AGENTDOCK_DATA_DIR"/pool/*/; do
       [ -f "$d/slot.json" ] || continue
-      [ "$(cat "$d/run/state" 2>/dev/null)" = ready ] || continue
-      grep -q '"method": "HEAD"' "$d/run/model-requests.jsonl" 2>/dev/null && up=$((up + 1))
+      [ "$(cat "$d/run/state" 2>/dev/null)" = ready ] && [ -f "$d/run/cli-up" ] && up=$((up + 1))
     done
     [ "$up" -ge "$1" ] && return 0
     "$bin" task pool >/dev/null   # wakes the runner when it is short
@@ -181,12 +182,15 @@ for i in range(n - 1):
     rec = dict(src, spec=dict(src["spec"], id=tid, branch=f"agentdock/task-{tid}", container=f"agentdock-task-{tid}"))
     json.dump(rec, open(f"{tasks}/{tid}/task.json", "w"))
 PY
-  export MODEL_SCRIPT='[{"bash": "sleep 600"}, {"text": "done"}]'
+  # (the CLI refuses a plain long `sleep`)
+  export MODEL_SCRIPT='[{"bash": "python3 -c \"import time; time.sleep(600)\""}, {"text": "done"}]'
   long=$("$bin" task run tbench "stay" --detach --timeout 900)
   rpid=$(runner_pid)
   sleep 5
   c0=$(cpu "$rpid"); w0=$EPOCHREALTIME
   sleep 60
+  # the runner stays while a task runs: a runner gone would make the figure a lie
+  [ "$(runner_pid || true)" = "$rpid" ] || { echo "the runner ended during the minute (the long task: $(cat "$tasks/$long/task.json" 2>/dev/null | head -c 300))" >&2; exit 1; }
   c1=$(cpu "$rpid"); w1=$EPOCHREALTIME
   TIMEFORMAT='%R'
   ls_time=$( { time "$bin" task ls >/dev/null; } 2>&1 )

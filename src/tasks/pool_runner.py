@@ -5,7 +5,10 @@
 agentdock was built with, so the pool works with any image of the agent contract) after a wait:
 
   1. the Claude Code CLI is started ahead in WORKSPACE (the project already cloned there), with
-     --input-format stream-json, waiting on stdin; TASK_DIR/state says "warming", then "ready";
+     --input-format stream-json, waiting on stdin; TASK_DIR/state says "warming", then "ready"
+     (the CLI is started; a task handed over now waits for the rest of its start), and
+     TASK_DIR/cli-up holds the time the CLI went quiet, its start done (it makes no request
+     before it has a prompt: its CPU time standing still for QUIET_SECS is the sign);
   2. the host hands a task over by writing TASK_DIR/claim.json: a JSON object of the task's
      settings (TASK_FILE, SESSION_ID, TASK_BRANCH, BUNDLE_BASE, TIMEOUT, …, as task-run.py
      reads them), taken as this process's environment;
@@ -27,6 +30,7 @@ import sys
 import time
 
 RUNNER = os.environ.get("AGENTDOCK_POOL_RUNNER", "/opt/agentdock-pool/task_run.py")
+QUIET_SECS = 0.3
 stopped = []
 
 
@@ -106,6 +110,30 @@ def stop(p):
     p.wait()
 
 
+class Quiet:
+    """Says (once, in a file) when a process's CPU time has stood still for QUIET_SECS."""
+
+    def __init__(self, pid, path, write):
+        self.pid, self.path, self.write = pid, path, write
+        self.last, self.since, self.said = None, time.monotonic(), False
+
+    def look(self):
+        if self.said:
+            return
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks = int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            return
+        now = time.monotonic()
+        if ticks != self.last:
+            self.last, self.since = ticks, now
+        elif now - self.since >= QUIET_SECS:
+            self.write(self.path, f"{time.time():.3f}\n")
+            self.said = True
+
+
 def main():
     m = load_runner()
     # loading it set its own early handlers: ours again, until its main() sets the task's
@@ -137,7 +165,9 @@ def main():
                          stderr=subprocess.PIPE, start_new_session=True)
     m.write_atomic(state, "ready\n")
     m.log("INFO", "pool: the CLI is started; waiting for a task")
+    quiet = Quiet(p.pid, os.path.join(task.task_dir, "cli-up"), m.write_atomic)
     while not os.path.exists(claim):
+        quiet.look()
         if stopped or p.poll() is not None:
             m.log("WARN", "pool: stopped" if stopped else "pool: the CLI ended before a task came")
             stop(p)
