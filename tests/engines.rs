@@ -99,7 +99,9 @@ fn an_engine_that_refuses_or_never_answers_holds_up_no_other() {
     // the list still moves and the help opens
     t.keys(&["?"]);
     t.wait_for("engines: the next engine alone", Duration::from_secs(5));
+    // (Esc and q read together are Alt-q: the help closes first)
     t.keys(&["Escape"]);
+    t.wait_until(Duration::from_secs(5), "the help closed", |s| !s.contains("engines: the next engine alone"));
     t.keys(&["q"]);
     t.wait_for("READY$", Duration::from_secs(10));
 }
