@@ -152,6 +152,16 @@ impl FleetSummary {
     }
 }
 
+/// A task this many seconds old is starting.
+const STARTING_SECS: i64 = 2;
+
+/// Whether one of `open` is starting (from the pool, likely: its agent is starting): the pool's
+/// fills wait for it, as a fill (a container, a clone, a CLI start) would take half of a small
+/// machine from it.
+pub fn a_task_is_starting(open: &[TaskRecord], now: i64) -> bool {
+    open.iter().any(|r| r.started_at.is_some_and(|t| now - t < STARTING_SECS))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,5 +258,14 @@ mod tests {
         assert_eq!(quantile(&v, 0.95), Some(19));
         assert_eq!(quantile(&[7], 0.95), Some(7));
         assert_eq!(quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn a_task_started_in_the_last_two_seconds_is_starting_a_queued_one_is_not() {
+        let running = rec(TaskState::Running, 0, 0, None); // started at 100
+        assert!(a_task_is_starting(std::slice::from_ref(&running), 101));
+        assert!(!a_task_is_starting(std::slice::from_ref(&running), 102));
+        assert!(!a_task_is_starting(&[queued("a", 1)], 100));
+        assert!(!a_task_is_starting(&[], 100));
     }
 }

@@ -41,8 +41,6 @@ use crate::ops::{Context, OpError};
 /// The state words a pool container's runner writes before it is handed a task.
 pub const WARMING: &str = "warming";
 pub const READY: &str = "ready";
-/// A task this many seconds old is starting: the pool's fills wait for it.
-const STARTING_SECS: i64 = 2;
 pub const PREFIX: &str = "agentdock-task-pool-";
 /// agentdock's task runner and the pool's wait before it, mounted in pool containers: the
 /// runner at [`RUNNER_DIR`], the wait over the image's runner (which the entrypoint runs).
@@ -376,10 +374,7 @@ impl Keeper {
             *live.entry(s.project_id.clone()).or_default() += 1;
         }
         let size = ctx.config().tasks.pool_size;
-        // a task that just started (from the pool, likely) has its agent starting: a fill now
-        // (a container, a clone, a CLI start) would take half of a small machine from it; the
-        // fill waits for the next look
-        let starting = open.iter().any(|r| r.started_at.is_some_and(|t| now_unix() - t < STARTING_SECS));
+        let starting = crate::domain::fleet::a_task_is_starting(open, now_unix());
         self.short = false;
         for p in wanted {
             if live.get(&p.id).copied().unwrap_or(0) >= size {
