@@ -27,23 +27,10 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 sock=agentdock-bench-$$
 bench_extra_cleanup() { tmux -L "$sock" kill-server 2>/dev/null || true; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
-# milliseconds since the epoch
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-# median and max of the numbers given
-med_max() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "median %d ms, max %d ms", a[int((NR+1)/2)], a[NR]}'; }
 # the count before " unmanaged" in the list's title (N/M: M)
 title_unmanaged() { tmux -L "$sock" capture-pane -p | head -1 | grep -o '[0-9]*/[0-9]* unmanaged' | sed 's/.*\/\([0-9]*\) .*/\1/'; }
-# presses KEY and waits until the screen holds TEXT; prints the milliseconds
-key_to_frame() {
-  local s n=0; s=$(now_ms); tmux -L "$sock" send-keys "$1"
-  until tmux -L "$sock" capture-pane -p | grep -qF -- "$2"; do
-    sleep 0.002; n=$((n+1)); (( n > 2000 )) && { echo 99999; return; }
-  done
-  echo $(( $(now_ms) - s ))
-}
 
 scale() {
   local sizes=${1:-"300 1000"} window=${2:-20} projects=${PROJECTS:-10} running=${RUNNING:-20}

@@ -40,15 +40,6 @@ trap 'exit 130' INT TERM
 bin=${AGENTDOCK_BIN:-$bin}
 base_conf=$(cat "$AGENTDOCK_CONFIG")
 
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-med_max() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "median %d ms, max %d ms", a[int((NR+1)/2)], a[NR]}'; }
-key_to_frame() {
-  local s n=0; s=$(now_ms); tmux -L "$sock" send-keys "$1"
-  until tmux -L "$sock" capture-pane -p | grep -qF -- "$2"; do
-    sleep 0.002; n=$((n+1)); (( n > 2000 )) && { echo 99999; return; }
-  done
-  echo $(( $(now_ms) - s ))
-}
 # containers NAME-PREFIX COUNT [e2]: idle running containers, labelled as the bench's
 # (ten at a time; `wait` names them: a bare one would wait for the second dockerd too)
 containers() {
@@ -78,7 +69,7 @@ scene() {
     lat+=("$(key_to_frame '?' 'keys (remap')"); tmux -L "$sock" send-keys Escape; sleep 0.3
   done
   sleep 3
-  a0=$(awk '{print $14 + $15}' "/proc/$apid/stat"); sleep "$window"; a1=$(awk '{print $14 + $15}' "/proc/$apid/stat")
+  a0=$(ticks "$apid"); sleep "$window"; a1=$(ticks "$apid")
   cpu=$(echo "($a1 - $a0) * 100 / $hz / $window" | bc -l)
   rss=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$apid/status")
   local head; head=$(tmux -L "$sock" capture-pane -p | grep -m1 -E "second|reconnect" || true)

@@ -33,3 +33,19 @@ bench_cleanup() {
   [ -n "$ids" ] && docker network rm $ids >/dev/null
   rm -rf "$tmp"
 }
+
+# Figures from a process and a tmux screen (tmux server socket: $sock)
+# ticks PID: its CPU time so far, in clock ticks (getconf CLK_TCK a second)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# milliseconds since the epoch
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# median and max of the numbers given
+med_max() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "median %d ms, max %d ms", a[int((NR+1)/2)], a[NR]}'; }
+# presses KEY and waits until the screen holds TEXT; prints the milliseconds
+key_to_frame() {
+  local s n=0; s=$(now_ms); tmux -L "$sock" send-keys "$1"
+  until tmux -L "$sock" capture-pane -p | grep -qF -- "$2"; do
+    sleep 0.002; n=$((n+1)); (( n > 2000 )) && { echo 99999; return; }
+  done
+  echo $(( $(now_ms) - s ))
+}

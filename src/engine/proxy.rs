@@ -68,7 +68,6 @@ pub(super) fn proxy_body(p: &ProxySpec) -> ContainerCreateBody {
     }
 }
 
-
 /// How long a started or reloaded proxy may take to accept connections again.
 const LISTEN_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
