@@ -9,12 +9,14 @@
 # without status hooks, e.g. AGENT="sleep infinity", have their pane sampled by exec).
 #
 # Many containers: bench/dashboard.sh scale [SIZES="300 1000"] [WINDOW=20]
-#   PROJECTS (10) projects each with its running container, RUNNING (20) running containers
-#   agentdock does not manage and the rest up to each size created only (state "created"),
-#   listed with ui.show_unmanaged; for each size prints the first frame (the list with every
-#   container counted), key to frame (? help and space folding the unmanaged group: median and
-#   max), the dashboard's own CPU (steady, ages over a minute), RSS and open files, each beside
-#   its goal (printed, never asserted).
+#   PROJECTS (20) projects each with its running container and a git repository (a commit, a
+#   changed and a new file: the GIT column on, read every ui.git_interval_secs), RUNNING (20)
+#   running containers agentdock does not manage and the rest up to each size created only
+#   (state "created"), listed with ui.show_unmanaged; for each size prints the first frame (the
+#   list with every container counted), key to frame (? help and space folding the unmanaged
+#   group: median and max), the dashboard's own CPU (steady, ages over a minute) with and
+#   without the git processes it ran, RSS and open files, each beside its goal (printed, never
+#   asserted).
 #
 # Agents' transcripts: bench/dashboard.sh transcripts [N=50] [WINDOW=30]
 #   N projects whose agents (sleep infinity: no model needed) have a transcript each, named by
@@ -33,9 +35,19 @@ hz=$(getconf CLK_TCK)
 title_unmanaged() { tmux -L "$sock" capture-pane -p | head -1 | grep -o '[0-9]*/[0-9]* unmanaged' | sed 's/.*\/\([0-9]*\) .*/\1/'; }
 
 scale() {
-  local sizes=${1:-"300 1000"} window=${2:-20} projects=${PROJECTS:-10} running=${RUNNING:-20}
+  local sizes=${1:-"300 1000"} window=${2:-20} projects=${PROJECTS:-20} running=${RUNNING:-20}
   bench_setup dscale 'agent_command = "sleep infinity"'$'\n[ui]\nshow_unmanaged = true\n[limits]\nmemory = "256m"\ncpus = 0.25'
   bench_projects "$projects" 'p%03d'
+  local p
+  for p in "$HOME"/projects/*; do
+    rmdir "$p/.git"
+    git -C "$p" init -q -b main
+    seq 1 200 > "$p/a"; echo x > "$p/b"
+    git -c safe.directory='*' -C "$p" add a b
+    git -c safe.directory='*' -C "$p" -c user.name=b -c user.email=b@b commit -q -m one
+    echo more >> "$p/a"; echo new > "$p/c"
+  done
+  chown -R 1000:1000 "$HOME/projects"
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
   local i=0 made=0 d
   for d in "$HOME"/projects/*; do
@@ -51,7 +63,8 @@ scale() {
       (( made % 10 == 0 )) && wait
     done; wait
     made_at=$(date +%s)
-    local others; others=$(( $(docker ps -aq | wc -l) - $(docker ps -aq --filter label=dev.agentdock.managed | wc -l) ))
+    # unmanaged as the dashboard counts them: neither a project's nor agentdock's own (the proxy)
+    local others; others=$(docker ps -a --format '{{.Label "dev.agentdock.managed"}}|{{.Label "dev.agentdock.role"}}' | grep -c '^|$')
     local t0 first="" all="" apid lat_help=() lat_fold=() k
     t0=$(now_ms)
     tmux -L "$sock" -f /dev/null new-session -d -x 160 -y 48 "env HOME=$HOME AGENTDOCK_DATA_DIR=$AGENTDOCK_DATA_DIR AGENTDOCK_CONFIG=$AGENTDOCK_CONFIG $bin"
@@ -75,9 +88,10 @@ scale() {
     done
     # steady: every container over a minute old (younger ones tick their age each second)
     local wait_s=$(( made_at + 62 - $(date +%s) )); (( wait_s > 0 )) && sleep "$wait_s"
-    local a0 a1 cpu rss hwm fds
-    a0=$(ticks "$apid"); sleep "$window"; a1=$(ticks "$apid")
+    local a0 a1 c0 c1 cpu kids rss hwm fds
+    a0=$(ticks "$apid"); c0=$(child_ticks "$apid"); sleep "$window"; a1=$(ticks "$apid"); c1=$(child_ticks "$apid")
     cpu=$(echo "($a1 - $a0) * 100 / $hz / $window" | bc -l)
+    kids=$(echo "($c1 - $c0) * 100 / $hz / $window" | bc -l)
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$apid/status"); hwm=$(awk '/VmHWM/ {print $2}' "/proc/$apid/status")
     fds=$(ls "/proc/$apid/fd" | wc -l)
     tmux -L "$sock" send-keys q; sleep 1; tmux -L "$sock" kill-server 2>/dev/null || true
@@ -87,6 +101,7 @@ scale() {
     printf '  key to frame, ? help:  %s   goal median <= 30 ms at 1,000\n' "$(med_max "${lat_help[@]}")"
     printf '  key to frame, space:   %s   (fold / unfold the unmanaged group)\n' "$(med_max "${lat_fold[@]}")"
     printf '  own CPU, steady:       %.2f %% of one core over %ss   goal <= 1 %% at 1,000\n' "$cpu" "$window"
+    printf '  its git, steady:       %.2f %% more (the git processes it ran for %d projects)\n' "$kids" "$projects"
     printf '  RSS:                   %.1f MiB (peak %.1f MiB)        goal <= 16 MiB at 1,000\n' "$(echo "$rss / 1024" | bc -l)" "$(echo "$hwm / 1024" | bc -l)"
     printf '  open files:            %d\n' "$fds"
     printf '  load after:            %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -37,6 +37,8 @@ bench_cleanup() {
 # Figures from a process and a tmux screen (tmux server socket: $sock)
 # ticks PID: its CPU time so far, in clock ticks (getconf CLK_TCK a second)
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# the CPU time of its children it has waited for (git, say), in clock ticks
+child_ticks() { awk '{print $16 + $17}' "/proc/$1/stat"; }
 # milliseconds since the epoch
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # median and max of the numbers given

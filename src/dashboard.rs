@@ -207,7 +207,12 @@ fn git_watch(ctx: &Context, events: worker::Events) -> Option<worker::git::GitWa
     let ui = &ctx.config().ui;
     // host files: the projects on this machine's engines only
     let local = |p: &&crate::domain::project::Project| p.exists && ctx.engine_of(p).is_local();
-    let projects: Vec<_> = ctx.projects.iter().filter(local).map(|p| (p.id.clone(), p.path.clone())).collect();
+    let projects: Vec<_> = ctx
+        .projects
+        .iter()
+        .filter(local)
+        .map(|p| worker::git::Watched { id: p.id.clone(), workspace: p.path.clone(), agent_dir: crate::paths::agent_config_dir(&p.id) })
+        .collect();
     if ui.git_interval_secs == 0 || projects.is_empty() || projects.len() > ui.git_max_projects {
         return None;
     }

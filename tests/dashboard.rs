@@ -526,3 +526,35 @@ fn the_list_shows_each_workspaces_git_state_and_nothing_planted_runs() {
     t.wait_until(Duration::from_secs(10), "clean again", |s| row_of(s, &p).contains("main ") && !row_of(s, &p).contains('●'));
     t.keys(&["q"]);
 }
+
+/// A workspace of 100,000 committed files (git stats each of them): its git state shows, read
+/// beside the dashboard's loop, and the keys answer meanwhile.
+#[test]
+fn a_workspace_of_100000_files_shows_its_git_state_and_the_keys_answer() {
+    let env = TestEnv::new("[ui]\ngit_interval_secs = 1\n");
+    let p = env.git_project("gitbig");
+    let path = env.project_path(&p);
+    for d in 0..100 {
+        let dir = path.join(format!("d{d:03}"));
+        std::fs::create_dir(&dir).unwrap();
+        for f in 0..1000 {
+            std::fs::write(dir.join(format!("f{f:04}")), b"x\n").unwrap();
+        }
+    }
+    for args in [&["add", "-A"][..], &["-c", "user.name=t", "-c", "user.email=t@localhost", "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", "big"]] {
+        let out = Command::new("git").args(["-c", "safe.directory=*", "-C"]).arg(&path).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    std::fs::write(path.join("d050/f0500"), "changed\n").unwrap();
+    let t = Tmux::start(&env);
+    Command::new("tmux").args(["-L", &t.socket, "resize-window", "-t", "0", "-x", "220", "-y", "48"]).status().unwrap();
+    t.literal(BIN);
+    t.keys(&["Enter"]);
+    t.wait_until(Duration::from_secs(15), "the project's row", |s| s.contains(&p));
+    t.keys(&["?"]);
+    t.wait_for("keys (remap", Duration::from_secs(5));
+    t.keys(&["Escape"]);
+    t.wait_until(Duration::from_secs(5), "the help closed", |s| !s.contains("keys (remap"));
+    t.wait_until(Duration::from_secs(60), "the git state of 100,000 files", |s| row_of(s, &p).contains("main ●1"));
+    quit_and_check_terminal(&t);
+}
