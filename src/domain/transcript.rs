@@ -107,12 +107,59 @@ struct Message {
     stop_reason: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// A message's content: a string or a list of blocks (anything else is passed over). Read
+/// straight from the line by its first token, not buffered and tried shape by shape (serde's
+/// `untagged`), which cost more than the rest of a line's parse.
 enum Content {
     Text(String),
     Blocks(Vec<Block>),
-    Other(serde::de::IgnoredAny),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Content, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Content;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a message's content")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Content, E> {
+                Ok(Content::Text(s.to_owned()))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Content, E> {
+                Ok(Content::Text(s))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Content, A::Error> {
+                let mut blocks = Vec::new();
+                while let Some(b) = a.next_element::<Block>()? {
+                    blocks.push(b);
+                }
+                Ok(Content::Blocks(blocks))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Content, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Content::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Content, E> {
+                Ok(Content::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Content, E> {
+                Ok(Content::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Content, E> {
+                Ok(Content::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Content, E> {
+                Ok(Content::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Content, E> {
+                Ok(Content::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -169,6 +216,12 @@ fn result_text(content: Option<&Value>) -> String {
 }
 
 impl Summary {
+    /// Whether `other` says the same of where the agent is (its phase, the tool it runs, the
+    /// last prompt, an error): what its row shows beside the numbers.
+    pub fn same_row(&self, other: &Summary) -> bool {
+        self.phase == other.phase && self.pending == other.pending && self.last_prompt == other.last_prompt && self.error == other.error
+    }
+
     /// Tokens and cost of the UTC day of `now` (nothing when the last answer was on another day).
     pub fn today(&self, now: i64) -> (Tokens, f64) {
         if self.day == now.div_euclid(DAY) {
@@ -243,7 +296,7 @@ impl Summary {
                 }
                 text
             }
-            Content::Other(_) => None,
+            Content::Other => None,
         };
         let Some(text) = text else { return };
         if text.starts_with("[Request interrupted") {

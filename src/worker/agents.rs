@@ -24,6 +24,9 @@ const READ_BUDGET_ALL: u64 = 16 << 20;
 /// then redraw the list every few seconds, not every second. A new state, tool or error goes
 /// out at once.
 pub const NUMBERS_EVERY: Duration = Duration::from_secs(5);
+/// A transcript is read this often, and at once when its session's hooks wrote (they are the
+/// fast signal: a tool call, a dialog, the end of a turn).
+pub const TRANSCRIPTS_EVERY: Duration = Duration::from_secs(2);
 use crate::domain::steer::MAX_EXTRA_AGENTS;
 
 type Stamp = Option<SystemTime>;
@@ -47,6 +50,8 @@ pub struct SessionWatch {
 struct Round {
     budget: u64,
     numbers_due: bool,
+    /// Every transcript is read (else only those whose hooks wrote).
+    transcripts_due: bool,
     now: i64,
 }
 
@@ -133,7 +138,8 @@ fn answered(dir: &Path, session: &str, status: Option<&AgentStatus>) -> Option<A
 fn look_at_session(dir: &Path, sub: &str, stamp: Option<std::time::SystemTime>, w: &mut SessionWatch, fallback: Option<&str>, round: &mut Round, main: Option<Option<&AgentStatus>>) -> Option<AgentInfo> {
     let extra = main.is_none();
     let mut changed = false;
-    if w.stamp != Some(stamp) {
+    let hooked = w.stamp != Some(stamp);
+    if hooked {
         w.stamp = Some(stamp);
         if extra {
             let status = read_in(dir, sub);
@@ -161,12 +167,20 @@ fn look_at_session(dir: &Path, sub: &str, stamp: Option<std::time::SystemTime>, 
             changed = true;
         }
     }
-    if let Some(r) = w.reader.as_mut().filter(|_| round.budget > 0) {
+    let mut grew = false;
+    if let Some(r) = w.reader.as_mut().filter(|_| round.budget > 0 && (hooked || round.transcripts_due || changed)) {
         let before = r.offset();
-        changed |= r.poll(dir);
+        grew = r.poll(dir);
         round.budget = round.budget.saturating_sub(r.offset().saturating_sub(before));
     }
-    if !changed && w.sent.is_some() && !(w.held_back && round.numbers_due) {
+    let moved = changed || grew || w.sent.is_none() || (w.held_back && round.numbers_due);
+    if !moved {
+        return None;
+    }
+    // only the transcript moved, and not what the row says: the numbers wait for their round
+    // (looked at on the reader's summary, not on a copy of it)
+    if !changed && !round.numbers_due && w.sent.as_ref().is_some_and(|sent| same_row(sent, w)) {
+        w.held_back = true;
         return None;
     }
     let info = AgentInfo {
@@ -186,6 +200,17 @@ fn look_at_session(dir: &Path, sub: &str, stamp: Option<std::time::SystemTime>, 
     w.held_back = false;
     w.sent = Some(info.clone());
     Some(info)
+}
+
+/// Whether what was sent of a session says what its row would say now (numbers aside).
+fn same_row(sent: &AgentInfo, w: &SessionWatch) -> bool {
+    let summary = w.reader.as_ref().filter(|r| r.summary.lines > 0).map(|r| &r.summary);
+    let same_summary = match (&sent.summary, summary) {
+        (Some(a), Some(b)) => a.same_row(b),
+        (None, None) => true,
+        _ => false,
+    };
+    same_summary && sent.status == w.status && sent.asking == w.asking && sent.unreadable.as_deref() == w.reader.as_ref().and_then(|r| r.unreadable.as_deref())
 }
 
 fn look(mut l: Look, round: &mut Round) -> Looked {
@@ -281,7 +306,11 @@ impl Worker {
             if numbers_due {
                 self.numbers_at = Some(std::time::Instant::now());
             }
-            let mut round = Round { budget: READ_BUDGET_ALL, numbers_due, now: crate::domain::container::now_unix() };
+            let transcripts_due = self.transcripts_at.is_none_or(|t| t.elapsed() >= TRANSCRIPTS_EVERY);
+            if transcripts_due {
+                self.transcripts_at = Some(std::time::Instant::now());
+            }
+            let mut round = Round { budget: READ_BUDGET_ALL, numbers_due, transcripts_due, now: crate::domain::container::now_unix() };
             let looked = tokio::task::spawn_blocking(move || looks.into_iter().map(|l| look(l, &mut round)).collect::<Vec<_>>())
             .await
             .unwrap_or_default();

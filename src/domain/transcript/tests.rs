@@ -132,3 +132,31 @@ fn counts_read_short() {
     assert_eq!(human_cost(1.234), "$1.23");
     assert_eq!(human_cost(1234.5), "$1234");
 }
+
+#[test]
+fn the_row_moves_with_a_new_prompt_not_with_the_numbers() {
+    let before = read(upto(APPROVED, "\"stop_reason\":\"tool_use\""));
+    let mut more = before.clone();
+    more.push_line(br#"{"type":"assistant","message":{"id":"m2","model":"claude-opus-5-5","content":[],"usage":{"input_tokens":5}}}"#);
+    assert!(more.tokens != before.tokens, "{:?}", more.tokens);
+    assert!(more.same_row(&before));
+    more.push_line(br#"{"type":"user","message":{"content":"another prompt"}}"#);
+    assert!(!more.same_row(&before));
+}
+
+#[test]
+fn content_of_any_shape_is_read_or_passed_over() {
+    let mut s = Summary::default();
+    for l in [
+        &br#"{"type":"user","message":{"content":{"text":"a map"}}}"#[..],
+        br#"{"type":"user","message":{"content":5}}"#,
+        br#"{"type":"user","message":{"content":null}}"#,
+        br#"{"type":"user","message":{"content":[]}}"#,
+    ] {
+        s.push_line(l);
+    }
+    assert_eq!((s.turns, s.bad_lines, s.lines), (0, 0, 4));
+    s.push_line(br#"{"type":"user","message":{"content":"a string"}}"#);
+    s.push_line(br#"{"type":"user","message":{"content":[{"type":"text","text":"in a block"}]}}"#);
+    assert_eq!((s.turns, s.last_prompt.as_deref()), (2, Some("in a block")));
+}
