@@ -216,10 +216,14 @@ fn result_text(content: Option<&Value>) -> String {
 }
 
 impl Summary {
-    /// Whether `other` says the same of where the agent is (its phase, the tool it runs, the
-    /// last prompt, an error): what its row shows beside the numbers.
+    /// Whether `other` says the same of where the agent is (its phase, the tool it runs with
+    /// its input, the last prompt, an error): what its row shows beside the numbers. A new call
+    /// of the same command is the same row.
     pub fn same_row(&self, other: &Summary) -> bool {
-        self.phase == other.phase && self.pending == other.pending && self.last_prompt == other.last_prompt && self.error == other.error
+        fn call(s: &Summary) -> Option<&ToolCall> {
+            s.pending.as_ref().map(|(_, c, _)| c)
+        }
+        self.phase == other.phase && call(self) == call(other) && self.last_prompt == other.last_prompt && self.error == other.error
     }
 
     /// Tokens and cost of the UTC day of `now` (nothing when the last answer was on another day).

@@ -140,6 +140,18 @@ fn the_row_moves_with_a_new_prompt_not_with_the_numbers() {
     more.push_line(br#"{"type":"assistant","message":{"id":"m2","model":"claude-opus-5-5","content":[],"usage":{"input_tokens":5}}}"#);
     assert!(more.tokens != before.tokens, "{:?}", more.tokens);
     assert!(more.same_row(&before));
+    // the same command called again: the row says the same
+    let (_, call, _) = before.pending.clone().unwrap();
+    let again = |id: &str, command: &str| {
+        format!(r#"{{"type":"assistant","message":{{"id":"{id}","model":"claude-opus-5-5","content":[{{"type":"tool_use","id":"{id}","name":"Bash","input":{{"command":"{command}"}}}}],"stop_reason":"tool_use"}}}}"#)
+    };
+    let command = call.input.replace('"', "\\\"");
+    more.push_line(again("toolu_again", &command).as_bytes());
+    assert_ne!(more.pending.as_ref().unwrap().0, before.pending.as_ref().unwrap().0);
+    assert!(more.same_row(&before), "{:?}", more.pending);
+    more.push_line(again("toolu_other", "npm test").as_bytes());
+    assert!(!more.same_row(&before));
+    let mut more = before.clone();
     more.push_line(br#"{"type":"user","message":{"content":"another prompt"}}"#);
     assert!(!more.same_row(&before));
 }
