@@ -9,10 +9,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, Mount, MountType, NetworkingConfig, RestartPolicy,
-    RestartPolicyNameEnum,
-};
+use bollard::models::{ContainerCreateBody, EndpointSettings, HealthConfig, Mount, MountType, NetworkingConfig};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RestartContainerOptionsBuilder};
 
 use super::{Engine, EngineError, StateInfo};
@@ -239,23 +236,7 @@ fn broker_body(spec: &BrokerSpec, bin: &Path) -> ContainerCreateBody {
         mounts.push(bind(ca, b::CA_MOUNT, true));
     }
     let (uid, gid) = store::broker_user();
-    let host_config = HostConfig {
-        mounts: Some(mounts),
-        memory: Some(256 << 20),
-        pids_limit: Some(200),
-        init: Some(true),
-        cap_drop: Some(vec!["ALL".into()]),
-        security_opt: Some(vec!["no-new-privileges:true".into()]),
-        readonly_rootfs: Some(true),
-        tmpfs: Some(HashMap::from([("/tmp".to_string(), "rw,noexec,nosuid,size=16m".to_string())])),
-        network_mode: Some(spec.egress.clone()),
-        restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None }),
-        log_config: Some(HostConfigLogConfig {
-            typ: Some("json-file".into()),
-            config: Some(HashMap::from([("max-size".to_string(), "10m".to_string()), ("max-file".to_string(), "3".to_string())])),
-        }),
-        ..Default::default()
-    };
+    let host_config = super::proxy::service_host_config(mounts, 256 << 20, 200, "16m", &spec.egress);
     let credential = format!("{}/{}", b::CREDENTIAL_MOUNT, b::CREDENTIAL_FILE);
     let listen = format!("0.0.0.0:{}", b::BROKER_PORT);
     ContainerCreateBody {

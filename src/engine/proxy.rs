@@ -24,33 +24,41 @@ pub(super) fn write_conf(dir: &Path, conf: &str) -> std::io::Result<bool> {
     Ok(true)
 }
 
-/// The proxy container: squid as Debian's `proxy` user, no capabilities, read-only root, its
-/// config dir mounted read-only, on the egress network; restarted unless stopped.
-pub(super) fn proxy_body(p: &ProxySpec) -> ContainerCreateBody {
-    let secs = |s: u64| (s as i64) * 1_000_000_000;
-    let host_config = HostConfig {
-        mounts: Some(vec![Mount {
-            source: Some(p.conf_dir.to_string_lossy().into_owned()),
-            target: Some(net::PROXY_CONF_MOUNT.into()),
-            typ: Some(MountType::BIND),
-            read_only: Some(true),
-            ..Default::default()
-        }]),
-        memory: Some(512 << 20),
-        pids_limit: Some(500),
+/// The host config of agentdock's own services (the proxy, the broker): no capabilities, no
+/// new privileges, a read-only root with a small noexec `/tmp`, `memory` bytes and `pids`
+/// processes at most, on the `network` given, restarted unless stopped, logs capped.
+pub(super) fn service_host_config(mounts: Vec<Mount>, memory: i64, pids: i64, tmp_size: &str, network: &str) -> HostConfig {
+    HostConfig {
+        mounts: Some(mounts),
+        memory: Some(memory),
+        pids_limit: Some(pids),
         init: Some(true),
         cap_drop: Some(vec!["ALL".into()]),
         security_opt: Some(vec!["no-new-privileges:true".into()]),
         readonly_rootfs: Some(true),
-        tmpfs: Some(HashMap::from([("/tmp".to_string(), "rw,noexec,nosuid,size=64m".to_string())])),
-        network_mode: Some(p.egress.clone()),
+        tmpfs: Some(HashMap::from([("/tmp".to_string(), format!("rw,noexec,nosuid,size={tmp_size}"))])),
+        network_mode: Some(network.to_string()),
         restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None }),
         log_config: Some(HostConfigLogConfig {
             typ: Some("json-file".into()),
             config: Some(HashMap::from([("max-size".to_string(), "10m".to_string()), ("max-file".to_string(), "3".to_string())])),
         }),
         ..Default::default()
+    }
+}
+
+/// The proxy container: squid as Debian's `proxy` user, no capabilities, read-only root, its
+/// config dir mounted read-only, on the egress network; restarted unless stopped.
+pub(super) fn proxy_body(p: &ProxySpec) -> ContainerCreateBody {
+    let secs = |s: u64| (s as i64) * 1_000_000_000;
+    let conf = Mount {
+        source: Some(p.conf_dir.to_string_lossy().into_owned()),
+        target: Some(net::PROXY_CONF_MOUNT.into()),
+        typ: Some(MountType::BIND),
+        read_only: Some(true),
+        ..Default::default()
     };
+    let host_config = service_host_config(vec![conf], 512 << 20, 500, "64m", &p.egress);
     ContainerCreateBody {
         image: Some(p.image.clone()),
         labels: Some(p.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
