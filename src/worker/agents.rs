@@ -202,6 +202,15 @@ fn look_at_session(dir: &Path, sub: &str, stamp: Option<std::time::SystemTime>, 
     Some(info)
 }
 
+/// Whether `every` has gone by since `at` (or it never was); if so, `at` is now.
+fn due(at: &mut Option<std::time::Instant>, every: Duration) -> bool {
+    let due = at.is_none_or(|t| t.elapsed() >= every);
+    if due {
+        *at = Some(std::time::Instant::now());
+    }
+    due
+}
+
 /// Whether what was sent of a session says what its row would say now (numbers aside).
 fn same_row(sent: &AgentInfo, w: &SessionWatch) -> bool {
     let summary = w.reader.as_ref().filter(|r| r.summary.lines > 0).map(|r| &r.summary);
@@ -302,14 +311,8 @@ impl Worker {
             })
             .collect();
         if !looks.is_empty() {
-            let numbers_due = self.numbers_at.is_none_or(|t| t.elapsed() >= NUMBERS_EVERY);
-            if numbers_due {
-                self.numbers_at = Some(std::time::Instant::now());
-            }
-            let transcripts_due = self.transcripts_at.is_none_or(|t| t.elapsed() >= TRANSCRIPTS_EVERY);
-            if transcripts_due {
-                self.transcripts_at = Some(std::time::Instant::now());
-            }
+            let numbers_due = due(&mut self.numbers_at, NUMBERS_EVERY);
+            let transcripts_due = due(&mut self.transcripts_at, TRANSCRIPTS_EVERY);
             let mut round = Round { budget: READ_BUDGET_ALL, numbers_due, transcripts_due, now: crate::domain::container::now_unix() };
             let looked = tokio::task::spawn_blocking(move || looks.into_iter().map(|l| look(l, &mut round)).collect::<Vec<_>>())
             .await

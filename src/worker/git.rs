@@ -102,20 +102,20 @@ pub fn spawn(projects: Vec<Watched>, every: Duration, events: super::Events) -> 
                 for p in which {
                     let s = seen_now.entry(p.id.clone()).or_default();
                     let now = stamps(&p);
-                    if check && !due(s, now) {
-                        continue;
-                    }
                     if !check {
                         // an asked read: the stamps as they are now, the count from here
-                        s.stamps = Some(stamps(&p));
+                        s.stamps = Some(now);
                         s.idle = 0;
+                    } else if !due(s, now) {
+                        continue;
                     }
                     reads.push((p.id.clone(), crate::gitstate::read(&p.workspace)));
                 }
                 (reads, seen_now)
             })
             .await;
-            let Ok((reads, seen_now)) = done else { return };
+            // a read that failed (a panic on the pool) is no read: the next tick starts over
+            let Ok((reads, seen_now)) = done else { continue };
             seen = seen_now;
             let changed: Vec<(String, GitRead)> = reads.into_iter().filter(|(id, r)| last.get(id) != Some(r)).collect();
             if changed.is_empty() {
