@@ -430,3 +430,29 @@ fn doctor_shows_the_images_node_and_claude_code_versions() {
     let gone = wait_for(Duration::from_secs(10), || docker(&["ps", "-aq", "--filter", "label=dev.agentdock.role=probe"]).trim().is_empty().then_some(()));
     assert!(gone.is_some(), "a probe container was left");
 }
+
+/// Every container of a host is listed in pages (the engine's whole answer is never parsed at
+/// once): 130 of this test's, made beside whatever other tests make and remove meanwhile, each
+/// come exactly once, and no container twice.
+#[test]
+fn every_container_comes_once_when_the_list_is_paged() {
+    let env = TestEnv::new("");
+    let prefix = format!("paged-{}", env.run_id);
+    let script = format!(
+        "for i in $(seq 1 130); do docker create -q --name {prefix}-$i --label {TEST_LABEL}={rid} --network none --entrypoint sleep agentdock/agent:latest 600 >/dev/null & \
+         [ $((i % 10)) = 0 ] && wait; done; wait",
+        rid = env.run_id
+    );
+    assert!(std::process::Command::new("bash").args(["-c", &script]).status().unwrap().success());
+    assert_eq!(env.containers().len(), 130);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let list = rt.block_on(async { agentdock::engine::Engine::connect().await.unwrap().list(true).await.unwrap() });
+    let mut ours: Vec<usize> = list.iter().filter_map(|c| c.name.strip_prefix(&format!("{prefix}-"))?.parse().ok()).collect();
+    ours.sort_unstable();
+    assert_eq!(ours, (1..=130).collect::<Vec<_>>());
+    let mut ids: Vec<&str> = list.iter().map(|c| c.id.as_str()).collect();
+    ids.sort_unstable();
+    let all = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "a container listed twice");
+}

@@ -24,8 +24,9 @@ pub struct ContainerView {
     /// (unix seconds, CPU %) and (unix seconds, memory %), the last 5 minutes.
     pub cpu_hist: VecDeque<(i64, f64)>,
     pub mem_hist: VecDeque<(i64, f64)>,
-    pub state: Option<StateInfo>,
-    pub detail: Option<DetailInfo>,
+    /// Boxed, as most of a big host's containers have neither.
+    pub state: Option<Box<StateInfo>>,
+    pub detail: Option<Box<DetailInfo>>,
     pub agent: Option<AgentStatus>,
     /// What the main agent's transcript says.
     pub agent_info: Option<Box<AgentInfo>>,
@@ -316,7 +317,7 @@ impl Model {
             }
             EngineEvent::State(st) => {
                 if let Some(v) = self.containers.get_mut(&st.id) {
-                    v.state = Some(st);
+                    v.state = Some(Box::new(st));
                 }
             }
             EngineEvent::Stats(batch) => {
@@ -332,8 +333,8 @@ impl Model {
             }
             EngineEvent::Detail { id, state, detail } => {
                 if let Some(v) = self.containers.get_mut(&id) {
-                    v.state = Some(state);
-                    v.detail = Some(detail);
+                    v.state = Some(Box::new(state));
+                    v.detail = Some(Box::new(detail));
                 }
             }
             EngineEvent::Agent { container, status } => {

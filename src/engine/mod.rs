@@ -62,6 +62,9 @@ fn one_line(s: &str) -> String {
 }
 
 /// A connected engine. Cheap to clone (the client is shared).
+/// Containers asked for per request when all are listed (see [`Engine::list`]).
+const LIST_PAGE: usize = 100;
+
 #[derive(Clone)]
 pub struct Engine {
     pub(crate) docker: Docker,
@@ -115,12 +118,42 @@ impl Engine {
 
     /// Containers, managed ones only unless `all`; stopped ones included.
     pub async fn list(&self, include_unmanaged: bool) -> Result<Vec<ContainerInfo>, EngineError> {
-        let mut filters = HashMap::new();
         if !include_unmanaged {
-            filters.insert("label".to_string(), vec![format!("{}=true", labels::MANAGED)]);
+            let filters = HashMap::from([("label".to_string(), vec![format!("{}=true", labels::MANAGED)])]);
+            return self.list_page(filters, None).await;
         }
-        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        let list = self.docker.list_containers(Some(opts)).await.map_err(|e| self.err(e))?;
+        // Every container of a busy host, in pages (newest first, each page the ones created
+        // before the last seen): the engine's whole answer, each container with its labels,
+        // networks and mounts, is a few MB parsed for a few hundred kB kept, and parsed at once
+        // it would leave this process's heap that much bigger for good.
+        let mut out: Vec<ContainerInfo> = Vec::new();
+        loop {
+            let mark = out.last().map(|c| c.id.clone());
+            let filters = mark.iter().map(|id| ("before".to_string(), vec![id.clone()])).collect();
+            let page = match self.list_page(filters, Some(LIST_PAGE)).await {
+                Ok(p) => p,
+                // the mark was removed meanwhile: all at once
+                Err(EngineError::NotFound(_)) if mark.is_some() => return self.list_page(HashMap::new(), None).await,
+                Err(e) => return Err(e),
+            };
+            // an engine that does not page (the mark came again): all at once
+            if mark.is_some() && page.iter().any(|c| Some(&c.id) == mark.as_ref()) {
+                return self.list_page(HashMap::new(), None).await;
+            }
+            let full = page.len() >= LIST_PAGE;
+            out.extend(page);
+            if !full {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn list_page(&self, filters: HashMap<String, Vec<String>>, limit: Option<usize>) -> Result<Vec<ContainerInfo>, EngineError> {
+        let mut opts = ListContainersOptionsBuilder::default().all(true).filters(&filters);
+        if let Some(n) = limit {
+            opts = opts.limit(n as i32);
+        }
+        let list = self.docker.list_containers(Some(opts.build())).await.map_err(|e| self.err(e))?;
         Ok(list.into_iter().map(map_summary).collect())
     }
 

@@ -172,7 +172,8 @@ impl Engine {
     /// agentdock's networks served by proxy `proxy`, with the containers on each.
     pub async fn agent_networks(&self, proxy: &str) -> Result<Vec<NetworkInfo>, EngineError> {
         let nets = self.networks_labelled(&[(netlabels::PROXY, proxy)]).await?;
-        let containers = self.network_members().await?;
+        let names: Vec<String> = nets.iter().filter_map(|n| n.name.clone()).collect();
+        let containers = self.network_members(&names, false).await?;
         let mut out: Vec<NetworkInfo> = nets
             .into_iter()
             .map(|n| {
@@ -193,9 +194,21 @@ impl Engine {
         Ok(out)
     }
 
-    /// Every container with its networks (address per network) and allowlist label.
-    async fn network_members(&self) -> Result<Vec<Member>, EngineError> {
-        let opts = ListContainersOptionsBuilder::default().all(true).build();
+    /// The containers on any of `networks` (name), each with its networks (address per network)
+    /// and allowlist label; `managed_only`: agentdock's own. Asked of the engine by filter, so a
+    /// host with a thousand other containers does not have them all listed and parsed (none
+    /// when `networks` is empty).
+    async fn network_members(&self, networks: &[String], managed_only: bool) -> Result<Vec<Member>, EngineError> {
+        if networks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut filters: HashMap<String, Vec<String>> = HashMap::new();
+        // the engine matches a value by network name (or id prefix: our names are not hex)
+        filters.insert("network".into(), networks.to_vec());
+        if managed_only {
+            filters.insert("label".into(), vec![format!("{}=true", labels::MANAGED)]);
+        }
+        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
         let list = self.docker.list_containers(Some(opts)).await.map_err(|e| self.err(e))?;
         Ok(list
             .into_iter()
@@ -336,7 +349,8 @@ impl Engine {
     /// the allowlists of the containers on it, and (local engine) this host's addresses.
     async fn proxy_conf(&self, p: &ProxySpec) -> Result<String, EngineError> {
         let nets = self.networks_labelled(&[(netlabels::PROXY, &p.name), (netlabels::NETWORK, NetworkMode::Allowlist.as_str())]).await?;
-        let members = self.network_members().await?;
+        let names: Vec<String> = nets.iter().filter_map(|n| n.name.clone()).collect();
+        let members = self.network_members(&names, true).await?;
         let nets: Vec<ProxyNet> = nets
             .into_iter()
             .filter_map(|n| {
@@ -437,7 +451,10 @@ impl Engine {
             return Ok(refusals);
         }
         // which container each came from: only looked up when there is something to name
-        let members = self.network_members().await?;
+        let mut names: Vec<String> = refusals.iter().map(|r| r.network.clone()).collect();
+        names.sort();
+        names.dedup();
+        let members = self.network_members(&names, false).await?;
         Ok(refusals
             .into_iter()
             .map(|mut r| {

@@ -33,7 +33,7 @@ impl Worker {
         if ids.len() > LIST_ALL_OVER {
             match engine.list(true).await {
                 Ok(list) => {
-                    self.containers = list.iter().map(|c| (c.id.clone(), c.clone())).collect();
+                    self.containers = super::kept(&list);
                     self.send(EngineEvent::Containers(list)).await;
                 }
                 Err(e) => self.send(EngineEvent::Error(e.to_string())).await,
@@ -59,7 +59,11 @@ impl Worker {
     async fn container_event(&mut self, engine: &Engine, id: &str, action: &str) {
         match engine.list_one(id).await {
             Ok(Some(info)) => {
-                self.containers.insert(id.to_string(), info.clone());
+                if super::worth_keeping(&info) {
+                    self.containers.insert(id.to_string(), info.clone());
+                } else {
+                    self.containers.remove(id);
+                }
                 self.send(EngineEvent::Container(info)).await;
                 if notable(action) {
                     self.notable_event(engine, id, action).await;

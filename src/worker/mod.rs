@@ -78,6 +78,7 @@ struct Worker {
     round_trips: bool,
     events: Events,
     streams: HashMap<u64, JoinHandle<()>>,
+    /// agentdock's containers and running ones, by id (see [`kept`])
     containers: HashMap<String, ContainerInfo>,
     cgroups: CgroupReader,
     stats_interval: Duration,
@@ -183,6 +184,17 @@ fn fault_injection() {
     }
 }
 
+/// What the worker keeps of a listing (the list shows them all): agentdock's containers and
+/// running ones (their stats). A host's thousand stopped containers of others are nothing for
+/// the worker to do and not kept twice.
+fn kept(list: &[ContainerInfo]) -> HashMap<String, ContainerInfo> {
+    list.iter().filter(|c| worth_keeping(c)).map(|c| (c.id.clone(), c.clone())).collect()
+}
+
+fn worth_keeping(c: &ContainerInfo) -> bool {
+    c.managed || c.state == ContainerState::Running
+}
+
 impl Worker {
     async fn send(&self, e: EngineEvent) {
         let _ = self.events.send(e).await;
@@ -253,7 +265,7 @@ impl Worker {
             Err(e) => return Some(e.to_string()),
         };
         fault_injection();
-        self.containers = list.iter().map(|c| (c.id.clone(), c.clone())).collect();
+        self.containers = kept(&list);
         self.tasks.look_again();
         self.send(EngineEvent::Containers(list)).await;
         for id in self.exited_ids() {
