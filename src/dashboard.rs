@@ -100,6 +100,10 @@ async fn run_loop(term: &mut tui::Term, mut app: App, ctx: Context) -> std::io::
                 }
                 tui::resume(term)?;
                 workers[i] = Some(start_worker(&ctx, i, several, &events_tx, &ended_tx));
+                // it starts from the config: what the list shows now
+                if let Some(w) = &workers[i] {
+                    let _ = w.commands.send(Command::ShowUnmanaged(app.list.show_unmanaged));
+                }
                 app.on_engine_from(i, crate::app::EngineEvent::Disconnected { reason: "the worker is starting again".into(), retry_in_ms: 0 });
                 app.last_error = Some(format!("the engine worker failed ({why}) and was started again"));
                 app.dirty = true;

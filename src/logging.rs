@@ -5,8 +5,14 @@
 use std::fs::OpenOptions;
 use std::sync::Mutex;
 
-/// Starts logging to `paths::log_file()`; level from `AGENTDOCK_LOG` (default `info`).
-/// A log file that cannot be opened is no reason to fail: logging is then off.
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
+
+/// Starts logging to `paths::log_file()`; levels from `AGENTDOCK_LOG`: a level and
+/// `target=level` pairs, comma-separated (`debug`, `info,agentdock::tasks=debug`; default
+/// `info,bollard=warn,hyper=warn`). A log file that cannot be opened is no reason to fail:
+/// logging is then off.
 pub fn init() {
     let path = crate::paths::log_file();
     if let Some(dir) = path.parent() {
@@ -15,11 +21,11 @@ pub fn init() {
     let Ok(file) = OpenOptions::new().create(true).append(true).open(&path) else {
         return;
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTDOCK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,bollard=warn,hyper=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(Mutex::new(file))
-        .try_init();
+    // by target only (no span or field filters: no regex engine in the binary for a log level)
+    let filter: Targets = std::env::var("AGENTDOCK_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(Level::INFO).with_target("bollard", Level::WARN).with_target("hyper", Level::WARN));
+    let fmt = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(Mutex::new(file));
+    let _ = tracing_subscriber::registry().with(fmt.with_filter(filter)).try_init();
 }

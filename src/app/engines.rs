@@ -114,7 +114,7 @@ impl App {
                 }
                 crate::domain::steer::Steer::NewAgent { container: id, .. } => container(id),
             },
-            Command::CloseDetail | Command::StopStream(_) => Route::All,
+            Command::CloseDetail | Command::StopStream(_) | Command::ShowUnmanaged(_) => Route::All,
             // the dashboard's own (never sent to a worker); services live on the default engine
             Command::Notify { .. } | Command::RefreshService(_)
             | Command::Bell

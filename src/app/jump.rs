@@ -108,7 +108,6 @@ impl App {
                 if is_service_container(&c.info, &self.model.services()) {
                     Some(Fold::Group(Group::Agentdock))
                 } else if !c.info.managed {
-                    self.list.show_unmanaged = true;
                     Some(Fold::Group(Group::Unmanaged))
                 } else if is_task_container(&c.info) {
                     Some(Fold::Group(Group::Tasks))
@@ -117,6 +116,9 @@ impl App {
                 }
             }),
         };
+        if fold == Some(Fold::Group(Group::Unmanaged)) {
+            self.show_unmanaged(true);
+        }
         if let Some(f) = &fold {
             self.list.folded.remove(f);
         }

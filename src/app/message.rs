@@ -42,6 +42,9 @@ pub enum Command {
     TaskDiff { stream: u64, id: String },
     /// Read this project's git state again (its agent finished a turn).
     GitNow(String),
+    /// The containers agentdock does not manage are listed (`u`) or not: their stats are
+    /// sampled only while they are.
+    ShowUnmanaged(bool),
 }
 
 /// What the engine worker tells the app.

@@ -140,6 +140,15 @@ impl App {
         std::mem::take(&mut self.commands)
     }
 
+    /// Lists the containers agentdock does not manage or not; the workers are told (they
+    /// sample those containers' stats only while listed).
+    fn show_unmanaged(&mut self, on: bool) {
+        if self.list.show_unmanaged != on {
+            self.list.show_unmanaged = on;
+            self.emit(Command::ShowUnmanaged(on));
+        }
+    }
+
     fn emit(&mut self, c: Command) {
         self.commands.push(c);
     }
@@ -339,7 +348,7 @@ impl App {
             }
             Action::EngineFilter => self.cycle_engine_filter(),
             Action::ToggleUnmanaged => {
-                self.list.show_unmanaged = !self.list.show_unmanaged;
+                self.show_unmanaged(!self.list.show_unmanaged);
                 self.rebuild_rows();
             }
             Action::SortNext => {

@@ -244,3 +244,14 @@ mod engines;
 mod glance;
 mod task_view;
 mod services;
+
+#[test]
+fn u_tells_the_workers_whether_others_containers_are_listed() {
+    let mut app = busy_app();
+    let _ = app.take_commands();
+    assert!(!app.list.show_unmanaged);
+    app.on_key(key('u'));
+    assert_eq!(app.take_commands(), vec![Command::ShowUnmanaged(true)]);
+    app.on_key(key('u'));
+    assert_eq!(app.take_commands(), vec![Command::ShowUnmanaged(false)]);
+}

@@ -156,6 +156,7 @@ impl Worker {
                 });
             }
             Command::CloseDetail => self.detail = None,
+            Command::ShowUnmanaged(on) => self.unmanaged_shown = on,
             Command::RefreshService(name) => {
                 let (engine, ctx, events) = (engine.clone(), self.ctx.clone(), self.events.clone());
                 tokio::spawn(async move {

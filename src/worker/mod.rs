@@ -86,6 +86,8 @@ struct Worker {
     agents: HashMap<String, AgentStatus>,
     /// The container the detail view shows: its net and block I/O are read too.
     detail: Option<String>,
+    /// The dashboard lists the containers agentdock does not manage (their stats are sampled).
+    unmanaged_shown: bool,
     /// What each container's status files said when last read.
     file_status: HashMap<String, Option<AgentStatus>>,
     /// Modification times of each container's status files when last read.
@@ -110,6 +112,7 @@ struct Worker {
 async fn run(ctx: Arc<Context>, engine: usize, round_trips: bool, events: Events, mut commands: mpsc::UnboundedReceiver<Command>) {
     let stats_interval = Duration::from_millis(ctx.config().ui.stats_interval_ms.max(250));
     let (samples_tx, samples_rx) = mpsc::unbounded_channel();
+    let unmanaged_shown = ctx.config().ui.show_unmanaged;
     let mut w = Worker {
         ctx,
         engine,
@@ -121,6 +124,7 @@ async fn run(ctx: Arc<Context>, engine: usize, round_trips: bool, events: Events
         stats_interval,
         agents: HashMap::new(),
         detail: None,
+        unmanaged_shown,
         file_status: HashMap::new(),
         stamps: HashMap::new(),
         disks: HashMap::new(),

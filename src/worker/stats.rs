@@ -14,12 +14,19 @@ use crate::domain::container::{ContainerInfo, ContainerState};
 use crate::engine::cgroup::CgroupReader;
 use crate::engine::{stats::host_disk_percent, Engine};
 
+/// Whether a running container's stats are sampled: agentdock's (and its services', by their
+/// role label), others' only while the dashboard lists them.
+fn sampled(c: &ContainerInfo, unmanaged_shown: bool) -> bool {
+    c.managed || c.role.is_some() || unmanaged_shown
+}
+
 impl Worker {
-    /// Samples every running container: from its cgroup files when the engine is local (no
-    /// cost to the engine), else through the engine's stats API; and the agent status files.
+    /// Samples every running container the dashboard lists (others' only while they are
+    /// listed): from its cgroup files when the engine is local (no cost to the engine), else
+    /// through the engine's stats API; and the agent status files.
     pub(super) fn collect_stats(&mut self, engine: &Engine) -> JoinHandle<CgroupReader> {
         let running: Vec<ContainerInfo> =
-            self.containers.values().filter(|c| c.state == ContainerState::Running).cloned().collect();
+            self.containers.values().filter(|c| c.state == ContainerState::Running && sampled(c, self.unmanaged_shown)).cloned().collect();
         let ids: Vec<String> = running.iter().map(|c| c.id.clone()).collect();
         // disk use of each workspace, read again every 30 s
         let local_engine = engine.is_local();
@@ -76,5 +83,20 @@ impl Worker {
             let _ = events.send(EngineEvent::Stats(batch)).await;
             reader
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn others_containers_are_sampled_only_while_listed() {
+        let mine = ContainerInfo { managed: true, ..Default::default() };
+        let proxy = ContainerInfo { role: Some("proxy".into()), ..Default::default() };
+        let other = ContainerInfo::default();
+        assert!(sampled(&mine, false) && sampled(&proxy, false));
+        assert!(!sampled(&other, false));
+        assert!(sampled(&other, true));
     }
 }

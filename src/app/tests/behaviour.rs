@@ -153,6 +153,7 @@ fn unmanaged_containers_show_on_toggle_and_cannot_be_changed() {
     assert!(!screen(&mut app, 160, 30).contains("postgres"));
     app.on_key(key('u'));
     assert!(screen(&mut app, 160, 30).contains("· postgres"));
+    assert_eq!(app.take_commands(), vec![Command::ShowUnmanaged(true)]);
     app.on_key(key('G'));
     app.on_key(key('s'));
     app.on_key(key('r'));
