@@ -61,10 +61,12 @@ fn one_line(s: &str) -> String {
     s.lines().next().unwrap_or("").trim().to_string()
 }
 
-/// A connected engine. Cheap to clone (the client is shared).
 /// Containers asked for per request when all are listed (see [`Engine::list`]).
 const LIST_PAGE: usize = 100;
+/// Pages asked for at most before the rest is asked for at once.
+const LIST_PAGES_MAX: usize = 1000;
 
+/// A connected engine. Cheap to clone (the client is shared).
 #[derive(Clone)]
 pub struct Engine {
     pub(crate) docker: Docker,
@@ -127,20 +129,23 @@ impl Engine {
         // networks and mounts, is a few MB parsed for a few hundred kB kept, and parsed at once
         // it would leave this process's heap that much bigger for good.
         let mut out: Vec<ContainerInfo> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         loop {
             let mark = out.last().map(|c| c.id.clone());
             let filters = mark.iter().map(|id| ("before".to_string(), vec![id.clone()])).collect();
             let page = match self.list_page(filters, Some(LIST_PAGE)).await {
                 Ok(p) => p,
-                // the mark was removed meanwhile: all at once
-                Err(EngineError::NotFound(_)) if mark.is_some() => return self.list_page(HashMap::new(), None).await,
-                Err(e) => return Err(e),
+                Err(e) if mark.is_none() => return Err(e),
+                // the mark removed meanwhile (a 404 from Docker 24 on, a 500 before): all at once
+                Err(_) => return self.list_page(HashMap::new(), None).await,
             };
-            // an engine that does not page (the mark came again): all at once
-            if mark.is_some() && page.iter().any(|c| Some(&c.id) == mark.as_ref()) {
+            // an engine that does not page newest first (a container comes twice), or pages
+            // without end: all at once
+            if page.iter().any(|c| seen.contains(&c.id)) || out.len() > LIST_PAGES_MAX * LIST_PAGE {
                 return self.list_page(HashMap::new(), None).await;
             }
             let full = page.len() >= LIST_PAGE;
+            seen.extend(page.iter().map(|c| c.id.clone()));
             out.extend(page);
             if !full {
                 return Ok(out);

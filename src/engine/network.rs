@@ -199,12 +199,13 @@ impl Engine {
     /// host with a thousand other containers does not have them all listed and parsed (none
     /// when `networks` is empty).
     async fn network_members(&self, networks: &[String], managed_only: bool) -> Result<Vec<Member>, EngineError> {
+        let networks: Vec<String> = networks.iter().filter(|n| !n.is_empty()).cloned().collect();
         if networks.is_empty() {
             return Ok(Vec::new());
         }
         let mut filters: HashMap<String, Vec<String>> = HashMap::new();
         // the engine matches a value by network name (or id prefix: our names are not hex)
-        filters.insert("network".into(), networks.to_vec());
+        filters.insert("network".into(), networks);
         if managed_only {
             filters.insert("label".into(), vec![format!("{}=true", labels::MANAGED)]);
         }
@@ -451,7 +452,8 @@ impl Engine {
             return Ok(refusals);
         }
         // which container each came from: only looked up when there is something to name
-        let mut names: Vec<String> = refusals.iter().map(|r| r.network.clone()).collect();
+        // (an empty name would match every container: the engine takes it as an id prefix)
+        let mut names: Vec<String> = refusals.iter().map(|r| r.network.clone()).filter(|n| !n.is_empty()).collect();
         names.sort();
         names.dedup();
         let members = self.network_members(&names, false).await?;

@@ -39,8 +39,8 @@ impl Worker {
                 Err(e) => self.send(EngineEvent::Error(e.to_string())).await,
             }
             for ev in batch.iter().filter(|e| e.action == "die" || e.action == "oom").take(MAX_INSPECTS) {
-                if self.containers.get(&ev.id).is_some_and(|c| c.managed) {
-                    self.notable_event(engine, &ev.id, &ev.action).await;
+                if let Some(name) = self.containers.get(&ev.id).filter(|c| c.managed).map(|c| c.name.clone()) {
+                    self.notable_event(engine, &ev.id, &name, &ev.action).await;
                 }
             }
             return;
@@ -59,6 +59,7 @@ impl Worker {
     async fn container_event(&mut self, engine: &Engine, id: &str, action: &str) {
         match engine.list_one(id).await {
             Ok(Some(info)) => {
+                let name = info.name.clone();
                 if super::worth_keeping(&info) {
                     self.containers.insert(id.to_string(), info.clone());
                 } else {
@@ -66,7 +67,7 @@ impl Worker {
                 }
                 self.send(EngineEvent::Container(info)).await;
                 if notable(action) {
-                    self.notable_event(engine, id, action).await;
+                    self.notable_event(engine, id, &name, action).await;
                 }
             }
             Ok(None) => {
@@ -78,10 +79,9 @@ impl Worker {
     }
 
     /// A container died, ran out of memory or started: its state, and the notice.
-    async fn notable_event(&mut self, engine: &Engine, id: &str, action: &str) {
-        let name = self.containers.get(id).map(|c| c.name.clone()).unwrap_or_default();
+    async fn notable_event(&mut self, engine: &Engine, id: &str, name: &str, action: &str) {
         if action == "oom" {
-            self.send(EngineEvent::Oom { id: id.to_string(), name }).await;
+            self.send(EngineEvent::Oom { id: id.to_string(), name: name.to_string() }).await;
         }
         if let Ok(Some(st)) = engine.inspect_state(id).await {
             if action == "die" {

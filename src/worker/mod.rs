@@ -240,6 +240,7 @@ impl Worker {
             (Some(project), _) => self.send(EngineEvent::OpDone { project, result: Err(msg) }).await,
             (None, Command::CloseDetail) => self.detail = None,
             (None, Command::WatchTasks(shown)) => self.tasks.shown = shown,
+            (None, Command::ShowUnmanaged(on)) => self.unmanaged_shown = on,
             (None, Command::Exec { stream, .. } | Command::Logs { stream, .. } | Command::TaskRun { stream, .. } | Command::TaskDiff { stream, .. }) => {
                 self.send(EngineEvent::OutputEnd { stream, exit_code: None, error: Some(msg) }).await
             }
