@@ -194,18 +194,15 @@ impl Engine {
         Ok(out)
     }
 
-    /// The containers on any of `networks` (name), each with its networks (address per network)
-    /// and allowlist label; `managed_only`: agentdock's own. Asked of the engine by filter, so a
-    /// host with a thousand other containers does not have them all listed and parsed (none
-    /// when `networks` is empty).
+    /// The containers on any of `networks` (by filter: a host's thousand others are not listed),
+    /// each with its networks (address per network) and allowlist label; `managed_only`: ours.
     async fn network_members(&self, networks: &[String], managed_only: bool) -> Result<Vec<Member>, EngineError> {
+        // by name (or id prefix, which ours are not; "" would match all)
         let networks: Vec<String> = networks.iter().filter(|n| !n.is_empty()).cloned().collect();
         if networks.is_empty() {
             return Ok(Vec::new());
         }
-        let mut filters: HashMap<String, Vec<String>> = HashMap::new();
-        // the engine matches a value by network name (or id prefix: our names are not hex)
-        filters.insert("network".into(), networks);
+        let mut filters = HashMap::from([("network".to_string(), networks)]);
         if managed_only {
             filters.insert("label".into(), vec![format!("{}=true", labels::MANAGED)]);
         }
@@ -219,13 +216,8 @@ impl Engine {
                     name: c.names.and_then(|n| n.into_iter().next()).map(|n| super::shown(n.trim_start_matches('/'))).unwrap_or_default(),
                     managed: l.get(labels::MANAGED).map(String::as_str) == Some("true"),
                     allow: l.get(netlabels::ALLOW).map(|a| a.split(',').map(str::to_string).collect()).unwrap_or_default(),
-                    networks: c
-                        .network_settings
-                        .and_then(|s| s.networks)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(k, e)| (k, e.ip_address.filter(|ip| !ip.is_empty())))
-                        .collect(),
+                    networks: c.network_settings.and_then(|s| s.networks).unwrap_or_default().into_iter()
+                        .map(|(k, e)| (k, e.ip_address.filter(|ip| !ip.is_empty()))).collect(),
                 }
             })
             .collect())
@@ -452,10 +444,7 @@ impl Engine {
             return Ok(refusals);
         }
         // which container each came from: only looked up when there is something to name
-        // (an empty name would match every container: the engine takes it as an id prefix)
-        let mut names: Vec<String> = refusals.iter().map(|r| r.network.clone()).filter(|n| !n.is_empty()).collect();
-        names.sort();
-        names.dedup();
+        let names: Vec<String> = refusals.iter().map(|r| r.network.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         let members = self.network_members(&names, false).await?;
         Ok(refusals
             .into_iter()
