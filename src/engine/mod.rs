@@ -136,13 +136,13 @@ impl Engine {
             let page = match self.list_page(filters, Some(LIST_PAGE)).await {
                 Ok(p) => p,
                 Err(e) if mark.is_none() => return Err(e),
-                // the mark removed meanwhile (a 404 from Docker 24 on, a 500 before): all at once
-                Err(_) => return self.list_page(HashMap::new(), None).await,
+                // the mark removed meanwhile (a 404 from Docker 24 on, a 500 before)
+                Err(_) => break,
             };
             // an engine that does not page newest first (a container comes twice), or pages
-            // without end: all at once
+            // without end
             if page.iter().any(|c| seen.contains(&c.id)) || out.len() > LIST_PAGES_MAX * LIST_PAGE {
-                return self.list_page(HashMap::new(), None).await;
+                break;
             }
             let full = page.len() >= LIST_PAGE;
             seen.extend(page.iter().map(|c| c.id.clone()));
@@ -151,6 +151,8 @@ impl Engine {
                 return Ok(out);
             }
         }
+        // paging did not take: all at once
+        self.list_page(HashMap::new(), None).await
     }
 
     async fn list_page(&self, filters: HashMap<String, Vec<String>>, limit: Option<usize>) -> Result<Vec<ContainerInfo>, EngineError> {

@@ -4,7 +4,7 @@
 //! `agentdock-proxy`, its per-network config written from what the engine holds, and the
 //! refusals it logs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bollard::models::{EndpointSettings, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder, LogsOptionsBuilder};
@@ -172,8 +172,7 @@ impl Engine {
     /// agentdock's networks served by proxy `proxy`, with the containers on each.
     pub async fn agent_networks(&self, proxy: &str) -> Result<Vec<NetworkInfo>, EngineError> {
         let nets = self.networks_labelled(&[(netlabels::PROXY, proxy)]).await?;
-        let names: Vec<String> = nets.iter().filter_map(|n| n.name.clone()).collect();
-        let containers = self.network_members(&names, false).await?;
+        let containers = self.network_members(nets.iter().filter_map(|n| n.name.as_deref()), false).await?;
         let mut out: Vec<NetworkInfo> = nets
             .into_iter()
             .map(|n| {
@@ -196,9 +195,9 @@ impl Engine {
 
     /// The containers on any of `networks` (by filter: a host's thousand others are not listed),
     /// each with its networks (address per network) and allowlist label; `managed_only`: ours.
-    async fn network_members(&self, networks: &[String], managed_only: bool) -> Result<Vec<Member>, EngineError> {
-        // by name (or id prefix, which ours are not; "" would match all)
-        let networks: Vec<String> = networks.iter().filter(|n| !n.is_empty()).cloned().collect();
+    async fn network_members<'a>(&self, networks: impl IntoIterator<Item = &'a str>, managed_only: bool) -> Result<Vec<Member>, EngineError> {
+        // by name (or id prefix, which ours are not; "" would match all), each once
+        let networks: Vec<String> = networks.into_iter().filter(|n| !n.is_empty()).collect::<BTreeSet<_>>().into_iter().map(str::to_string).collect();
         if networks.is_empty() {
             return Ok(Vec::new());
         }
@@ -342,8 +341,7 @@ impl Engine {
     /// the allowlists of the containers on it, and (local engine) this host's addresses.
     async fn proxy_conf(&self, p: &ProxySpec) -> Result<String, EngineError> {
         let nets = self.networks_labelled(&[(netlabels::PROXY, &p.name), (netlabels::NETWORK, NetworkMode::Allowlist.as_str())]).await?;
-        let names: Vec<String> = nets.iter().filter_map(|n| n.name.clone()).collect();
-        let members = self.network_members(&names, true).await?;
+        let members = self.network_members(nets.iter().filter_map(|n| n.name.as_deref()), true).await?;
         let nets: Vec<ProxyNet> = nets
             .into_iter()
             .filter_map(|n| {
@@ -444,8 +442,7 @@ impl Engine {
             return Ok(refusals);
         }
         // which container each came from: only looked up when there is something to name
-        let names: Vec<String> = refusals.iter().map(|r| r.network.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        let members = self.network_members(&names, false).await?;
+        let members = self.network_members(refusals.iter().map(|r| r.network.as_str()), false).await?;
         Ok(refusals
             .into_iter()
             .map(|mut r| {
