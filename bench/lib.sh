@@ -9,6 +9,7 @@ bench_setup() {
     cargo build --release --locked --quiet
     bin=$PWD/target/release/agentdock
   fi
+  bench_sweep
   run_id=$1$$
   tmp=$(mktemp -d "/tmp/agentdock-$1.XXXXXX")
   export HOME=$tmp/home AGENTDOCK_DATA_DIR=$tmp/data AGENTDOCK_CONFIG=$tmp/config.toml
@@ -21,6 +22,24 @@ bench_setup() {
 bench_projects() {
   for i in $(seq 1 "$1"); do mkdir -p "$HOME/projects/$(printf "$2" "$i")/.git"; done
   chown -R 1000:1000 "$HOME/projects"
+}
+
+# bench_sweep: removes what an earlier bench left when it was killed before its EXIT trap ran
+# (the agents' restart policy brings such a scene back with the engine, loading the machine):
+# containers and networks whose bench label ends in the id of a process that is gone.
+bench_sweep() {
+  local label pid ids
+  for label in $( { docker ps -a --filter label=dev.agentdock.bench --format '{{.Label "dev.agentdock.bench"}}'
+                   docker network ls --filter label=dev.agentdock.bench --format '{{.Label "dev.agentdock.bench"}}'; } | sort -u); do
+    pid=${label##*[!0-9]}
+    [ -n "$pid" ] && [ ! -e "/proc/$pid" ] || continue
+    echo "removing what bench run $label left behind" >&2
+    ids=$(docker ps -aq --filter "label=dev.agentdock.bench=$label")
+    [ -n "$ids" ] && docker rm -f $ids >/dev/null
+    ids=$(docker network ls -q --filter "label=dev.agentdock.bench=$label")
+    [ -n "$ids" ] && docker network rm $ids >/dev/null
+  done
+  return 0
 }
 
 bench_cleanup() {
