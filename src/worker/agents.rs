@@ -36,6 +36,9 @@ type Stamp = Option<SystemTime>;
 pub struct SessionWatch {
     /// Its status dir's stamp when last read (None: never read).
     stamp: Option<Stamp>,
+    /// What its hooks last wrote.
+    word: Option<AgentStatus>,
+    /// Its state: the hooks' word, or the CLI's record over their wait ([`with_record`]).
     status: Option<AgentStatus>,
     /// What its permission dialog asks, read when its hooks say it waits.
     asking: Option<crate::domain::task::ToolCall>,
@@ -122,13 +125,19 @@ fn newest_transcript(dir: &Path) -> Option<String> {
         .filter(|rel| crate::transcript::relative_path(&format!("\"transcript_path\":\"/x/{rel}\"")).is_some())
 }
 
-/// A dialog answered: the hooks say nothing until the tool ends, the CLI's own record of the
-/// session says "busy" at once. Looked at only while the hooks say it waits.
-fn answered(dir: &Path, session: &str, status: Option<&AgentStatus>) -> Option<AgentStatus> {
-    let Some(AgentStatus::Waiting { since }) = status else { return None };
-    let (state, at_ms) = crate::agent_status::cli_status(dir, session)?;
-    let at = at_ms / 1000;
-    (state == "busy" && at >= *since).then_some(AgentStatus::Working { since: at })
+/// The hooks' word, with the CLI's own record of the session over a wait: a dialog answered,
+/// the hooks say nothing until the tool ends, the record says "busy" at once; a tool then
+/// interrupted ends the turn with no hook, the record says "idle". Looked at every round while
+/// the hooks' last word is a wait (and only then), so a turn the record ended is not left
+/// "working".
+fn with_record(dir: &Path, session: &str, word: Option<&AgentStatus>) -> Option<AgentStatus> {
+    let Some(AgentStatus::Waiting { since }) = word else { return word.cloned() };
+    let moved = crate::agent_status::cli_status(dir, session).map(|(state, at_ms)| (state, at_ms / 1000)).filter(|(_, at)| at >= since);
+    match moved {
+        Some((state, at)) if state == "busy" => Some(AgentStatus::Working { since: at }),
+        Some((state, at)) if state == "idle" => Some(AgentStatus::Idle { since: at }),
+        _ => word.cloned(),
+    }
 }
 
 /// Reads what changed of one session: its status files when their dir moved, its transcript
@@ -142,11 +151,9 @@ fn look_at_session(dir: &Path, sub: &str, stamp: Option<std::time::SystemTime>, 
     if hooked {
         w.stamp = Some(stamp);
         if extra {
-            let status = read_in(dir, sub);
-            changed |= status != w.status;
-            w.status = status;
+            w.word = read_in(dir, sub);
         }
-        let waiting = matches!(main.unwrap_or(w.status.as_ref()), Some(AgentStatus::Waiting { .. }));
+        let waiting = matches!(main.unwrap_or(w.word.as_ref()), Some(AgentStatus::Waiting { .. }));
         let asking = if waiting { crate::agent_status::asking(dir, sub) } else { None };
         changed |= asking != w.asking;
         w.asking = asking;
@@ -162,10 +169,9 @@ fn look_at_session(dir: &Path, sub: &str, stamp: Option<std::time::SystemTime>, 
         }
     }
     if let Some(name) = sub.strip_prefix("agentdock/").filter(|_| extra) {
-        if let Some(working) = answered(dir, name, w.status.as_ref()) {
-            w.status = Some(working);
-            changed = true;
-        }
+        let status = with_record(dir, name, w.word.as_ref());
+        changed |= status != w.status;
+        w.status = status;
     }
     let mut grew = false;
     if let Some(r) = w.reader.as_mut().filter(|_| round.budget > 0 && (hooked || round.transcripts_due || changed)) {
@@ -225,11 +231,12 @@ fn same_row(sent: &AgentInfo, w: &SessionWatch) -> bool {
 fn look(mut l: Look, round: &mut Round) -> Looked {
     let w = &mut l.watch;
     let main_stamp = stamp_in(&l.dir, "agentdock");
-    let mut main_status = (l.main_stamp != Some(main_stamp)).then(|| read_in(&l.dir, "agentdock"));
-    let now = main_status.clone().unwrap_or(l.main_known.clone());
-    if let Some(working) = answered(&l.dir, &l.session, now.as_ref()) {
-        main_status = Some(Some(working));
+    let read = l.main_stamp != Some(main_stamp);
+    if read {
+        w.main.word = read_in(&l.dir, "agentdock");
     }
+    let status = with_record(&l.dir, &l.session, w.main.word.as_ref());
+    let main_status = (read || status != l.main_known).then_some(status);
     // further sessions: listed again when the dir they are in changed
     let mut gone = Vec::new();
     if w.listed != Some(main_stamp) {
@@ -374,3 +381,41 @@ impl Worker {
 
 /// Per container id.
 pub type Watches = HashMap<String, ContainerWatch>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CLI's record of the session in tmux session `claude`, as the CLI writes it.
+    fn record(dir: &Path, status: &str, at_ms: i64) {
+        std::fs::create_dir_all(dir.join("sessions")).unwrap();
+        let body = serde_json::json!({"pid": 30, "tmux": "claude:@0.%0", "status": status, "statusUpdatedAt": at_ms});
+        std::fs::write(dir.join("sessions/30.json"), body.to_string()).unwrap();
+    }
+
+    #[test]
+    fn the_record_answers_a_wait_and_ends_the_turn_it_ended() {
+        let d = tempfile::tempdir().unwrap();
+        let waiting = AgentStatus::Waiting { since: 1000 };
+        // no record: the hooks' word
+        assert_eq!(with_record(d.path(), "claude", Some(&waiting)), Some(waiting.clone()));
+        // the dialog up: still waiting
+        record(d.path(), "waiting", 1_000_400);
+        assert_eq!(with_record(d.path(), "claude", Some(&waiting)), Some(waiting.clone()));
+        // answered: working at once, though no hook wrote
+        record(d.path(), "busy", 1_002_100);
+        assert_eq!(with_record(d.path(), "claude", Some(&waiting)), Some(AgentStatus::Working { since: 1002 }));
+        // the tool interrupted: no hook, the record says idle, and so does the row
+        record(d.path(), "idle", 1_009_700);
+        assert_eq!(with_record(d.path(), "claude", Some(&waiting)), Some(AgentStatus::Idle { since: 1009 }));
+        // a record older than the wait, or another tmux session's, says nothing
+        record(d.path(), "idle", 999_000);
+        assert_eq!(with_record(d.path(), "claude", Some(&waiting)), Some(waiting.clone()));
+        record(d.path(), "busy", 1_002_100);
+        assert_eq!(with_record(d.path(), "claude-2", Some(&waiting)), Some(waiting.clone()));
+        // any other word of the hooks stands as it is
+        let working = AgentStatus::Working { since: 990 };
+        assert_eq!(with_record(d.path(), "claude", Some(&working)), Some(working));
+        assert_eq!(with_record(d.path(), "claude", None), None);
+    }
+}
