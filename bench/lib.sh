@@ -34,22 +34,25 @@ bench_sweep() {
     pid=${label##*[!0-9]}
     [ -n "$pid" ] && [ ! -e "/proc/$pid" ] || continue
     echo "removing what bench run $label left behind" >&2
-    ids=$(docker ps -aq --filter "label=dev.agentdock.bench=$label")
-    [ -n "$ids" ] && docker rm -f $ids >/dev/null
-    ids=$(docker network ls -q --filter "label=dev.agentdock.bench=$label")
-    [ -n "$ids" ] && docker network rm $ids >/dev/null
+    bench_remove "$label"
   done
+  return 0
+}
+
+# bench_remove RUN_ID: the containers, then the networks (each project's, the proxy's), of one
+# bench run, by its label.
+bench_remove() {
+  local ids
+  ids=$(docker ps -aq --filter "label=dev.agentdock.bench=$1")
+  [ -n "$ids" ] && docker rm -f $ids >/dev/null
+  ids=$(docker network ls -q --filter "label=dev.agentdock.bench=$1")
+  [ -n "$ids" ] && docker network rm $ids >/dev/null
   return 0
 }
 
 bench_cleanup() {
   if declare -F bench_extra_cleanup >/dev/null; then bench_extra_cleanup; fi
-  local ids
-  ids=$(docker ps -aq --filter "label=dev.agentdock.bench=$run_id")
-  [ -n "$ids" ] && docker rm -f $ids >/dev/null
-  # and the networks (each project's, the proxy's)
-  ids=$(docker network ls -q --filter "label=dev.agentdock.bench=$run_id")
-  [ -n "$ids" ] && docker network rm $ids >/dev/null
+  bench_remove "$run_id"
   rm -rf "$tmp"
 }
 
