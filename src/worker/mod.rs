@@ -88,7 +88,8 @@ struct Worker {
     detail: Option<String>,
     /// The dashboard lists the containers agentdock does not manage (their stats are sampled).
     unmanaged_shown: bool,
-    /// What each container's status files said when last read.
+    /// Each container's main agent status when last looked at: its hooks' status file, with the
+    /// CLI's own record of the session over a wait (see `agents::with_record`).
     file_status: HashMap<String, Option<AgentStatus>>,
     /// Modification times of each container's status files when last read.
     stamps: HashMap<String, Option<std::time::SystemTime>>,
